@@ -1,0 +1,264 @@
+//! Container verbs: run, create, start, ps, top, logs, stop, kill, rm,
+//! wait, exec.
+
+use crate::args::*;
+use crate::terminal::RawMode;
+use crate::units::{human_duration, parse_cpus, parse_memory, since};
+use crate::{for_each, table};
+use anyhow::{bail, Context, Result};
+use isola_engine::{
+    parse_signal, Attach, Container, CreateOptions, Engine, ExecOptions, LogOptions, NetworkMode,
+    Status,
+};
+use std::time::Duration;
+
+/// `-e KEY` takes KEY from our environment (dropped when unset), as Docker does.
+fn expand_env(entries: &[String]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| {
+            if e.contains('=') {
+                Some(e.clone())
+            } else {
+                std::env::var(e).ok().map(|v| format!("{e}={v}"))
+            }
+        })
+        .collect()
+}
+
+fn read_env_files(files: &[std::path::PathBuf]) -> Result<Vec<String>> {
+    let mut env = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading env file {}: check the path", f.display()))?;
+        let lines: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
+        env.extend(expand_env(&lines));
+    }
+    Ok(env)
+}
+
+fn create_options(f: &ContainerFlags) -> Result<CreateOptions> {
+    let mut env = read_env_files(&f.env_file)?;
+    env.extend(expand_env(&f.env));
+    Ok(CreateOptions {
+        image: f.image.clone(),
+        name: f.name.clone(),
+        command: f.command.clone(),
+        entrypoint: f.entrypoint.clone(),
+        env,
+        workdir: f.workdir.clone(),
+        user: f.user.clone(),
+        hostname: f.hostname.clone(),
+        tty: f.tty,
+        open_stdin: f.interactive,
+        read_only: f.read_only,
+        memory: f.memory.as_deref().map(parse_memory).transpose()?,
+        nano_cpus: f.cpus.as_deref().map(parse_cpus).transpose()?,
+        pids_limit: f.pids_limit,
+        network: NetworkMode::parse(&f.network)?,
+        isolation: f.isolation.clone(),
+        auto_remove: f.rm,
+    })
+}
+
+pub fn create(engine: &Engine, a: &CreateArgs) -> Result<i32> {
+    let c = engine.create(create_options(&a.flags)?)?;
+    println!("{}", c.id());
+    Ok(0)
+}
+
+pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
+    let c = engine.create(create_options(&a.flags)?)?;
+    if a.detach {
+        engine.start(&c, Attach::default())?;
+        println!("{}", c.id());
+        return Ok(0);
+    }
+    attach_and_wait(engine, &c, a.flags.interactive)
+}
+
+fn attach_and_wait(engine: &Engine, c: &Container, stdin: bool) -> Result<i32> {
+    let _raw = (stdin && c.config.config.tty)
+        .then(RawMode::enable)
+        .flatten();
+    let attach = Attach {
+        output: true,
+        stdin,
+    };
+    match engine.start(c, attach)? {
+        Some(started) => Ok(started.wait()),
+        None => bail!("container {} is already running", c.name()),
+    }
+}
+
+pub fn start(engine: &Engine, a: &StartArgs) -> Result<i32> {
+    if a.attach || a.interactive {
+        if a.containers.len() > 1 {
+            bail!("you cannot start and attach multiple containers at once");
+        }
+        let c = engine.lookup(&a.containers[0])?;
+        return attach_and_wait(engine, &c, a.interactive);
+    }
+    for_each(&a.containers, |name| {
+        engine.start(&engine.lookup(name)?, Attach::default())?;
+        println!("{name}");
+        Ok(())
+    })
+}
+
+fn status_text(c: &Container) -> String {
+    let s = &c.state;
+    match s.status {
+        Status::Running => format!(
+            "Up {}",
+            human_duration(since(s.started_at.as_deref().unwrap_or_default()))
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            s.exit_code,
+            human_duration(since(s.finished_at.as_deref().unwrap_or_default()))
+        ),
+        Status::Created => "Created".into(),
+        Status::Removing => "Removal In Progress".into(),
+    }
+}
+
+fn command_text(c: &Container, no_trunc: bool) -> String {
+    let mut cmd = std::iter::once(c.config.path.as_str())
+        .chain(c.config.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !no_trunc && cmd.chars().count() > 20 {
+        cmd = cmd.chars().take(19).collect::<String>() + "…";
+    }
+    format!("\"{cmd}\"")
+}
+
+pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
+    let containers: Vec<Container> = engine
+        .list()?
+        .into_iter()
+        .filter(|c| a.all || c.state.status == Status::Running)
+        .collect();
+    let id = |c: &Container| {
+        if a.no_trunc {
+            c.id().to_string()
+        } else {
+            c.id()[..12].to_string()
+        }
+    };
+    if a.quiet {
+        for c in &containers {
+            println!("{}", id(c));
+        }
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = containers
+        .iter()
+        .map(|c| {
+            vec![
+                id(c),
+                c.config.config.image.clone(),
+                command_text(c, a.no_trunc),
+                format!("{} ago", human_duration(since(&c.config.created))),
+                status_text(c),
+                String::new(),
+                c.name().to_string(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &[
+                "CONTAINER ID",
+                "IMAGE",
+                "COMMAND",
+                "CREATED",
+                "STATUS",
+                "PORTS",
+                "NAMES"
+            ],
+            &rows
+        )
+    );
+    Ok(0)
+}
+
+pub fn top(engine: &Engine, a: &TopArgs) -> Result<i32> {
+    let c = engine.lookup(&a.container)?;
+    for line in engine.top(&c, &a.ps_args)? {
+        println!("{line}");
+    }
+    Ok(0)
+}
+
+pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
+    let c = engine.lookup(&a.container)?;
+    let tail =
+        match a.tail.as_str() {
+            "all" => None,
+            n => Some(n.parse().with_context(|| {
+                format!("invalid --tail {n:?}: use a number of lines or \"all\"")
+            })?),
+        };
+    let opts = LogOptions {
+        follow: a.follow,
+        tail,
+        timestamps: a.timestamps,
+    };
+    engine.logs(&c, &opts, &mut std::io::stdout(), &mut std::io::stderr())?;
+    Ok(0)
+}
+
+pub fn stop(engine: &Engine, a: &StopArgs) -> Result<i32> {
+    for_each(&a.containers, |name| {
+        engine.stop(&engine.lookup(name)?, Duration::from_secs(a.time))?;
+        println!("{name}");
+        Ok(())
+    })
+}
+
+pub fn kill(engine: &Engine, a: &KillArgs) -> Result<i32> {
+    let sig = parse_signal(&a.signal)?;
+    for_each(&a.containers, |name| {
+        engine.kill(&engine.lookup(name)?, sig)?;
+        println!("{name}");
+        Ok(())
+    })
+}
+
+pub fn rm(engine: &Engine, a: &RmArgs) -> Result<i32> {
+    for_each(&a.containers, |name| {
+        engine.remove(&engine.lookup(name)?, a.force)?;
+        println!("{name}");
+        Ok(())
+    })
+}
+
+pub fn wait(engine: &Engine, a: &ContainersArgs) -> Result<i32> {
+    for_each(&a.containers, |name| {
+        let code = engine.wait(&engine.lookup(name)?)?;
+        println!("{code}");
+        Ok(())
+    })
+}
+
+pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
+    let c = engine.lookup(&a.container)?;
+    let _raw = (a.interactive && a.tty).then(RawMode::enable).flatten();
+    let opts = ExecOptions {
+        command: a.command.clone(),
+        interactive: a.interactive,
+        tty: a.tty,
+        env: expand_env(&a.env),
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+    };
+    Ok(engine.exec(&c, &opts)?)
+}

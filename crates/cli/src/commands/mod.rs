@@ -1,0 +1,2 @@
+pub mod containers;
+pub mod images;

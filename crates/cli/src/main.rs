@@ -1,0 +1,174 @@
+//! `isola`: the command-line front end. Parsing and output live here; all
+//! behaviour lives in `isola-engine`. Errors become one line on stderr and
+//! Docker's exit codes: 125 for engine errors, 126/127 when the container's
+//! command cannot run, otherwise the container's own exit status.
+
+mod args;
+mod commands;
+mod table;
+mod template;
+mod terminal;
+mod units;
+
+use anyhow::{bail, Result};
+use args::{Cli, Command, ImageCommand, InspectArgs};
+use clap::Parser;
+use commands::{containers, images};
+use isola_engine::{Engine, MonitorOptions};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 125 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let code = match dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("isola: {}", one_line(&e));
+            exit_code(&e)
+        }
+    };
+    std::process::exit(code);
+}
+
+/// The error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string().replace('\n', " ");
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ")
+}
+
+fn exit_code(e: &anyhow::Error) -> i32 {
+    e.downcast_ref::<isola_engine::Error>()
+        .map_or(125, isola_engine::Error::exit_code)
+}
+
+fn dispatch(cli: &Cli) -> Result<i32> {
+    let engine = Engine::open(&cli.root)?;
+    match &cli.command {
+        Command::Run(a) => containers::run(&engine, a),
+        Command::Create(a) => containers::create(&engine, a),
+        Command::Start(a) => containers::start(&engine, a),
+        Command::Ps(a) => containers::ps(&engine, a),
+        Command::Top(a) => containers::top(&engine, a),
+        Command::Logs(a) => containers::logs(&engine, a),
+        Command::Stop(a) => containers::stop(&engine, a),
+        Command::Kill(a) => containers::kill(&engine, a),
+        Command::Rm(a) => containers::rm(&engine, a),
+        Command::Wait(a) => containers::wait(&engine, a),
+        Command::Exec(a) => containers::exec(&engine, a),
+        Command::Inspect(a) => inspect(&engine, a),
+        Command::Info => info(&engine),
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(&engine, a),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(&engine, a),
+        Command::Image(ImageCommand::Inspect(a)) => images::inspect(&engine, a),
+        Command::Tag(a) => images::tag(&engine, a),
+        Command::Import(a) => images::import(&engine, a),
+        Command::Load(a) => images::load(&engine, a),
+        Command::Save(a) => images::save(&engine, a),
+        Command::Monitor(a) => Ok(engine.run_monitor(
+            &a.id,
+            MonitorOptions {
+                ready_fd: a.ready_fd,
+                attach_output: a.attach_output,
+                attach_stdin: a.attach_stdin,
+            },
+        )),
+    }
+}
+
+/// Runs `f` for each name; errors are printed one per line and the command
+/// fails at the end (exit 125), like Docker's multi-container verbs.
+pub(crate) fn for_each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
+    let mut failed = 0;
+    for name in names {
+        if let Err(e) = f(name) {
+            eprintln!("isola: {}", one_line(&e));
+            failed += 1;
+        }
+    }
+    Ok(if failed > 0 { 125 } else { 0 })
+}
+
+/// Prints objects as a JSON array, or each through `--format`.
+pub(crate) fn inspect_targets(
+    a: &InspectArgs,
+    mut find: impl FnMut(&str) -> Result<serde_json::Value>,
+) -> Result<i32> {
+    let mut found = Vec::new();
+    let mut failed = false;
+    for t in &a.targets {
+        match find(t) {
+            Ok(v) => found.push(v),
+            Err(e) => {
+                eprintln!("isola: {}", one_line(&e));
+                failed = true;
+            }
+        }
+    }
+    match &a.format {
+        Some(f) => {
+            for v in &found {
+                println!("{}", template::render(f, v)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&found)?),
+    }
+    Ok(if failed { 125 } else { 0 })
+}
+
+fn inspect(engine: &Engine, a: &InspectArgs) -> Result<i32> {
+    let kind = a.kind.as_deref();
+    if let Some(k) = kind.filter(|k| !matches!(*k, "container" | "image")) {
+        bail!("invalid --type {k:?}: use container or image");
+    }
+    inspect_targets(a, |t| {
+        if kind != Some("image") {
+            match engine.lookup(t) {
+                Ok(c) => return Ok(engine.inspect(&c)),
+                Err(e) if kind == Some("container") => return Err(e.into()),
+                Err(_) => {}
+            }
+        }
+        match engine.images().inspect(t) {
+            Ok(v) => Ok(v),
+            Err(_) if kind.is_none() => {
+                bail!("no such object: {t}: list them with 'isola ps -a' or 'isola images'")
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+fn info(engine: &Engine) -> Result<i32> {
+    let i = engine.info()?;
+    println!("Containers: {}", i.containers);
+    println!(" Running: {}", i.containers_running);
+    println!("Images: {}", i.images);
+    println!(
+        "Default Isolation: {} (from {})",
+        i.default_isolation, i.default_isolation_source
+    );
+    println!("Isolation Modes:");
+    for m in &i.isolation_modes {
+        if m.available {
+            println!(" {}: available", m.name);
+        } else {
+            println!(" {}: unavailable ({})", m.name, m.reason);
+        }
+    }
+    println!("Cgroup Version: {}", i.cgroup_version);
+    println!("Kernel Version: {}", i.kernel_version);
+    println!("Operating System: {}", i.operating_system);
+    println!("Isola Root Dir: {}", i.root_dir);
+    Ok(0)
+}

@@ -1,0 +1,67 @@
+//! `isola inspect`: a container as JSON in the shape of Docker's
+//! `ContainerJSON`, so scripts written for `docker inspect` keep working.
+
+use crate::store::{Container, Status};
+use crate::Engine;
+use serde_json::{json, Value};
+
+/// Docker's zero time, used for times that have not happened.
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+impl Engine {
+    pub fn inspect(&self, c: &Container) -> Value {
+        let s = &c.state;
+        let cfg = &c.config;
+        let running = s.status == Status::Running;
+        let status = match s.status {
+            Status::Removing => "removing",
+            other => other.as_str(),
+        };
+        json!({
+            "Id": cfg.id,
+            "Created": cfg.created,
+            "Path": cfg.path,
+            "Args": cfg.args,
+            "State": {
+                "Status": status,
+                "Running": running,
+                "Paused": false,
+                "Restarting": false,
+                "OOMKilled": s.oom_killed,
+                "Dead": false,
+                "Pid": if running { s.pid } else { 0 },
+                "ExitCode": s.exit_code,
+                "Error": s.error,
+                "StartedAt": s.started_at.as_deref().unwrap_or(ZERO_TIME),
+                "FinishedAt": s.finished_at.as_deref().unwrap_or(ZERO_TIME),
+                "MonitorPid": if running { s.monitor_pid } else { 0 },
+            },
+            "Image": cfg.image_id,
+            "Name": format!("/{}", cfg.name),
+            "LogPath": c.log_path(),
+            "HostnamePath": c.dir.join("hostname"),
+            "HostsPath": c.dir.join("hosts"),
+            "ResolvConfPath": c.dir.join("resolv.conf"),
+            "Driver": "overlay",
+            "Platform": "linux",
+            "Config": cfg.config,
+            "HostConfig": {
+                "Isolation": cfg.host_config.isolation.as_str(),
+                "Memory": cfg.host_config.memory,
+                "NanoCpus": cfg.host_config.nano_cpus,
+                "PidsLimit": cfg.host_config.pids_limit,
+                "NetworkMode": cfg.host_config.network_mode,
+                "ReadonlyRootfs": cfg.host_config.readonly_rootfs,
+                "AutoRemove": cfg.host_config.auto_remove,
+            },
+            "GraphDriver": {
+                "Name": "overlay",
+                "Data": {
+                    "LowerDir": cfg.layers.iter().rev().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),
+                    "UpperDir": c.dir.join("upper"),
+                    "WorkDir": c.dir.join("work"),
+                },
+            },
+        })
+    }
+}

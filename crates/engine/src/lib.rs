@@ -1,0 +1,108 @@
+//! The container engine: what a container is on disk, how it is created,
+//! started, stopped and removed, and the small per-container monitor that
+//! owns its stdio and exit status. There is no daemon: the state directory
+//! (written atomically, under locks) is the truth, and each running
+//! container has exactly one monitor process.
+
+mod backend;
+mod config;
+mod exec;
+mod ids;
+mod info;
+mod inspect;
+mod lifecycle;
+mod logs;
+mod monitor;
+mod pump;
+mod signals;
+mod store;
+mod top;
+
+pub use backend::Isolation;
+pub use config::HostConfig as EngineConfig;
+pub use exec::ExecOptions;
+pub use info::Info;
+pub use lifecycle::{Attach, CreateOptions, NetworkMode, Started};
+pub use logs::LogOptions;
+pub use monitor::MonitorOptions;
+pub use signals::parse_signal;
+pub use store::{Container, Status};
+
+use std::path::{Path, PathBuf};
+
+/// Errors of the engine. Messages are one line, name what was wrong and,
+/// where the user can act, what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Image(#[from] isola_image::Error),
+    #[error(transparent)]
+    Runtime(#[from] isola_runtime_process::Error),
+    #[error("no such container: {0}: list containers with 'isola ps -a'")]
+    NoSuchContainer(String),
+    #[error("container id prefix {0:?} is ambiguous: give more characters of the id")]
+    AmbiguousId(String),
+    #[error("the container name \"{name}\" is already in use by container \"{id}\": remove that container or choose another name")]
+    NameInUse { name: String, id: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The exit code the CLI reports for this error, following Docker:
+    /// 126/127 when the container's command could not be run, else 125.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Runtime(isola_runtime_process::Error::Exec { code, .. }) => *code,
+            _ => 125,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let context = context.into();
+    move |source| Error::Io { context, source }
+}
+
+/// The engine over one state directory (`--root`).
+pub struct Engine {
+    root: PathBuf,
+    images: isola_image::Store,
+    config: config::HostConfig,
+}
+
+impl Engine {
+    /// Opens (creating if needed) the state directory `root`.
+    pub fn open(root: &Path) -> Result<Engine> {
+        for dir in ["containers", "names"] {
+            std::fs::create_dir_all(root.join(dir)).map_err(io_err(format!(
+                "creating state directory {}",
+                root.display()
+            )))?;
+        }
+        let images = isola_image::Store::open(&root.join("images"))?;
+        let config = config::HostConfig::load(root)?;
+        Ok(Engine {
+            root: root.to_path_buf(),
+            images,
+            config,
+        })
+    }
+
+    pub fn images(&self) -> &isola_image::Store {
+        &self.images
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}

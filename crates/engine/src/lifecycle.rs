@@ -1,0 +1,437 @@
+//! create, start, stop, kill, rm and wait: the container lifecycle as
+//! Docker defines it, on top of the state store and the monitor.
+
+use crate::backend;
+use crate::ids::{new_id, new_name, now_rfc3339, validate_name};
+use crate::signals::wait_attached;
+use crate::store::{Container, ContainerConfig, HostSettings, RunConfig, Status};
+use crate::{io_err, Engine, Error, Result};
+use isola_runtime_process::sys::process_is;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// PATH that Docker gives containers whose image sets none.
+pub(crate) const DEFAULT_PATH: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const POLL: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NetworkMode {
+    /// Loopback only (the default until bridged networking exists).
+    #[default]
+    None,
+    Host,
+}
+
+impl NetworkMode {
+    pub fn parse(v: &str) -> Result<NetworkMode> {
+        match v {
+            "none" => Ok(NetworkMode::None),
+            "host" => Ok(NetworkMode::Host),
+            _ => Err(Error::Invalid(format!(
+                "network {v:?} is not supported: use --network none or --network host"
+            ))),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            NetworkMode::None => "none",
+            NetworkMode::Host => "host",
+        }
+    }
+}
+
+/// `isola create` / `run` options, after the CLI parsed them.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub image: String,
+    pub name: Option<String>,
+    pub command: Vec<String>,
+    /// `--entrypoint`; `Some("")` clears the image's entrypoint.
+    pub entrypoint: Option<String>,
+    /// `KEY=VALUE` entries, overriding the image's.
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub read_only: bool,
+    pub memory: Option<u64>,
+    pub nano_cpus: Option<u64>,
+    pub pids_limit: Option<i64>,
+    pub network: NetworkMode,
+    /// `--isolation` as given; `None` or `default` take the host default.
+    pub isolation: Option<String>,
+    pub auto_remove: bool,
+}
+
+/// Which of the CLI's streams the container gets when started attached.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Attach {
+    /// The CLI's stdout/stderr receive the container's (and the CLI waits).
+    pub output: bool,
+    /// The CLI's stdin feeds the container's.
+    pub stdin: bool,
+}
+
+/// A started container whose monitor is a child of this process.
+pub struct Started {
+    pub id: String,
+    pub pid: i32,
+    monitor: std::process::Child,
+}
+
+impl Started {
+    /// Waits for the container to end, forwarding signals to it (Docker's
+    /// sig-proxy) and window-size changes to its monitor, and returns its
+    /// exit code.
+    pub fn wait(self) -> i32 {
+        wait_attached(self.monitor, self.pid)
+    }
+}
+
+/// Merges `overrides` into `base` by key (`KEY=VALUE`), keeping order.
+pub(crate) fn merge_env(base: &[String], overrides: &[String]) -> Vec<String> {
+    let key = |e: &str| e.split('=').next().unwrap_or("").to_string();
+    let mut env: Vec<String> = base.to_vec();
+    for o in overrides {
+        match env.iter_mut().find(|e| key(e) == key(o)) {
+            Some(slot) => *slot = o.clone(),
+            None => env.push(o.clone()),
+        }
+    }
+    env
+}
+
+impl Engine {
+    /// Creates a container: resolves the image and the isolation mode,
+    /// reserves the name and prepares the writable layer.
+    pub fn create(&self, opts: CreateOptions) -> Result<Container> {
+        let isolation = self.config.resolve(opts.isolation.as_deref())?;
+        isolation.availability().map_err(Error::Invalid)?;
+        let image = self.images.resolve(&opts.image)?;
+        let img = image.config.config().clone().unwrap_or_default();
+
+        let mut entrypoint = img.entrypoint().clone().unwrap_or_default();
+        let mut cmd = img.cmd().clone().unwrap_or_default();
+        if let Some(ep) = &opts.entrypoint {
+            // Docker: --entrypoint replaces the entrypoint and drops the image's CMD.
+            entrypoint = if ep.is_empty() {
+                vec![]
+            } else {
+                vec![ep.clone()]
+            };
+            cmd = vec![];
+        }
+        if !opts.command.is_empty() {
+            cmd = opts.command.clone();
+        }
+        let args: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
+        if args.is_empty() {
+            return Err(Error::Invalid(
+                "no command specified: give one after the image name, or use an image with CMD or ENTRYPOINT".into(),
+            ));
+        }
+
+        let id = new_id();
+        let hostname = opts
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id[..12].to_string());
+        let mut env = img.env().clone().unwrap_or_default();
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.insert(0, DEFAULT_PATH.to_string());
+        }
+        let mut extra = vec![format!("HOSTNAME={hostname}")];
+        if opts.tty {
+            extra.push("TERM=xterm".into());
+        }
+        let env = merge_env(&merge_env(&env, &extra), &opts.env);
+
+        let name = match &opts.name {
+            Some(n) => {
+                let n = validate_name(n)?;
+                self.reserve_name(&n, &id)?;
+                n
+            }
+            None => self.reserve_generated_name(&id)?,
+        };
+        let config = ContainerConfig {
+            id: id.clone(),
+            name: name.clone(),
+            created: now_rfc3339(),
+            image_id: image.id.clone(),
+            path: args[0].clone(),
+            args: args[1..].to_vec(),
+            config: RunConfig {
+                hostname,
+                user: opts
+                    .user
+                    .clone()
+                    .unwrap_or_else(|| img.user().clone().unwrap_or_default()),
+                env,
+                cmd,
+                entrypoint,
+                working_dir: opts
+                    .workdir
+                    .clone()
+                    .or_else(|| img.working_dir().clone())
+                    .filter(|w| !w.is_empty())
+                    .unwrap_or_else(|| "/".into()),
+                tty: opts.tty,
+                open_stdin: opts.open_stdin,
+                image: opts.image.clone(),
+            },
+            host_config: HostSettings {
+                isolation,
+                memory: opts.memory.unwrap_or(0),
+                nano_cpus: opts.nano_cpus.unwrap_or(0),
+                pids_limit: opts.pids_limit.unwrap_or(0),
+                network_mode: opts.network.as_str().into(),
+                readonly_rootfs: opts.read_only,
+                auto_remove: opts.auto_remove,
+            },
+            layers: image.layers.clone(),
+        };
+        let created = self.write_new(config).and_then(|c| {
+            prepare_dir(&c, opts.network)?;
+            Ok(c)
+        });
+        if created.is_err() {
+            self.release_name(&name, &id);
+            let _ = fs::remove_dir_all(self.containers_dir().join(&id));
+        }
+        created
+    }
+
+    fn reserve_generated_name(&self, id: &str) -> Result<String> {
+        for _ in 0..64 {
+            let n = new_name();
+            match self.reserve_name(&n, id) {
+                Ok(()) => return Ok(n),
+                Err(Error::NameInUse { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict(
+            "could not find a free container name: pass --name".into(),
+        ))
+    }
+
+    /// Starts the container under a new monitor process. Attached, the
+    /// monitor writes to this process's stdout/stderr (and reads its stdin)
+    /// and the caller waits with [`Started::wait`]; detached, it returns as
+    /// soon as the container's command runs. `Ok(None)`: already running.
+    pub fn start(&self, c: &Container, attach: Attach) -> Result<Option<Started>> {
+        if c.state.status == Status::Running {
+            return Ok(None);
+        }
+        backend::for_container(c)?;
+        let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| Error::Io {
+            context: "pipe".into(),
+            source: e.into(),
+        })?;
+        // The read end must not leak into the monitor; the write end must.
+        nix::fcntl::fcntl(
+            ready_r.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .map_err(|e| Error::Io {
+            context: "fcntl".into(),
+            source: e.into(),
+        })?;
+        let exe = std::env::current_exe().map_err(io_err("finding the isola binary"))?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("--root")
+            .arg(&self.root)
+            .arg("__monitor")
+            .arg("--ready-fd")
+            .arg(ready_w.as_raw_fd().to_string());
+        if attach.output {
+            cmd.arg("--attach-output");
+        }
+        if attach.stdin {
+            cmd.arg("--attach-stdin");
+        }
+        cmd.arg(c.id());
+        cmd.stdin(if attach.stdin {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
+        let out = || {
+            if attach.output {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            }
+        };
+        cmd.stdout(out()).stderr(out());
+        let mut monitor = cmd
+            .spawn()
+            .map_err(io_err("starting the container monitor"))?;
+        drop(ready_w);
+
+        let mut line = String::new();
+        let _ = BufReader::new(fs::File::from(ready_r)).read_line(&mut line);
+        let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if let Some(pid) = ready["pid"].as_i64() {
+            return Ok(Some(Started {
+                id: c.id().to_string(),
+                pid: pid as i32,
+                monitor,
+            }));
+        }
+        let _ = monitor.wait();
+        Err(match ready["error"].as_str() {
+            Some(msg) => Error::Runtime(match ready["code"].as_i64() {
+                Some(code @ (126 | 127)) => isola_runtime_process::Error::Exec {
+                    code: code as i32,
+                    message: msg.to_string(),
+                },
+                _ => isola_runtime_process::Error::Setup(msg.to_string()),
+            }),
+            None => Error::Conflict(format!(
+                "the monitor of container {} exited before the container started",
+                c.name()
+            )),
+        })
+    }
+
+    /// Sends `signal` to the container's init.
+    pub fn kill(&self, c: &Container, signal: Signal) -> Result<()> {
+        if c.state.status != Status::Running || !c.state.init_alive() {
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                c.name()
+            )));
+        }
+        kill(Pid::from_raw(c.state.pid), signal).map_err(|e| Error::Io {
+            context: format!("signalling container {}", c.name()),
+            source: e.into(),
+        })
+    }
+
+    /// Docker's stop: SIGTERM, then SIGKILL after `timeout`, then wait until
+    /// the monitor has recorded the exit.
+    pub fn stop(&self, c: &Container, timeout: Duration) -> Result<()> {
+        if c.state.status != Status::Running {
+            return Ok(());
+        }
+        let _ = self.kill(c, Signal::SIGTERM);
+        if !self.wait_not_running(c, timeout) {
+            let _ = self.kill(c, Signal::SIGKILL);
+            self.wait_not_running(c, Duration::from_secs(30));
+        }
+        Ok(())
+    }
+
+    /// Polls until the container is no longer running; false on timeout.
+    fn wait_not_running(&self, c: &Container, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.lookup(c.id()) {
+                Ok(now) if now.state.status == Status::Running => {}
+                _ => return true,
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Blocks until the container has exited and returns its exit code.
+    pub fn wait(&self, c: &Container) -> Result<i32> {
+        loop {
+            let now = self.lookup(c.id())?;
+            match now.state.status {
+                Status::Exited => return Ok(now.state.exit_code),
+                Status::Created if now.state.exit_code != 0 => return Ok(now.state.exit_code),
+                _ => std::thread::sleep(POLL),
+            }
+        }
+    }
+
+    /// Removes a container; a running one only with `force` (it is killed).
+    /// Afterwards nothing of it remains: no process, cgroup, files or name.
+    pub fn remove(&self, c: &Container, force: bool) -> Result<()> {
+        let mut c = c.clone();
+        if c.state.status == Status::Running && c.state.init_alive() {
+            if !force {
+                return Err(Error::Conflict(format!(
+                    "cannot remove running container {}: stop it first or use rm -f",
+                    c.name()
+                )));
+            }
+            c.update(|s| s.status = Status::Removing)?;
+            let _ = kill(Pid::from_raw(c.state.pid), Signal::SIGKILL);
+        }
+        // Let a live monitor finish its own teardown first.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while process_is(c.state.monitor_pid, c.state.monitor_start) && Instant::now() < deadline {
+            std::thread::sleep(POLL);
+        }
+        if c.state.init_alive() {
+            let _ = kill(Pid::from_raw(c.state.pid), Signal::SIGKILL);
+        }
+        if let Ok(b) = backend::for_container(&c) {
+            b.cleanup(&c)?;
+        }
+        self.delete(&c)
+    }
+}
+
+/// Files and directories of a new container: the overlay's upper, work and
+/// mount point, and the /etc files Docker provides.
+fn prepare_dir(c: &Container, network: NetworkMode) -> Result<()> {
+    for d in ["upper", "work", "rootfs"] {
+        fs::create_dir_all(c.dir.join(d))
+            .map_err(io_err(format!("creating {d} of the container")))?;
+    }
+    let hostname = &c.config.config.hostname;
+    let (hosts, resolv) = match network {
+        NetworkMode::Host => (
+            fs::read_to_string("/etc/hosts").unwrap_or_default(),
+            fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        ),
+        NetworkMode::None => (
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_string(),
+            String::new(),
+        ),
+    };
+    for (name, content) in [
+        ("hostname", format!("{hostname}\n")),
+        ("hosts", hosts),
+        ("resolv.conf", resolv),
+    ] {
+        fs::write(c.dir.join(name), content).map_err(io_err(format!("writing {name}")))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_by_key_in_place() {
+        let base = vec!["PATH=/bin".to_string(), "A=1".to_string()];
+        let merged = merge_env(&base, &["A=2".into(), "B=3".into()]);
+        assert_eq!(merged, vec!["PATH=/bin", "A=2", "B=3"]);
+    }
+
+    #[test]
+    fn network_modes() {
+        assert_eq!(NetworkMode::parse("host").unwrap(), NetworkMode::Host);
+        let e = NetworkMode::parse("bridge").unwrap_err().to_string();
+        assert!(e.contains("use --network none"), "{e}");
+    }
+}

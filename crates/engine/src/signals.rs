@@ -1,0 +1,101 @@
+//! Signal names (`kill -s`) and the attached CLI's wait loop, which proxies
+//! signals to the container like Docker's `--sig-proxy`.
+
+use crate::{Error, Result};
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signalfd::SignalFd;
+use nix::unistd::Pid;
+use std::str::FromStr;
+
+/// Parses `KILL`, `SIGKILL`, `kill` or `9`.
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    let bad = || {
+        Error::Invalid(format!(
+            "invalid signal {s:?}: use a name like TERM or KILL, or a number"
+        ))
+    };
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&name).map_err(|_| bad())
+}
+
+/// Signals an attached CLI forwards to the container.
+const PROXIED: &[Signal] = &[
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+/// Blocks `extra` plus SIGCHLD and returns a signalfd for them.
+pub(crate) fn signalfd(extra: &[Signal]) -> nix::Result<SignalFd> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    for s in extra {
+        set.add(*s);
+    }
+    set.thread_block()?;
+    SignalFd::new(&set)
+}
+
+/// Waits for the monitor (whose exit status is the container's), sending
+/// proxied signals to the container init `pid` and SIGWINCH to the monitor.
+pub(crate) fn wait_attached(mut monitor: std::process::Child, pid: i32) -> i32 {
+    let mut watched = PROXIED.to_vec();
+    watched.push(Signal::SIGWINCH);
+    let sfd = signalfd(&watched).ok();
+    loop {
+        if let Ok(Some(status)) = monitor.try_wait() {
+            return exit_code(status);
+        }
+        let Some(sfd) = &sfd else {
+            return monitor.wait().map(exit_code).unwrap_or(125);
+        };
+        let Ok(Some(info)) = sfd.read_signal() else {
+            continue;
+        };
+        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+            continue;
+        };
+        match sig {
+            Signal::SIGCHLD => {}
+            Signal::SIGWINCH => {
+                let _ = kill(Pid::from_raw(monitor.id() as i32), Signal::SIGWINCH);
+            }
+            other => {
+                let _ = kill(Pid::from_raw(pid), other);
+            }
+        }
+    }
+}
+
+/// A process's exit status as a shell reports it (128 + signal).
+pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_names_and_numbers() {
+        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("999").is_err());
+    }
+}

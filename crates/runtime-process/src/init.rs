@@ -1,0 +1,196 @@
+//! Child-side steps shared by a container's init and by `exec`: wiring
+//! stdio, taking on the user, dropping privileges and executing the command.
+//! Errors travel to the parent over a close-on-exec pipe, so the parent
+//! learns whether `execve` succeeded (EOF) or why it failed.
+
+use crate::spawn::{ProcessSpec, Stdio};
+use crate::{capabilities, seccomp, sys, user, Context, Error, Result};
+use nix::fcntl::{fcntl, FcntlArg};
+use nix::unistd::{dup2, execve, setgid, setgroups, setsid, setuid, Gid, Uid};
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Exit code of a child whose setup failed before the command ran.
+pub(crate) const SETUP_FAILED: i32 = 125;
+
+/// Writes `err` to the parent's error pipe as `code` (4 bytes LE) + message.
+pub(crate) fn report(pipe: &OwnedFd, err: &Error) -> i32 {
+    let code = match err {
+        Error::Exec { code, .. } => *code,
+        _ => SETUP_FAILED,
+    };
+    let mut buf = code.to_le_bytes().to_vec();
+    buf.extend_from_slice(err.to_string().as_bytes());
+    let _ = nix::unistd::write(pipe, &buf);
+    code
+}
+
+/// Reads the child's report: `None` when the pipe closed empty (exec
+/// succeeded), else the error it sent.
+pub(crate) fn read_report(pipe: OwnedFd) -> Option<Error> {
+    let mut buf = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::fs::File::from(pipe), &mut buf);
+    if buf.len() < 4 {
+        return None;
+    }
+    let code = i32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    let message = String::from_utf8_lossy(&buf[4..]).into_owned();
+    Some(match code {
+        126 | 127 => Error::Exec { code, message },
+        _ => Error::Setup(message),
+    })
+}
+
+/// Makes `stdio` the process's fds 0, 1 and 2 and, with a terminal, starts a
+/// new session with it as the controlling terminal.
+pub(crate) fn install_stdio(stdio: Stdio, tty: bool) -> Result<()> {
+    setsid().ctx(|| "setsid".into())?;
+    // Move the fds out of the 0..=2 range first so one dup2 cannot
+    // overwrite a source of another.
+    let high = |fd: &OwnedFd| -> Result<RawFd> {
+        fcntl(fd.as_raw_fd(), FcntlArg::F_DUPFD_CLOEXEC(10)).ctx(|| "dup stdio".into())
+    };
+    let fds = [
+        high(&stdio.stdin)?,
+        high(&stdio.stdout)?,
+        high(&stdio.stderr)?,
+    ];
+    drop(stdio);
+    for (target, fd) in fds.into_iter().enumerate() {
+        dup2(fd, target as RawFd).ctx(|| format!("dup2 to fd {target}"))?;
+        let _ = nix::unistd::close(fd);
+    }
+    if tty {
+        // SAFETY: fd 0 was just installed and stays open for the process's life.
+        let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+        sys::set_controlling_tty(stdin).ctx(|| "setting the controlling terminal".into())?;
+    }
+    Ok(())
+}
+
+/// Takes on the container process's identity, working directory and
+/// privileges, then executes it. Returns only on error.
+pub(crate) fn exec_process(process: &ProcessSpec) -> Error {
+    match prepare_and_exec(process) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+fn prepare_and_exec(process: &ProcessSpec) -> Result<std::convert::Infallible> {
+    reset_signals()?;
+    let id = user::resolve(Path::new("/"), &process.user)?;
+    let mut env = process.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", id.home));
+    }
+    let cwd = if process.cwd.is_empty() {
+        "/"
+    } else {
+        &process.cwd
+    };
+    std::fs::create_dir_all(cwd)
+        .map_err(|e| Error::Setup(format!("creating working directory {cwd}: {e}")))?;
+    nix::unistd::chdir(cwd).map_err(|e| Error::Exec {
+        code: 126,
+        message: format!("chdir to working directory {cwd}: {e}"),
+    })?;
+    let program = find_program(&process.args, &env)?;
+
+    let keep = capabilities::docker_default();
+    capabilities::drop_bounding(&keep)?;
+    let gids: Vec<Gid> = id
+        .additional_gids
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    setgroups(&gids).ctx(|| "setgroups".into())?;
+    setgid(Gid::from_raw(id.gid)).ctx(|| format!("setgid {}", id.gid))?;
+    setuid(Uid::from_raw(id.uid)).ctx(|| format!("setuid {}", id.uid))?;
+    capabilities::set_process(&keep, id.uid == 0)?;
+    nix::sys::prctl::set_no_new_privs().ctx(|| "no_new_privs".into())?;
+    let filters = seccomp::default_filters(&keep)?;
+
+    let cstr =
+        |s: &str| CString::new(s).map_err(|_| Error::Setup(format!("{s:?} contains a NUL byte")));
+    let argv = process
+        .args
+        .iter()
+        .map(|a| cstr(a))
+        .collect::<Result<Vec<_>>>()?;
+    let envp = env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>>>()?;
+    let path = cstr(&program.to_string_lossy())?;
+    seccomp::apply(&filters)?;
+    let err = execve(&path, &argv, &envp).unwrap_err();
+    Err(exec_error(&process.args[0], err))
+}
+
+/// Gives the command default signal dispositions and an empty mask: both
+/// survive execve, and our parent (a Rust program ignoring SIGPIPE, a
+/// monitor blocking SIGCHLD) must not leak its own into the container.
+fn reset_signals() -> Result<()> {
+    use nix::sys::signal::{signal, SigHandler, SigSet, Signal};
+    for sig in Signal::iterator() {
+        if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
+            // SAFETY: installing SIG_DFL runs no handler code in this process.
+            let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+        }
+    }
+    SigSet::empty()
+        .thread_set_mask()
+        .ctx(|| "resetting the signal mask".into())
+}
+
+/// Finds the executable like Docker does: names with a slash are used as
+/// they are, others are looked up in the container's PATH.
+fn find_program(args: &[String], env: &[String]) -> Result<PathBuf> {
+    let Some(name) = args.first() else {
+        return Err(Error::Setup(
+            "no command specified: give one after the image name or set CMD in the image".into(),
+        ));
+    };
+    if name.contains('/') {
+        return match std::fs::metadata(name) {
+            Ok(_) => Ok(PathBuf::from(name)),
+            Err(e) => Err(Error::Exec {
+                code: 127,
+                message: format!("exec: \"{name}\": stat {name}: {e}"),
+            }),
+        };
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    path.split(':')
+        .map(|dir| Path::new(dir).join(name))
+        .find(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+        .ok_or_else(|| Error::Exec {
+            code: 127,
+            message: format!("exec: \"{name}\": executable file not found in $PATH"),
+        })
+}
+
+fn exec_error(name: &str, err: nix::Error) -> Error {
+    use nix::errno::Errno;
+    let code = match err {
+        Errno::ENOENT => 127,
+        _ => 126,
+    };
+    Error::Exec {
+        code,
+        message: format!("exec: \"{name}\": {}", err.desc().to_lowercase()),
+    }
+}
+
+/// Blocks until the parent writes the go byte; false when the parent died.
+pub(crate) fn wait_for_parent(pipe: &OwnedFd) -> bool {
+    let mut b = [0u8; 1];
+    matches!(nix::unistd::read(pipe.as_fd().as_raw_fd(), &mut b), Ok(1))
+}

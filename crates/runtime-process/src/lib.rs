@@ -1,0 +1,72 @@
+//! Runs one container process on the host kernel: namespaces, cgroups, an
+//! overlayfs root entered with pivot_root, Docker's default capabilities and
+//! seccomp policy, and no_new_privs.
+//!
+//! We deliberately wrote this layer ourselves instead of embedding youki's
+//! `libcontainer`:
+//! - the per-container monitor must own the container's stdio (pipes or a
+//!   pty) and be the direct parent of the container init, while libcontainer
+//!   brings its own process tree, state directory and console-socket protocol;
+//! - the guest agent of VM mode runs the very same code statically linked
+//!   inside the guest, so it must be pure Rust (seccompiler instead of
+//!   libseccomp) and small;
+//! - libcontainer's v1 cgroup removal left empty directories behind on this
+//!   project's reference host, and leaving nothing behind is a requirement.
+//!
+//! The root filesystem is mounted inside the container's own mount namespace,
+//! so no mount of a container is ever visible on the host and the kernel
+//! tears it down when the container's last process exits.
+
+pub mod capabilities;
+pub mod cgroups;
+mod exec;
+mod init;
+mod mounts;
+mod net;
+pub mod seccomp;
+mod spawn;
+pub mod sys;
+pub mod user;
+
+pub use cgroups::{Cgroup, CgroupVersion, Limits};
+pub use exec::{exec, wait_exit_code};
+pub use spawn::{spawn, ContainerSpec, Network, ProcessSpec, Rootfs, Spawned, Stdio};
+
+/// Errors of the process runtime. Each message names what failed and, where
+/// the user can act, what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The container's command could not be executed; `code` follows
+    /// Docker: 127 when it was not found, 126 when it is not executable.
+    #[error("{message}")]
+    Exec { code: i32, message: String },
+    #[error("cgroup {path}: {source}")]
+    Cgroup {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("setting up the container failed: {0}")]
+    Setup(String),
+    #[error("{context}: {source}")]
+    Sys { context: String, source: nix::Error },
+    #[error("seccomp: {0}")]
+    Seccomp(String),
+    #[error("capabilities: {0}")]
+    Capabilities(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Attaches a description of what was being done to a nix error.
+pub(crate) trait Context<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Context<T> for nix::Result<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Sys {
+            context: what(),
+            source,
+        })
+    }
+}

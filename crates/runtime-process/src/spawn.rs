@@ -1,0 +1,153 @@
+//! Creating a container: clone into new namespaces, join the cgroup, build
+//! the root file system, exec. The caller (the per-container monitor)
+//! becomes the parent of the container's init, so it can reap it and
+//! record its exit status.
+
+use crate::init::{exec_process, install_stdio, read_report, report, wait_for_parent};
+use crate::{mounts, net, sys, Cgroup, Context, Error, Result};
+use nix::fcntl::OFlag;
+use nix::sched::{clone, unshare, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{pipe2, sethostname, Pid};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+/// The container's root: an overlay of read-only image layers and a
+/// per-container writable directory.
+#[derive(Debug, Clone)]
+pub struct Rootfs {
+    /// Layer directories, top-most first (overlayfs `lowerdir` order).
+    pub lower: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    /// Where the overlay is mounted, inside the container's mount namespace.
+    pub target: PathBuf,
+    pub readonly: bool,
+}
+
+/// The process to run, as Docker's Config describes it.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessSpec {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    /// `--user` as given (`name`, `uid`, `uid:gid`, `name:group`).
+    pub user: String,
+    pub tty: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// A fresh network namespace with only loopback, up.
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub rootfs: Rootfs,
+    pub process: ProcessSpec,
+    pub hostname: String,
+    pub network: Network,
+    /// Host files bind-mounted into the container (hosts, hostname, resolv.conf).
+    pub bind_files: Vec<(PathBuf, String)>,
+}
+
+/// The container's standard streams. With a terminal all three are the
+/// pty slave and `console` is its path (mounted as /dev/console).
+pub struct Stdio {
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+    pub console: Option<PathBuf>,
+}
+
+/// A started process: its host PID and start time (which together survive
+/// PID reuse as an identity).
+#[derive(Debug, Clone, Copy)]
+pub struct Spawned {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+const STACK_SIZE: usize = 1 << 20;
+
+/// Starts the container. Returns once its command has been executed, or
+/// with the reason it could not be ([`Error::Exec`] carries Docker's 126/127).
+///
+/// Must be called while the calling process has a single thread: the child
+/// is a copy of it that allocates before it executes.
+pub fn spawn(spec: &ContainerSpec, cgroup: &Cgroup, stdio: Stdio) -> Result<Spawned> {
+    let (sync_r, sync_w) = pipe2(OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
+    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
+    let mut flags = CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC;
+    if spec.network == Network::None {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    let mut stdio = Some(stdio);
+    let mut stack = vec![0u8; STACK_SIZE];
+    let child = Box::new(|| {
+        let stdio = stdio.take().expect("clone callback runs once");
+        let err = match container_init(spec, stdio, &sync_r) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        report(&err_w, &err) as isize
+    });
+    // SAFETY: the callback only touches data copied into the child (no
+    // CLONE_VM), and the caller guarantees a single-threaded process, so
+    // allocation in the child cannot deadlock on a lock held by another thread.
+    let pid = unsafe { clone(child, &mut stack, flags, Some(Signal::SIGCHLD as i32)) }
+        .ctx(|| "clone into new namespaces".into())?;
+    drop(sync_r);
+    drop(err_w);
+    drop(stdio);
+
+    if let Err(e) = cgroup.add(pid.as_raw()) {
+        abandon(pid);
+        return Err(e);
+    }
+    nix::unistd::write(&sync_w, &[1]).ctx(|| "releasing the container init".into())?;
+    drop(sync_w);
+    if let Some(err) = read_report(err_r) {
+        let _ = waitpid(pid, None);
+        return Err(err);
+    }
+    let start_time = sys::process_start_time(pid.as_raw()).unwrap_or(0);
+    Ok(Spawned {
+        pid: pid.as_raw(),
+        start_time,
+    })
+}
+
+fn container_init(
+    spec: &ContainerSpec,
+    stdio: Stdio,
+    sync: &OwnedFd,
+) -> Result<std::convert::Infallible> {
+    if !wait_for_parent(sync) {
+        return Err(Error::Setup("the monitor went away before start".into()));
+    }
+    // Now that the parent moved us into the container's cgroup, make it our
+    // cgroup namespace root.
+    unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "new cgroup namespace".into())?;
+    sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
+    if spec.network == Network::None {
+        net::loopback_up()?;
+    }
+    let console = stdio.console.clone();
+    mounts::enter_rootfs(spec, console.as_deref())?;
+    install_stdio(stdio, spec.process.tty)?;
+    Err(exec_process(&spec.process))
+}
+
+/// Kills and reaps a child we started but will not hand out.
+pub(crate) fn abandon(pid: Pid) {
+    let _ = kill(pid, Signal::SIGKILL);
+    let _ = waitpid(pid, None);
+}

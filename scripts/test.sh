@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine (as root): installs
+# what the tests need, checks formatting and lints, builds the binary and
+# runs unit and end-to-end tests. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "test: run as root (containers need namespaces and cgroups)" >&2; exit 1; }
+scripts/deps.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo build -p isola-cli
+cargo test --workspace -- --test-threads="${ISOLA_TEST_THREADS:-4}"

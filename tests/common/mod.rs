@@ -1,0 +1,357 @@
+//! Helpers for end-to-end tests: each test gets its own `--root` (so tests
+//! run side by side), the real `isola` binary, and the built-in busybox
+//! image imported from Debian's busybox-static. Dropping an [`Isola`]
+//! force-removes its containers and checks that nothing leaked.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The workspace's root directory.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The `isola` binary under test: `ISOLA_BIN`, else target/<profile>/isola
+/// next to this test executable.
+pub fn bin() -> PathBuf {
+    if let Ok(p) = std::env::var("ISOLA_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let bin = profile_dir.join("isola");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p isola-cli` first (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// The busybox root filesystem, built once per test process.
+pub fn busybox_rootfs() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("isola-e2e-busybox-{}", std::process::id()));
+        let st = Command::new(workspace().join("scripts/busybox-rootfs.sh"))
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "building the busybox rootfs failed");
+        dir
+    })
+}
+
+/// One hermetic isola state directory.
+pub struct Isola {
+    pub root: tempfile::TempDir,
+}
+
+impl Isola {
+    /// A fresh root with the `busybox` image imported.
+    pub fn new() -> Isola {
+        let i = Isola::empty();
+        i.ok(&[
+            "import",
+            "-c",
+            "CMD [\"sh\"]",
+            busybox_rootfs().to_str().unwrap(),
+            "busybox",
+        ]);
+        i
+    }
+
+    /// A fresh root without images.
+    pub fn empty() -> Isola {
+        let root = tempfile::Builder::new()
+            .prefix("isola-e2e-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        Isola { root }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("--root").arg(self.root.path()).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs with `input` on stdin.
+    pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let data = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        out
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "isola {args:?} failed ({:?}): {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `inspect -f TEMPLATE TARGET`, trimmed.
+    pub fn inspect(&self, target: &str, template: &str) -> String {
+        self.ok(&["inspect", "-f", template, target])
+            .trim()
+            .to_string()
+    }
+
+    /// The full id of a container.
+    pub fn id(&self, name: &str) -> String {
+        self.inspect(name, "{{.Id}}")
+    }
+}
+
+impl Default for Isola {
+    fn default() -> Self {
+        Isola::new()
+    }
+}
+
+impl Drop for Isola {
+    fn drop(&mut self) {
+        let ids = self.run(&["ps", "-aq", "--no-trunc"]);
+        for id in String::from_utf8_lossy(&ids.stdout).lines() {
+            let _ = self.run(&["rm", "-f", id]);
+        }
+    }
+}
+
+/// What the host still holds of a container: mounts, cgroup directories,
+/// processes mentioning it. Empty when it is completely gone.
+pub fn leftovers(id: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for l in mountinfo.lines().filter(|l| l.contains(id)) {
+        found.push(format!("mount: {l}"));
+    }
+    for base in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
+        if let Ok(entries) = std::fs::read_dir(base) {
+            for e in entries.flatten() {
+                let d = e.path().join("isola").join(id);
+                if d.exists() {
+                    found.push(format!("cgroup: {}", d.display()));
+                }
+            }
+        }
+        let d = Path::new(base).join("isola").join(id);
+        if d.exists() {
+            found.push(format!("cgroup: {}", d.display()));
+        }
+    }
+    if let Ok(procs) = std::fs::read_dir("/proc") {
+        for p in procs.flatten() {
+            if let Ok(cmd) = std::fs::read(p.path().join("cmdline")) {
+                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                if cmd.contains(id) {
+                    found.push(format!(
+                        "process {}: {cmd}",
+                        p.file_name().to_string_lossy()
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The host's name for process `pid` (`comm`).
+pub fn comm(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts the command failed with `code` and one stderr line containing `needle`.
+pub fn assert_fails(o: &Output, code: i32, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
+    assert!(err.contains(needle), "stderr {err:?} lacks {needle:?}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err:?}");
+}
+
+/// Polls `f` every 50 ms until it returns true or 20 s pass.
+pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// A tar archive built in memory, for image fixtures.
+pub struct TarBuilder(tar::Builder<Vec<u8>>);
+
+impl TarBuilder {
+    pub fn new() -> TarBuilder {
+        TarBuilder(tar::Builder::new(Vec::new()))
+    }
+
+    pub fn file(mut self, path: &str, data: &[u8]) -> Self {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        self.0.append_data(&mut h, path, data).unwrap();
+        self
+    }
+
+    /// An entry whose name is written raw, bypassing the tar crate's checks
+    /// (for hostile paths like `../x` or `/abs`).
+    pub fn raw_file(mut self, path: &str, data: &[u8]) -> Self {
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        self.0.append(&h, data).unwrap();
+        self
+    }
+
+    pub fn link(mut self, kind: tar::EntryType, path: &str, target: &str) -> Self {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o777);
+        h.set_entry_type(kind);
+        self.0.append_link(&mut h, path, target).unwrap();
+        self
+    }
+
+    /// Appends every file of a directory tree under `prefix`.
+    pub fn dir_all(mut self, prefix: &str, dir: &Path) -> Self {
+        self.0.follow_symlinks(false);
+        self.0.append_dir_all(prefix, dir).unwrap();
+        self
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.0.into_inner().unwrap()
+    }
+}
+
+impl Default for TarBuilder {
+    fn default() -> Self {
+        TarBuilder::new()
+    }
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// A `docker save` archive of an image made of `layers` (uncompressed
+/// tars), tagged `tag`, with `cmd` as its CMD.
+pub fn docker_save_archive(layers: &[Vec<u8>], tag: &str, cmd: &[&str]) -> Vec<u8> {
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|l| format!("sha256:{}", sha256_hex(l)))
+        .collect();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "created": "2026-01-01T00:00:00Z",
+        "config": {"Cmd": cmd, "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "FROM_IMAGE=docker"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    let config_name = format!("{}.json", sha256_hex(&config_bytes));
+    let mut t = TarBuilder::new().file(&config_name, &config_bytes);
+    let mut layer_paths = Vec::new();
+    for (i, l) in layers.iter().enumerate() {
+        let p = format!("layer{i}/layer.tar");
+        t = t.file(&p, l);
+        layer_paths.push(p);
+    }
+    let manifest =
+        serde_json::json!([{"Config": config_name, "RepoTags": [tag], "Layers": layer_paths}]);
+    t.file("manifest.json", &serde_json::to_vec(&manifest).unwrap())
+        .finish()
+}
+
+/// An OCI image-layout archive (as `skopeo copy … oci-archive:` writes)
+/// with gzip-compressed layers, tagged `tag` via the ref-name annotation.
+pub fn oci_archive(layers: &[Vec<u8>], tag: &str, cmd: &[&str]) -> Vec<u8> {
+    use flate2::{write::GzEncoder, Compression};
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|l| format!("sha256:{}", sha256_hex(l)))
+        .collect();
+    let mut t = TarBuilder::new().file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    let mut layer_descs = Vec::new();
+    for l in layers {
+        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        gz.write_all(l).unwrap();
+        let blob = gz.finish().unwrap();
+        let d = sha256_hex(&blob);
+        layer_descs.push(serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": format!("sha256:{d}"), "size": blob.len()}));
+        t = t.file(&format!("blobs/sha256/{d}"), &blob);
+    }
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": cmd, "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "FROM_IMAGE=oci"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let cb = serde_json::to_vec(&config).unwrap();
+    let cd = sha256_hex(&cb);
+    t = t.file(&format!("blobs/sha256/{cd}"), &cb);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{cd}"), "size": cb.len()},
+        "layers": layer_descs,
+    });
+    let mb = serde_json::to_vec(&manifest).unwrap();
+    let md = sha256_hex(&mb);
+    t = t.file(&format!("blobs/sha256/{md}"), &mb);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{md}"), "size": mb.len(),
+            "annotations": {"org.opencontainers.image.ref.name": tag}}],
+    });
+    t.file("index.json", &serde_json::to_vec(&index).unwrap())
+        .finish()
+}
