@@ -27,7 +27,16 @@ fn exit_codes_follow_docker() {
     assert_fails(&o, 127, "no such file or directory");
     let o = i.run(&["run", "--rm", "busybox", "/etc/passwd"]);
     assert_fails(&o, 126, "permission denied");
-    let o = i.run(&["run", "--rm", "busybox", "sh", "-c", "kill -9 $$"]);
+    // (The container's init ignores even SIGKILL from inside its own PID
+    // namespace, so the killed process is a child.)
+    let o = i.run(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 10 & kill -9 $!; wait $!",
+    ]);
     assert_eq!(o.status.code(), Some(137));
     let o = i.run(&["run", "--rm", "no-such-image", "true"]);
     assert_fails(&o, 125, "no-such-image");
@@ -120,7 +129,12 @@ fn detach_logs_follow_and_wait() {
     assert_eq!(stdout(&o), "line1\nline2\nline3\n");
     assert_eq!(stderr(&o), "err1\nerr2\nerr3\n");
     assert_eq!(i.ok(&["wait", "talker"]).trim(), "0");
-    assert_eq!(i.ok(&["logs", "--tail", "1", "talker"]), "line3\n");
+    // --tail counts lines of both streams, as in Docker.
+    let o = i.run(&["logs", "--tail", "2", "talker"]);
+    assert_eq!(
+        (stdout(&o).as_str(), stderr(&o).as_str()),
+        ("line3\n", "err3\n")
+    );
     let ts = i.ok(&["logs", "-t", "talker"]);
     assert!(
         ts.lines().all(|l| l.contains('T') && l.contains("Z line")),

@@ -42,7 +42,6 @@ impl Engine {
         let mut process = main_process(c);
         process.args = opts.command.clone();
         process.env = merge_env(&process.env, &opts.env);
-        process.tty = opts.tty;
         if let Some(w) = &opts.workdir {
             process.cwd = w.clone();
         }
@@ -56,7 +55,8 @@ impl Engine {
                 Input::Null
             };
             let (stdio, ends) = make_stdio(true, input)?;
-            let spawned = backend.exec(c, &process, stdio)?;
+            let mut spawned = backend.exec(c, &process, stdio)?;
+            let ends = ends.with_master(spawned.pty_master.take())?;
             let sinks = Sinks {
                 log: None,
                 forward_output: true,
@@ -73,11 +73,10 @@ impl Engine {
                 .map_err(io_err("/dev/null"))?
                 .into()
         };
-        let stdio = Stdio {
+        let stdio = Stdio::Fds {
             stdin,
             stdout: dup(std::io::stdout().as_fd())?,
             stderr: dup(std::io::stderr().as_fd())?,
-            console: None,
         };
         let spawned = backend.exec(c, &process, stdio)?;
         Ok(wait_exit_code(spawned.pid))

@@ -74,7 +74,7 @@ impl Engine {
         };
         let (stdio, ends) = make_stdio(c.config.config.tty, input)?;
         let log = LogWriter::open(&c)?;
-        let spawned = match backend.start(&c, stdio) {
+        let mut spawned = match backend.start(&c, stdio) {
             Ok(s) => s,
             Err(e) => {
                 let _ = backend.cleanup(&c);
@@ -106,6 +106,7 @@ impl Engine {
             let _ = writeln!(r, "{}", serde_json::json!({"pid": spawned.pid}));
         }
 
+        let ends = ends.with_master(spawned.pty_master.take())?;
         let sinks = Sinks {
             log: Some(log),
             forward_output: opts.attach_output,

@@ -11,12 +11,10 @@ use isola_runtime_process::Stdio;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::pty::openpty;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{pipe2, Pid};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::PathBuf;
 
 const BUF: usize = 64 * 1024;
 
@@ -34,11 +32,28 @@ pub(crate) enum Input {
 /// Our ends of the container's streams.
 pub(crate) struct Ends {
     /// stdout, or the pty master.
-    out: OwnedFd,
+    out: Option<OwnedFd>,
     err: Option<OwnedFd>,
     /// Where stdin goes (pipe write end, or a dup of the master).
     input: Option<OwnedFd>,
     tty: bool,
+    /// How a pty's input is fed, until the master arrives.
+    mode: Input,
+}
+
+impl Ends {
+    /// Completes a terminal's ends with the master the runtime sent back.
+    pub(crate) fn with_master(mut self, master: Option<OwnedFd>) -> Result<Ends> {
+        let Some(master) = master else {
+            return Ok(self);
+        };
+        set_nonblocking(&master)?;
+        if self.mode == Input::Forward || self.mode == Input::Hold {
+            self.input = Some(master.try_clone().map_err(io("dup"))?);
+        }
+        self.out = Some(master);
+        Ok(self)
+    }
 }
 
 fn sys(what: &str) -> impl FnOnce(Errno) -> Error + '_ {
@@ -59,34 +74,19 @@ fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
 }
 
 /// Creates the container's stdio: a pty (sized like our own terminal, if
-/// we have one) or pipes.
+/// we have one; its master arrives after start, see [`Ends::with_master`])
+/// or pipes.
 pub(crate) fn make_stdio(tty: bool, input: Input) -> Result<(Stdio, Ends)> {
     if tty {
-        let pty = openpty(None, None).map_err(sys("openpty"))?;
-        let console = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd())).ok();
-        if let Some(ws) = get_winsize(std::io::stdin().as_fd()) {
-            set_winsize(pty.master.as_fd(), &ws);
-        }
-        set_nonblocking(&pty.master)?;
-        let stdio = Stdio {
-            stdin: pty.slave.try_clone().map_err(io("dup"))?,
-            stdout: pty.slave.try_clone().map_err(io("dup"))?,
-            stderr: pty.slave,
-            console: console.map(PathBuf::from),
+        let size = get_winsize(std::io::stdin().as_fd());
+        let ends = Ends {
+            out: None,
+            err: None,
+            input: None,
+            tty: true,
+            mode: input,
         };
-        let input = match input {
-            Input::Forward => Some(pty.master.try_clone().map_err(io("dup"))?),
-            _ => None,
-        };
-        return Ok((
-            stdio,
-            Ends {
-                out: pty.master,
-                err: None,
-                input,
-                tty: true,
-            },
-        ));
+        return Ok((Stdio::Pty { size }, ends));
     }
     let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
     let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
@@ -106,17 +106,17 @@ pub(crate) fn make_stdio(tty: bool, input: Input) -> Result<(Stdio, Ends)> {
     set_nonblocking(&out_r)?;
     set_nonblocking(&err_r)?;
     Ok((
-        Stdio {
+        Stdio::Fds {
             stdin,
             stdout: out_w,
             stderr: err_w,
-            console: None,
         },
         Ends {
-            out: out_r,
+            out: Some(out_r),
             err: Some(err_r),
             input,
             tty: false,
+            mode: Input::Null,
         },
     ))
 }
@@ -151,13 +151,12 @@ pub(crate) fn pump(ends: Ends, mut sinks: Sinks, child: Pid) -> Result<i32> {
     ];
     let sfd = signalfd(&proxied).map_err(sys("signalfd"))?;
     let Ends {
-        out,
-        err,
+        mut out,
+        mut err,
         mut input,
         tty,
+        ..
     } = ends;
-    let mut out = Some(out);
-    let mut err = err;
     let mut pending: Vec<u8> = Vec::new();
     let mut stdin_open = sinks.forward_input && input.is_some();
     let mut exit: Option<i32> = None;

@@ -2,8 +2,9 @@
 //! container's cgroup and namespaces, then gets the same user, capability
 //! and seccomp treatment as the container's own command.
 
-use crate::init::{exec_process, install_stdio, read_report, report};
-use crate::spawn::{abandon, ProcessSpec, Spawned, Stdio};
+use crate::init::{exec_process, read_report, report};
+use crate::spawn::{abandon, ProcessSpec, Spawned};
+use crate::stdio::{self, receive_master, ConsoleChannel, Stdio};
 use crate::{sys, Cgroup, Context, Error, Result};
 use nix::fcntl::OFlag;
 use nix::sched::{clone, setns, CloneFlags};
@@ -49,6 +50,7 @@ pub fn exec(
         .collect::<Result<_>>()?;
     let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
     let (pid_r, pid_w) = pipe2(OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
+    let console = ConsoleChannel::for_stdio(&stdio)?;
 
     // SAFETY: the caller guarantees a single-threaded process, so the child
     // may allocate; it leaves only through `_exit`.
@@ -56,7 +58,8 @@ pub fn exec(
         ForkResult::Child => {
             drop(err_r);
             drop(pid_r);
-            let code = match join_and_clone(cgroup, &ns, process, stdio, &err_w) {
+            let child_end = console.as_ref().map(|c| &c.child);
+            let code = match join_and_clone(cgroup, &ns, process, stdio, child_end, &err_w) {
                 Ok(pid) => {
                     let _ = nix::unistd::write(&pid_w, &pid.as_raw().to_le_bytes());
                     0
@@ -71,11 +74,16 @@ pub fn exec(
             drop(err_w);
             drop(pid_w);
             drop(stdio);
+            let console = console.map(|c| c.parent);
             let _ = waitpid(child, None);
             let mut buf = Vec::new();
             let _ = File::from(pid_r).read_to_end(&mut buf);
             let grandchild = (buf.len() == 4)
                 .then(|| Pid::from_raw(i32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]])));
+            let pty_master = match (&console, grandchild) {
+                (Some(c), Some(_)) => receive_master(c),
+                _ => None,
+            };
             if let Some(err) = read_report(err_r) {
                 if let Some(pid) = grandchild {
                     abandon(pid);
@@ -87,6 +95,7 @@ pub fn exec(
             Ok(Spawned {
                 pid: pid.as_raw(),
                 start_time: sys::process_start_time(pid.as_raw()).unwrap_or(0),
+                pty_master,
             })
         }
     }
@@ -97,6 +106,7 @@ fn join_and_clone(
     ns: &[(File, CloneFlags)],
     process: &ProcessSpec,
     stdio: Stdio,
+    console: Option<&OwnedFd>,
     err_w: &OwnedFd,
 ) -> Result<Pid> {
     cgroup.add(getpid().as_raw())?;
@@ -105,10 +115,9 @@ fn join_and_clone(
     }
     let mut stdio = Some(stdio);
     let mut stack = vec![0u8; 1 << 20];
-    let tty = process.tty;
     let child = Box::new(|| {
         let stdio = stdio.take().expect("clone callback runs once");
-        let err = match install_stdio(stdio, tty) {
+        let err = match stdio::install(stdio, console, false) {
             Ok(()) => exec_process(process),
             Err(e) => e,
         };

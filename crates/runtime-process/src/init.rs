@@ -3,12 +3,11 @@
 //! Errors travel to the parent over a close-on-exec pipe, so the parent
 //! learns whether `execve` succeeded (EOF) or why it failed.
 
-use crate::spawn::{ProcessSpec, Stdio};
-use crate::{capabilities, seccomp, sys, user, Context, Error, Result};
-use nix::fcntl::{fcntl, FcntlArg};
-use nix::unistd::{dup2, execve, setgid, setgroups, setsid, setuid, Gid, Uid};
+use crate::spawn::ProcessSpec;
+use crate::{capabilities, seccomp, user, Context, Error, Result};
+use nix::unistd::{execve, setgid, setgroups, setuid, Gid, Uid};
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -41,33 +40,6 @@ pub(crate) fn read_report(pipe: OwnedFd) -> Option<Error> {
         126 | 127 => Error::Exec { code, message },
         _ => Error::Setup(message),
     })
-}
-
-/// Makes `stdio` the process's fds 0, 1 and 2 and, with a terminal, starts a
-/// new session with it as the controlling terminal.
-pub(crate) fn install_stdio(stdio: Stdio, tty: bool) -> Result<()> {
-    setsid().ctx(|| "setsid".into())?;
-    // Move the fds out of the 0..=2 range first so one dup2 cannot
-    // overwrite a source of another.
-    let high = |fd: &OwnedFd| -> Result<RawFd> {
-        fcntl(fd.as_raw_fd(), FcntlArg::F_DUPFD_CLOEXEC(10)).ctx(|| "dup stdio".into())
-    };
-    let fds = [
-        high(&stdio.stdin)?,
-        high(&stdio.stdout)?,
-        high(&stdio.stderr)?,
-    ];
-    drop(stdio);
-    for (target, fd) in fds.into_iter().enumerate() {
-        dup2(fd, target as RawFd).ctx(|| format!("dup2 to fd {target}"))?;
-        let _ = nix::unistd::close(fd);
-    }
-    if tty {
-        // SAFETY: fd 0 was just installed and stays open for the process's life.
-        let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
-        sys::set_controlling_tty(stdin).ctx(|| "setting the controlling terminal".into())?;
-    }
-    Ok(())
 }
 
 /// Takes on the container process's identity, working directory and
@@ -156,7 +128,12 @@ fn find_program(args: &[String], env: &[String]) -> Result<PathBuf> {
             Ok(_) => Ok(PathBuf::from(name)),
             Err(e) => Err(Error::Exec {
                 code: 127,
-                message: format!("exec: \"{name}\": stat {name}: {e}"),
+                message: format!(
+                    "exec: \"{name}\": stat {name}: {}",
+                    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))
+                        .desc()
+                        .to_lowercase()
+                ),
             }),
         };
     }

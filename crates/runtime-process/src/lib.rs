@@ -25,12 +25,14 @@ mod mounts;
 mod net;
 pub mod seccomp;
 mod spawn;
+mod stdio;
 pub mod sys;
 pub mod user;
 
 pub use cgroups::{Cgroup, CgroupVersion, Limits};
 pub use exec::{exec, wait_exit_code};
-pub use spawn::{spawn, ContainerSpec, Network, ProcessSpec, Rootfs, Spawned, Stdio};
+pub use spawn::{spawn, ContainerSpec, Network, ProcessSpec, Rootfs, Spawned};
+pub use stdio::Stdio;
 
 /// Errors of the process runtime. Each message names what failed and, where
 /// the user can act, what to do.

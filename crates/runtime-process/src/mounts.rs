@@ -54,9 +54,8 @@ const DEV_LINKS: &[(&str, &str)] = &[
     ("pts/ptmx", "ptmx"),
 ];
 
-/// Builds the container's root and switches into it. `console` is the pty
-/// slave's host path when the container has a terminal.
-pub(crate) fn enter_rootfs(spec: &ContainerSpec, console: Option<&Path>) -> Result<()> {
+/// Builds the container's root and switches into it.
+pub(crate) fn enter_rootfs(spec: &ContainerSpec) -> Result<()> {
     mount(
         None::<&str>,
         "/",
@@ -109,9 +108,6 @@ pub(crate) fn enter_rootfs(spec: &ContainerSpec, console: Option<&Path>) -> Resu
         )?;
     }
     create_devices(root)?;
-    if let Some(console) = console {
-        bind_file(console, root, "/dev/console")?;
-    }
     for (src, dst) in &spec.bind_files {
         bind_file(src, root, dst)?;
     }
@@ -290,4 +286,9 @@ fn bind_readonly(path: &str) -> Result<()> {
         None::<&str>,
     )
     .ctx(|| format!("making {path} read-only"))
+}
+
+/// Binds the container's terminal over /dev/console (after pivot_root).
+pub(crate) fn bind_console(pts: &Path) -> Result<()> {
+    bind_file(pts, Path::new("/"), "/dev/console")
 }

@@ -3,7 +3,8 @@
 //! becomes the parent of the container's init, so it can reap it and
 //! record its exit status.
 
-use crate::init::{exec_process, install_stdio, read_report, report, wait_for_parent};
+use crate::init::{exec_process, read_report, report, wait_for_parent};
+use crate::stdio::{self, receive_master, ConsoleChannel, Stdio};
 use crate::{mounts, net, sys, Cgroup, Context, Error, Result};
 use nix::fcntl::OFlag;
 use nix::sched::{clone, unshare, CloneFlags};
@@ -34,7 +35,6 @@ pub struct ProcessSpec {
     pub cwd: String,
     /// `--user` as given (`name`, `uid`, `uid:gid`, `name:group`).
     pub user: String,
-    pub tty: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,21 +55,13 @@ pub struct ContainerSpec {
     pub bind_files: Vec<(PathBuf, String)>,
 }
 
-/// The container's standard streams. With a terminal all three are the
-/// pty slave and `console` is its path (mounted as /dev/console).
-pub struct Stdio {
-    pub stdin: OwnedFd,
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
-    pub console: Option<PathBuf>,
-}
-
 /// A started process: its host PID and start time (which together survive
-/// PID reuse as an identity).
-#[derive(Debug, Clone, Copy)]
+/// PID reuse as an identity), and its terminal's master side if it has one.
+#[derive(Debug)]
 pub struct Spawned {
     pub pid: i32,
     pub start_time: u64,
+    pub pty_master: Option<OwnedFd>,
 }
 
 const STACK_SIZE: usize = 1 << 20;
@@ -89,11 +81,13 @@ pub fn spawn(spec: &ContainerSpec, cgroup: &Cgroup, stdio: Stdio) -> Result<Spaw
     if spec.network == Network::None {
         flags |= CloneFlags::CLONE_NEWNET;
     }
+    let console = ConsoleChannel::for_stdio(&stdio)?;
     let mut stdio = Some(stdio);
     let mut stack = vec![0u8; STACK_SIZE];
+    let child_end = console.as_ref().map(|c| &c.child);
     let child = Box::new(|| {
         let stdio = stdio.take().expect("clone callback runs once");
-        let err = match container_init(spec, stdio, &sync_r) {
+        let err = match container_init(spec, stdio, child_end, &sync_r) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -107,6 +101,7 @@ pub fn spawn(spec: &ContainerSpec, cgroup: &Cgroup, stdio: Stdio) -> Result<Spaw
     drop(sync_r);
     drop(err_w);
     drop(stdio);
+    let console = console.map(|c| c.parent);
 
     if let Err(e) = cgroup.add(pid.as_raw()) {
         abandon(pid);
@@ -114,6 +109,7 @@ pub fn spawn(spec: &ContainerSpec, cgroup: &Cgroup, stdio: Stdio) -> Result<Spaw
     }
     nix::unistd::write(&sync_w, &[1]).ctx(|| "releasing the container init".into())?;
     drop(sync_w);
+    let pty_master = console.as_ref().and_then(receive_master);
     if let Some(err) = read_report(err_r) {
         let _ = waitpid(pid, None);
         return Err(err);
@@ -122,12 +118,14 @@ pub fn spawn(spec: &ContainerSpec, cgroup: &Cgroup, stdio: Stdio) -> Result<Spaw
     Ok(Spawned {
         pid: pid.as_raw(),
         start_time,
+        pty_master,
     })
 }
 
 fn container_init(
     spec: &ContainerSpec,
     stdio: Stdio,
+    console: Option<&OwnedFd>,
     sync: &OwnedFd,
 ) -> Result<std::convert::Infallible> {
     if !wait_for_parent(sync) {
@@ -140,9 +138,8 @@ fn container_init(
     if spec.network == Network::None {
         net::loopback_up()?;
     }
-    let console = stdio.console.clone();
-    mounts::enter_rootfs(spec, console.as_deref())?;
-    install_stdio(stdio, spec.process.tty)?;
+    mounts::enter_rootfs(spec)?;
+    stdio::install(stdio, console, true)?;
     Err(exec_process(&spec.process))
 }
 

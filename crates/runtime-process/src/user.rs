@@ -72,15 +72,17 @@ fn resolve_in(passwd: &str, group: &str, spec: &str) -> Result<Identity> {
             },
         };
     }
-    let additional_gids = match name {
-        Some(n) => groups
-            .iter()
-            .filter(|f| f[3].split(',').any(|m| m == n))
-            .filter_map(|f| f[2].parse().ok())
-            .filter(|g| *g != gid)
-            .collect(),
-        None => Vec::new(),
-    };
+    // Like runc, the primary group is also a supplementary group.
+    let mut additional_gids = vec![gid];
+    if let Some(n) = name {
+        additional_gids.extend(
+            groups
+                .iter()
+                .filter(|f| f[3].split(',').any(|m| m == n))
+                .filter_map(|f| f[2].parse::<u32>().ok())
+                .filter(|g| *g != gid),
+        );
+    }
     Ok(Identity {
         uid,
         gid,
@@ -111,7 +113,7 @@ mod tests {
         let w = resolve_in(PASSWD, GROUP, "www").unwrap();
         assert_eq!(
             (w.uid, w.gid, w.additional_gids.clone()),
-            (33, 33, vec![50])
+            (33, 33, vec![33, 50])
         );
         assert_eq!(w.home, "/var/www");
         let n = resolve_in(PASSWD, GROUP, "1234:5678").unwrap();

@@ -29,7 +29,6 @@ pub(crate) fn main_process(c: &Container) -> ProcessSpec {
         env: cfg.env.clone(),
         cwd: cfg.working_dir.clone(),
         user: cfg.user.clone(),
-        tty: cfg.tty,
     }
 }
 
