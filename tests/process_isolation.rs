@@ -169,6 +169,18 @@ fn docker_security_defaults() {
     assert!(status.contains("CapBnd:\t00000000a80425fb"), "{status}");
     assert!(status.contains("NoNewPrivs:\t1"), "{status}");
     assert!(status.contains("Seccomp:\t2"), "{status}");
+    // Non-root users keep only the bounding set, as execve leaves them.
+    let status = i.ok(&[
+        "run",
+        "--rm",
+        "-u",
+        "nobody",
+        "busybox",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
+    assert_eq!(status, "CapEff:\t0000000000000000\n");
     // No CAP_SYS_ADMIN, and seccomp refuses mount.
     let o = i.run(&[
         "run", "--rm", "busybox", "mount", "-t", "tmpfs", "x", "/mnt",
