@@ -19,12 +19,12 @@ pub(crate) fn loopback_up() -> Result<()> {
         *dst = *src as libc::c_char;
     }
     // SAFETY: SIOCGIFFLAGS fills `ifr_ifru.ifru_flags` of the valid `req`.
-    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) };
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) };
     nix::errno::Errno::result(rc).ctx(|| "reading flags of lo".into())?;
     // SAFETY: the union member was just written by SIOCGIFFLAGS; SIOCSIFFLAGS reads it.
     let rc = unsafe {
         req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-        libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req)
+        libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req)
     };
     nix::errno::Errno::result(rc).ctx(|| "bringing up lo".into())?;
     Ok(())

@@ -1,0 +1,151 @@
+//! The one container of this VM: started from `CreateContainer` with the
+//! same process runtime as host mode (namespaces, cgroup, overlayfs root,
+//! capabilities, seccomp), entered again for each `Exec`.
+
+use crate::rootfs::{self, Mounts};
+use crate::stdio::{self, SessionIo};
+use crate::system::RUN_DIR;
+use isola_proto::{ContainerConfig, ExecConfig};
+use isola_runtime_process::{
+    Cgroup, ContainerSpec, Error as RuntimeError, Limits, Network, ProcessSpec,
+};
+use std::path::{Path, PathBuf};
+
+/// The cgroup of the container inside the guest.
+const CGROUP: &str = "isola/container";
+
+/// Why a process could not start, with Docker's exit code.
+pub struct StartError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl StartError {
+    /// Setup failures are the engine's fault: Docker's 125.
+    fn setup(err: impl std::fmt::Display) -> StartError {
+        StartError {
+            code: 125,
+            message: err.to_string(),
+        }
+    }
+}
+
+impl From<RuntimeError> for StartError {
+    fn from(e: RuntimeError) -> StartError {
+        match e {
+            RuntimeError::Exec { code, message } => StartError { code, message },
+            other => StartError::setup(other),
+        }
+    }
+}
+
+pub struct Container {
+    pub init_pid: i32,
+    pub cgroup: Cgroup,
+}
+
+impl Container {
+    /// Assembles the root, creates the cgroup and starts the main process.
+    /// Mounts made on the way are recorded in `mounts` even on failure.
+    pub fn start(
+        cfg: &ContainerConfig,
+        mounts: &mut Mounts,
+    ) -> Result<(Container, SessionIo), StartError> {
+        let rootfs = rootfs::assemble(&cfg.rootfs.layers, &cfg.rootfs.upper, cfg.readonly, mounts)
+            .map_err(|e| StartError::setup(format!("{e:#}")))?;
+        let bind_files = network_files(&cfg.hostname).map_err(StartError::setup)?;
+        let limits = Limits {
+            memory_bytes: cfg.limits.memory_bytes,
+            nano_cpus: cfg.limits.nano_cpus,
+            pids: cfg.limits.pids,
+        };
+        let cgroup = Cgroup::create(CGROUP, &limits)?;
+        let spec = ContainerSpec {
+            rootfs,
+            process: ProcessSpec {
+                args: cfg.args.clone(),
+                env: cfg.env.clone(),
+                cwd: cfg.cwd.clone(),
+                user: cfg.user.clone(),
+            },
+            hostname: cfg.hostname.clone(),
+            network: if cfg.network_none {
+                Network::None
+            } else {
+                Network::Host
+            },
+            bind_files,
+        };
+        let (child_stdio, mut io) = stdio::create(cfg.tty, cfg.open_stdin, cfg.tty_size)
+            .map_err(|e| StartError::setup(format!("{e:#}")))?;
+        let spawned = match isola_runtime_process::spawn(&spec, &cgroup, child_stdio) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = cgroup.remove();
+                return Err(e.into());
+            }
+        };
+        let container = Container {
+            init_pid: spawned.pid,
+            cgroup,
+        };
+        if let Err(e) = io.attach_terminal(spawned.pty_master, cfg.open_stdin) {
+            container.kill_all();
+            return Err(StartError::setup(format!("{e:#}")));
+        }
+        Ok((container, io))
+    }
+
+    /// Starts an exec session's process; it becomes the agent's child.
+    pub fn exec(&self, cfg: &ExecConfig) -> Result<(i32, SessionIo), StartError> {
+        let (child_stdio, mut io) = stdio::create(cfg.tty, cfg.stdin, cfg.tty_size)
+            .map_err(|e| StartError::setup(format!("{e:#}")))?;
+        let process = ProcessSpec {
+            args: cfg.args.clone(),
+            env: cfg.env.clone(),
+            cwd: cfg.cwd.clone(),
+            user: cfg.user.clone(),
+        };
+        let spawned =
+            isola_runtime_process::exec(self.init_pid, &self.cgroup, &process, child_stdio)?;
+        if let Err(e) = io.attach_terminal(spawned.pty_master, cfg.stdin) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(spawned.pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            return Err(StartError::setup(format!("{e:#}")));
+        }
+        Ok((spawned.pid, io))
+    }
+
+    /// SIGKILLs every process of the container. The cgroup lists only
+    /// live ones, so an init already reaped (its PID maybe reused) is safe;
+    /// killing a live init takes its whole PID namespace with it.
+    pub fn kill_all(&self) {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        for pid in self.cgroup.procs() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// /etc/hostname and /etc/hosts for the container, as Docker writes them
+/// for a container without networks.
+fn network_files(hostname: &str) -> std::io::Result<Vec<(PathBuf, String)>> {
+    let dir = Path::new(RUN_DIR).join("etc");
+    std::fs::create_dir_all(&dir)?;
+    let hostname_file = dir.join("hostname");
+    std::fs::write(&hostname_file, format!("{hostname}\n"))?;
+    let hosts = dir.join("hosts");
+    std::fs::write(
+        &hosts,
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+         fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
+         ff02::2\tip6-allrouters\n",
+    )?;
+    Ok(vec![
+        (hostname_file, "/etc/hostname".into()),
+        (hosts, "/etc/hosts".into()),
+    ])
+}

@@ -1,0 +1,31 @@
+//! Brings up the guest's loopback interface. (The process runtime has the
+//! same step for `--network none` containers, but keeps it private.)
+
+use anyhow::{Context, Result};
+use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+use std::os::fd::AsRawFd;
+
+pub fn loopback_up() -> Result<()> {
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .context("socket for configuring lo")?;
+    // SAFETY: an all-zero `ifreq` is a valid value of this plain C struct.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS fills `ifr_ifru.ifru_flags` of the valid `req`.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) };
+    nix::errno::Errno::result(rc).context("reading the flags of lo")?;
+    // SAFETY: the union member was just written by SIOCGIFFLAGS; SIOCSIFFLAGS reads it.
+    let rc = unsafe {
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req)
+    };
+    nix::errno::Errno::result(rc).context("bringing up lo")?;
+    Ok(())
+}

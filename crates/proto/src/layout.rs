@@ -1,0 +1,47 @@
+//! What host and guest agree on besides messages: the names of the
+//! guest's virtio-serial ports, where the boot configuration sits in the
+//! initramfs, and the exit record the guest leaves for the host.
+//!
+//! The VM runs without any host process beside its hypervisor: the agent
+//! starts the container from [`CONFIG_PATH`] at boot, appends its output in
+//! Docker's json-file format to the [`LOG_PORT`] (QEMU writes it to the
+//! container's log) and its [`ExitRecord`] to the [`EXIT_PORT`]. Clients
+//! (the attached CLI, `exec`, `top`, `kill`) come and go on the control
+//! ports; port 0 belongs to the client attached to the main process.
+
+use serde::{Deserialize, Serialize};
+
+/// Control port `n` is named `CONTROL_PREFIX` + `n`.
+pub const CONTROL_PREFIX: &str = "org.isola.ctl.";
+/// How many control ports a VM has.
+pub const CONTROL_PORTS: usize = 4;
+/// The port whose bytes QEMU appends to the container's json-file log.
+pub const LOG_PORT: &str = "org.isola.log";
+/// The port whose bytes QEMU writes to the container's exit record.
+pub const EXIT_PORT: &str = "org.isola.exit";
+/// The boot configuration inside the initramfs (a [`BootConfig`] as JSON).
+pub const CONFIG_PATH: &str = "isola/config.json";
+
+/// What the agent reads at boot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BootConfig {
+    pub container: crate::ContainerConfig,
+    /// Start the container only once a client has greeted on port 0, so an
+    /// attached CLI sees all of its output.
+    #[serde(default)]
+    pub wait_for_attach: bool,
+}
+
+/// How the container ended: one JSON line on the [`EXIT_PORT`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitRecord {
+    /// Exit status, or 128 + signal; 126/127 when the command could not run.
+    pub code: i32,
+    #[serde(default)]
+    pub oom_killed: bool,
+    /// RFC 3339 with nanoseconds, UTC.
+    pub finished_at: String,
+    /// Why the command could not start, if it could not.
+    #[serde(default)]
+    pub error: String,
+}

@@ -1,0 +1,215 @@
+//! The control messages. One enum for both directions keeps the JSON
+//! `type` tag unique; each variant's doc says who sends it.
+
+use crate::Version;
+use serde::{Deserialize, Serialize};
+
+/// Identifies a process whose stdio the channel carries: the container's
+/// main process ([`MAIN_SESSION`]) or one `exec`.
+pub type SessionId = u32;
+
+/// The session of the container's main process.
+pub const MAIN_SESSION: SessionId = 0;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Message {
+    /// Both ways, first: the sender's protocol version and software.
+    Hello {
+        version: Version,
+        /// Free text for diagnostics, e.g. "isola-agent 0.1.0".
+        #[serde(default)]
+        software: String,
+    },
+    /// Host: create and start the container (once per VM).
+    CreateContainer(Box<ContainerConfig>),
+    /// Guest: the container's main process runs as guest PID `pid`.
+    Started { pid: i32 },
+    /// Guest: the container could not be started. `code` follows Docker:
+    /// 127 command not found, 126 not executable, 125 anything else.
+    StartFailed { code: i32, message: String },
+    /// Host: send signal number `signal` to a session's process.
+    Signal { session: SessionId, signal: i32 },
+    /// Host: the terminal of a session (with `tty`) changed size.
+    Resize {
+        session: SessionId,
+        rows: u16,
+        cols: u16,
+    },
+    /// Host: start another process in the running container.
+    Exec(ExecConfig),
+    /// Guest: an exec session's process runs as guest PID `pid`.
+    ExecStarted { session: SessionId, pid: i32 },
+    /// Guest: an exec could not be started (codes as in `StartFailed`).
+    ExecFailed {
+        session: SessionId,
+        code: i32,
+        message: String,
+    },
+    /// Guest: a session's process ended, and all its output was sent
+    /// before this message. `code` is the exit status, or 128 + signal.
+    Exited {
+        session: SessionId,
+        code: i32,
+        /// Whether the guest's OOM killer struck the container's cgroup.
+        #[serde(default)]
+        oom_killed: bool,
+    },
+    /// Host: no more stdin for this session (the process sees EOF).
+    CloseStdin { session: SessionId },
+    /// Host: list the container's processes (for `isola top`).
+    ListProcesses {},
+    /// Guest: the answer to `ListProcesses`, a table like `ps -ef`.
+    Processes {
+        header: Vec<String>,
+        rows: Vec<Vec<String>>,
+    },
+    /// Host: stop everything and power off; also the acknowledgement of
+    /// the main session's `Exited`.
+    Shutdown,
+    /// Either way: a request could not be served (the conversation goes on).
+    Error { message: String },
+}
+
+impl Message {
+    /// The variant's name, as in the JSON `type` tag.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Message::Hello { .. } => "Hello",
+            Message::CreateContainer(_) => "CreateContainer",
+            Message::Started { .. } => "Started",
+            Message::StartFailed { .. } => "StartFailed",
+            Message::Signal { .. } => "Signal",
+            Message::Resize { .. } => "Resize",
+            Message::Exec(_) => "Exec",
+            Message::ExecStarted { .. } => "ExecStarted",
+            Message::ExecFailed { .. } => "ExecFailed",
+            Message::Exited { .. } => "Exited",
+            Message::CloseStdin { .. } => "CloseStdin",
+            Message::ListProcesses {} => "ListProcesses",
+            Message::Processes { .. } => "Processes",
+            Message::Shutdown => "Shutdown",
+            Message::Error { .. } => "Error",
+        }
+    }
+}
+
+/// Terminal size in character cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TtySize {
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// The container's main process and environment, as `docker run` gives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    pub args: Vec<String>,
+    /// `KEY=value` entries, the image's merged with the user's.
+    pub env: Vec<String>,
+    /// Working directory; empty means `/`.
+    #[serde(default)]
+    pub cwd: String,
+    /// `--user` as given (`name`, `uid`, `uid:gid`, `name:group`); empty means root.
+    #[serde(default)]
+    pub user: String,
+    pub hostname: String,
+    pub tty: bool,
+    /// `-i`: stdin stays open and its data flows as stream 0 of session 0.
+    pub open_stdin: bool,
+    /// Initial terminal size with `tty`, so the process starts with it.
+    #[serde(default)]
+    pub tty_size: Option<TtySize>,
+    pub rootfs: Rootfs,
+    /// `--read-only`.
+    pub readonly: bool,
+    /// `--network none`: a fresh network namespace with only loopback.
+    pub network_none: bool,
+    #[serde(default)]
+    pub limits: Limits,
+    /// The host's wall clock (nanoseconds since the Unix epoch): the guest
+    /// has no RTC and sets its clock from this.
+    pub time_ns: u64,
+}
+
+/// `--memory`, `--cpus`, `--pids-limit`, applied to a cgroup in the guest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
+    /// CPUs in billionths, like Docker's `NanoCpus`.
+    #[serde(default)]
+    pub nano_cpus: Option<u64>,
+    #[serde(default)]
+    pub pids: Option<i64>,
+}
+
+/// Where the container's root comes from: read-only layers overlaid with a
+/// writable upper layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rootfs {
+    /// Image layers, top-most first (overlayfs `lowerdir` order).
+    pub layers: Vec<Layer>,
+    pub upper: Upper,
+}
+
+/// One read-only image layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Layer {
+    /// A virtio-blk disk, found by the serial the host gave it
+    /// (`-device virtio-blk-device,serial=...`, at most 20 bytes), since
+    /// the guest's `vdX` names depend on probe order.
+    Disk { serial: String, fs: Filesystem },
+    /// A directory already in the guest (e.g. inside the initramfs).
+    Dir { path: String },
+}
+
+/// The writable layer on top.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Upper {
+    /// A virtio-blk disk with a file system; changes persist on it (in
+    /// its `upper/` directory) across VM boots.
+    Disk { serial: String, fs: Filesystem },
+    /// Guest memory; changes vanish with the VM.
+    Tmpfs {
+        #[serde(default)]
+        size_bytes: Option<u64>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Filesystem {
+    Ext4,
+    Erofs,
+}
+
+impl Filesystem {
+    /// The kernel's name for it, as `mount -t` takes it.
+    pub fn kernel_name(self) -> &'static str {
+        match self {
+            Filesystem::Ext4 => "ext4",
+            Filesystem::Erofs => "erofs",
+        }
+    }
+}
+
+/// A process to start in the running container (`docker exec`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecConfig {
+    /// Chosen by the host; must not be [`MAIN_SESSION`] or in use.
+    pub session: SessionId,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub cwd: String,
+    #[serde(default)]
+    pub user: String,
+    pub tty: bool,
+    /// `-i`: stdin data flows; without it the process gets /dev/null.
+    pub stdin: bool,
+    #[serde(default)]
+    pub tty_size: Option<TtySize>,
+}

@@ -1,0 +1,438 @@
+//! Every message round-trips; every malformed input yields its own error.
+
+use super::*;
+use std::io::Cursor;
+
+fn sample_config() -> ContainerConfig {
+    ContainerConfig {
+        args: vec![
+            "sh".into(),
+            "-c".into(),
+            "echo out; echo err >&2; exit 3".into(),
+        ],
+        env: vec!["PATH=/bin".into(), "Ü=ünïcode".into()],
+        cwd: "/work".into(),
+        user: "1000:1000".into(),
+        hostname: "c0ffee".into(),
+        tty: true,
+        open_stdin: true,
+        tty_size: Some(TtySize { rows: 24, cols: 80 }),
+        rootfs: Rootfs {
+            layers: vec![
+                Layer::Disk {
+                    serial: "isola-l0".into(),
+                    fs: Filesystem::Erofs,
+                },
+                Layer::Dir {
+                    path: "/image".into(),
+                },
+            ],
+            upper: Upper::Disk {
+                serial: "isola-upper".into(),
+                fs: Filesystem::Ext4,
+            },
+        },
+        readonly: true,
+        network_none: true,
+        limits: Limits {
+            memory_bytes: Some(64 << 20),
+            nano_cpus: Some(500_000_000),
+            pids: Some(-1),
+        },
+        time_ns: 1_700_000_000_123_456_789,
+    }
+}
+
+fn every_message() -> Vec<Message> {
+    let mut tmpfs = sample_config();
+    tmpfs.rootfs.upper = Upper::Tmpfs {
+        size_bytes: Some(1 << 30),
+    };
+    vec![
+        Message::Hello {
+            version: VERSION,
+            software: "isola-agent 0.1.0".into(),
+        },
+        Message::CreateContainer(Box::new(sample_config())),
+        Message::CreateContainer(Box::new(tmpfs)),
+        Message::Started { pid: 42 },
+        Message::StartFailed {
+            code: 127,
+            message: "exec: \"nope\": executable file not found in $PATH".into(),
+        },
+        Message::Signal {
+            session: 0,
+            signal: 15,
+        },
+        Message::Resize {
+            session: 7,
+            rows: 50,
+            cols: 132,
+        },
+        Message::Exec(ExecConfig {
+            session: 7,
+            args: vec!["ps".into()],
+            env: vec![],
+            cwd: String::new(),
+            user: "nobody".into(),
+            tty: false,
+            stdin: true,
+            tty_size: None,
+        }),
+        Message::ExecStarted { session: 7, pid: 9 },
+        Message::ExecFailed {
+            session: 7,
+            code: 126,
+            message: "permission denied".into(),
+        },
+        Message::Exited {
+            session: u32::MAX,
+            code: 137,
+            oom_killed: true,
+        },
+        Message::CloseStdin { session: 0 },
+        Message::ListProcesses {},
+        Message::Processes {
+            header: vec!["UID".into(), "PID".into(), "TIME".into(), "CMD".into()],
+            rows: vec![vec![
+                "root".into(),
+                "1".into(),
+                "00:00:00".into(),
+                "sleep 5".into(),
+            ]],
+        },
+        Message::Shutdown,
+        Message::Error {
+            message: "no such session 3".into(),
+        },
+    ]
+}
+
+fn encoded(frame: &Frame) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_frame(frame, &mut out).unwrap();
+    out
+}
+
+fn read_one(bytes: &[u8]) -> Result<Frame> {
+    FrameReader::new(Cursor::new(bytes)).read_frame()
+}
+
+/// A raw frame with the given kind and payload.
+fn raw(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = ((payload.len() + 1) as u32).to_be_bytes().to_vec();
+    v.push(kind);
+    v.extend_from_slice(payload);
+    v
+}
+
+#[test]
+fn every_message_round_trips_through_writer_and_reader() {
+    let msgs = every_message();
+    let mut w = FrameWriter::new(Vec::new());
+    for m in &msgs {
+        w.send(m).unwrap();
+    }
+    let mut r = FrameReader::new(Cursor::new(w.into_inner()));
+    for m in &msgs {
+        assert_eq!(&r.read_message().unwrap(), m);
+    }
+    assert!(matches!(r.read_frame(), Err(Error::Closed)));
+}
+
+#[test]
+fn every_message_round_trips_through_the_decoder_byte_by_byte() {
+    let msgs = every_message();
+    let mut bytes = Vec::new();
+    for m in &msgs {
+        encode_message(m, &mut bytes).unwrap();
+    }
+    let mut d = Decoder::new();
+    let mut got = Vec::new();
+    for b in bytes {
+        d.feed(&[b]);
+        while let Some(f) = d.next_frame().unwrap() {
+            got.push(f);
+        }
+    }
+    let want: Vec<Frame> = msgs.into_iter().map(Frame::Control).collect();
+    assert_eq!(got, want);
+    assert_eq!(d.pending(), 0);
+    assert!(matches!(d.finish(), Error::Closed));
+}
+
+#[test]
+fn json_is_tagged_by_type() {
+    let mut out = Vec::new();
+    encode_message(&Message::Shutdown, &mut out).unwrap();
+    assert_eq!(&out[..5], &[0, 0, 0, 20, KIND_CONTROL]);
+    assert_eq!(&out[5..], br#"{"type":"Shutdown"}"#);
+    let v: serde_json::Value =
+        serde_json::to_value(Message::CreateContainer(Box::new(sample_config()))).unwrap();
+    assert_eq!(v["type"], "CreateContainer");
+    assert_eq!(v["rootfs"]["layers"][0]["kind"], "disk");
+    assert_eq!(v["rootfs"]["layers"][0]["fs"], "erofs");
+    assert_eq!(v["rootfs"]["upper"]["kind"], "disk");
+}
+
+#[test]
+fn optional_fields_may_be_omitted_by_older_peers() {
+    let json = br#"{"type":"Exited","session":3,"code":1}"#;
+    let frame = read_one(&raw(KIND_CONTROL, json)).unwrap();
+    assert_eq!(
+        frame,
+        Frame::Control(Message::Exited {
+            session: 3,
+            code: 1,
+            oom_killed: false
+        })
+    );
+}
+
+#[test]
+fn unknown_fields_are_ignored_for_minor_version_additions() {
+    let json = br#"{"type":"Started","pid":5,"added_in_1_1":true}"#;
+    let frame = read_one(&raw(KIND_CONTROL, json)).unwrap();
+    assert_eq!(frame, Frame::Control(Message::Started { pid: 5 }));
+}
+
+#[test]
+fn stream_data_carries_all_256_byte_values_on_every_stream() {
+    let data: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+    for stream in [Stream::Stdin, Stream::Stdout, Stream::Stderr] {
+        let frame = Frame::Data {
+            session: 0xdead_beef,
+            stream,
+            data: data.clone(),
+        };
+        let bytes = encoded(&frame);
+        assert_eq!(bytes.len(), 4 + 1 + 5 + data.len());
+        assert_eq!(read_one(&bytes).unwrap(), frame);
+    }
+}
+
+#[test]
+fn empty_stream_data_is_a_valid_frame() {
+    let frame = Frame::Data {
+        session: 1,
+        stream: Stream::Stdout,
+        data: vec![],
+    };
+    assert_eq!(read_one(&encoded(&frame)).unwrap(), frame);
+}
+
+#[test]
+fn long_stream_data_is_split_into_frames_under_the_limit() {
+    let data: Vec<u8> = (0..MAX_DATA_CHUNK * 2 + 10).map(|i| i as u8).collect();
+    let mut w = FrameWriter::new(Vec::new());
+    w.send_data(4, Stream::Stderr, &data).unwrap();
+    let mut r = FrameReader::new(Cursor::new(w.into_inner()));
+    let mut joined = Vec::new();
+    let mut frames = 0;
+    loop {
+        match r.read_frame() {
+            Ok(Frame::Data {
+                session: 4,
+                stream: Stream::Stderr,
+                data,
+            }) => {
+                assert!(data.len() <= MAX_DATA_CHUNK);
+                joined.extend(data);
+                frames += 1;
+            }
+            Err(Error::Closed) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(frames, 3);
+    assert_eq!(joined, data);
+}
+
+#[test]
+fn truncated_frames_are_reported_with_how_much_arrived() {
+    let bytes = encoded(&Frame::Control(Message::Started { pid: 1 }));
+    // Inside the length prefix.
+    assert!(matches!(
+        read_one(&bytes[..2]),
+        Err(Error::Truncated {
+            expected: 4,
+            got: 2
+        })
+    ));
+    // Inside the body.
+    let cut = bytes.len() - 3;
+    match read_one(&bytes[..cut]) {
+        Err(Error::Truncated { expected, got }) => {
+            assert_eq!(expected, bytes.len());
+            assert_eq!(got, cut);
+        }
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+    let mut d = Decoder::new();
+    d.feed(&bytes[..cut]);
+    assert!(d.next_frame().unwrap().is_none());
+    assert!(
+        matches!(d.finish(), Error::Truncated { expected, got } if expected == bytes.len() && got == cut)
+    );
+}
+
+#[test]
+fn oversize_length_is_rejected_before_allocating() {
+    // 4 GiB - 1: the reader must refuse without trying to allocate it.
+    let bytes = [0xff, 0xff, 0xff, 0xff, KIND_CONTROL];
+    match read_one(&bytes) {
+        Err(Error::FrameTooLarge { len, max }) => {
+            assert_eq!(len, u32::MAX as usize);
+            assert_eq!(max, MAX_FRAME_LEN);
+        }
+        other => panic!("expected FrameTooLarge, got {other:?}"),
+    }
+    let just_over = ((MAX_FRAME_LEN + 1) as u32).to_be_bytes();
+    assert!(matches!(
+        read_one(&just_over),
+        Err(Error::FrameTooLarge { .. })
+    ));
+    let mut d = Decoder::new();
+    d.feed(&bytes);
+    assert!(matches!(d.next_frame(), Err(Error::FrameTooLarge { .. })));
+}
+
+#[test]
+fn a_frame_of_exactly_the_limit_is_accepted() {
+    let data = vec![0xa5; MAX_DATA_CHUNK];
+    let mut bytes = Vec::new();
+    encode_data(2, Stream::Stdout, &data, &mut bytes);
+    assert_eq!(bytes.len(), 4 + MAX_FRAME_LEN);
+    assert!(matches!(read_one(&bytes), Ok(Frame::Data { data: d, .. }) if d == data));
+}
+
+#[test]
+fn zero_length_frame_is_rejected() {
+    assert!(matches!(read_one(&[0, 0, 0, 0]), Err(Error::EmptyFrame)));
+}
+
+#[test]
+fn unknown_kind_is_rejected() {
+    assert!(matches!(
+        read_one(&raw(0x7f, b"x")),
+        Err(Error::UnknownKind(0x7f))
+    ));
+    assert!(matches!(read_one(&raw(0, b"")), Err(Error::UnknownKind(0))));
+}
+
+#[test]
+fn malformed_data_frames_are_rejected() {
+    assert!(matches!(
+        read_one(&raw(KIND_DATA, &[0, 0, 0])),
+        Err(Error::ShortDataFrame(3))
+    ));
+    assert!(matches!(
+        read_one(&raw(KIND_DATA, &[0, 0, 0, 1, 3, b'x'])),
+        Err(Error::UnknownStream(3))
+    ));
+}
+
+#[test]
+fn bad_json_is_rejected_with_serdes_reason() {
+    for (payload, needle) in [
+        (&b"{not json"[..], "key must be a string"),
+        (br#"{"type":"Reboot"}"#, "unknown variant `Reboot`"),
+        (br#"{"type":"Started"}"#, "missing field `pid`"),
+        (br#"{"type":"Started","pid":"one"}"#, "invalid type"),
+        (&[0xff, 0xfe][..], "expected value"),
+    ] {
+        match read_one(&raw(KIND_CONTROL, payload)) {
+            Err(e @ Error::BadMessage(_)) => {
+                let s = e.to_string();
+                assert!(s.contains(needle), "{s:?} lacks {needle:?}");
+            }
+            other => panic!("expected BadMessage for {payload:?}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn stream_data_where_a_message_is_required_is_an_error() {
+    let bytes = encoded(&Frame::Data {
+        session: 0,
+        stream: Stream::Stdout,
+        data: b"hi".to_vec(),
+    });
+    let mut r = FrameReader::new(Cursor::new(bytes));
+    assert!(matches!(
+        r.read_message(),
+        Err(Error::Unexpected {
+            expected: "a control message",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn hello_with_another_major_version_is_rejected() {
+    let theirs = Version {
+        major: VERSION.major + 1,
+        minor: 0,
+    };
+    let hello = Message::Hello {
+        version: theirs,
+        software: String::new(),
+    };
+    let err = check_hello(&hello).unwrap_err();
+    assert!(
+        matches!(err, Error::VersionMismatch { ours, theirs: t } if ours == VERSION && t == theirs)
+    );
+    assert!(err
+        .to_string()
+        .contains("this side speaks 1.0, the peer speaks 2.0"));
+}
+
+#[test]
+fn hello_with_another_minor_version_is_accepted() {
+    let theirs = Version {
+        major: VERSION.major,
+        minor: VERSION.minor + 3,
+    };
+    let hello = Message::Hello {
+        version: theirs,
+        software: String::new(),
+    };
+    assert_eq!(check_hello(&hello).unwrap(), theirs);
+}
+
+#[test]
+fn first_message_other_than_hello_is_a_protocol_error() {
+    assert!(matches!(
+        check_hello(&Message::Shutdown),
+        Err(Error::Unexpected {
+            expected: "Hello",
+            got: "Shutdown"
+        })
+    ));
+}
+
+#[test]
+fn oversize_control_message_is_refused_when_encoding() {
+    let msg = Message::Error {
+        message: "x".repeat(MAX_FRAME_LEN),
+    };
+    let mut out = Vec::new();
+    assert!(matches!(
+        encode_message(&msg, &mut out),
+        Err(Error::MessageTooLarge { .. })
+    ));
+    assert!(out.is_empty());
+}
+
+#[test]
+fn decoder_reports_garbage_after_valid_frames() {
+    let mut bytes = encoded(&Frame::Control(Message::Shutdown));
+    bytes.extend_from_slice(&raw(0x09, b"?"));
+    let mut d = Decoder::new();
+    d.feed(&bytes);
+    assert_eq!(
+        d.next_frame().unwrap(),
+        Some(Frame::Control(Message::Shutdown))
+    );
+    assert!(matches!(d.next_frame(), Err(Error::UnknownKind(9))));
+}

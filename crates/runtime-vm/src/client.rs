@@ -1,0 +1,109 @@
+//! The host side of the agent channel: one connection to one control port.
+//! A QEMU socket chardev serves a single client, so ports are reserved
+//! with a lock file; port 0 belongs to the CLI attached to the container's
+//! main process, the others to `exec`, `top`, `kill` and `stop`.
+
+use crate::{io_err, Error, Result};
+use isola_proto::{check_hello, Frame, FrameReader, FrameWriter, Message, VERSION};
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::{File, OpenOptions};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How many control ports each VM has.
+pub const CONTROL_PORTS: usize = 4;
+
+/// The socket of control port `n` in the container directory `dir`.
+pub fn control_socket(dir: &Path, n: usize) -> PathBuf {
+    dir.join(format!("ctl-{n}.sock"))
+}
+
+/// A connected, greeted control port.
+pub struct Client {
+    pub reader: FrameReader<UnixStream>,
+    pub writer: FrameWriter<UnixStream>,
+    _lock: Flock<File>,
+}
+
+impl Client {
+    /// Connects to port 0, the main process's attach port.
+    pub fn attach(dir: &Path, timeout: Duration) -> Result<Client> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(c) = Client::try_port(dir, 0)? {
+                return Ok(c);
+            }
+            wait_or_fail(deadline, "its attach port stays busy or closed")?;
+        }
+    }
+
+    /// Connects to any free port other than 0.
+    pub fn connect(dir: &Path, timeout: Duration) -> Result<Client> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            for n in 1..CONTROL_PORTS {
+                if let Some(c) = Client::try_port(dir, n)? {
+                    return Ok(c);
+                }
+            }
+            wait_or_fail(deadline, "all its control ports stay busy or closed")?;
+        }
+    }
+
+    fn try_port(dir: &Path, n: usize) -> Result<Option<Client>> {
+        let lock_path = dir.join(format!("ctl-{n}.lock"));
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(format!("opening {}", lock_path.display())))?;
+        let Ok(lock) = Flock::lock(f, FlockArg::LockExclusiveNonblock) else {
+            return Ok(None);
+        };
+        let Ok(stream) = UnixStream::connect(control_socket(dir, n)) else {
+            return Ok(None);
+        };
+        let writer_half = stream.try_clone().map_err(io_err("dup socket"))?;
+        let mut c = Client {
+            reader: FrameReader::new(stream),
+            writer: FrameWriter::new(writer_half),
+            _lock: lock,
+        };
+        c.writer.send(&Message::Hello {
+            version: VERSION,
+            software: format!("isola {}", env!("CARGO_PKG_VERSION")),
+        })?;
+        check_hello(&c.reader.read_message()?)?;
+        Ok(Some(c))
+    }
+
+    pub fn send(&mut self, msg: &Message) -> Result<()> {
+        Ok(self.writer.send(msg)?)
+    }
+
+    pub fn recv(&mut self) -> Result<Frame> {
+        Ok(self.reader.read_frame()?)
+    }
+
+    /// Sends `request` and returns the next control message.
+    pub fn call(&mut self, request: &Message) -> Result<Message> {
+        self.send(request)?;
+        loop {
+            if let Frame::Control(m) = self.recv()? {
+                return Ok(m);
+            }
+        }
+    }
+}
+
+fn wait_or_fail(deadline: Instant, why: &str) -> Result<()> {
+    if Instant::now() >= deadline {
+        return Err(Error::Unreachable(format!(
+            "the VM did not answer in time ({why}); see its console.log"
+        )));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    Ok(())
+}

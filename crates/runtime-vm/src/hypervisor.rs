@@ -1,0 +1,220 @@
+//! The hypervisor boundary. QEMU (as Kata uses it) is the one backend
+//! today because it runs everywhere, including hosts without KVM; a native
+//! rust-vmm VMM can implement [`Hypervisor`] for hardware-KVM hosts.
+
+use crate::accel::Accel;
+use crate::{io_err, Error, Result};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Names of the guest's virtio-serial ports (the agent looks them up).
+pub mod ports {
+    pub const CONTROL_PREFIX: &str = "org.isola.ctl.";
+    pub const LOG: &str = "org.isola.log";
+    pub const EXIT: &str = "org.isola.exit";
+}
+
+/// A virtio-blk disk, found in the guest by its serial.
+#[derive(Debug, Clone)]
+pub struct Disk {
+    pub path: PathBuf,
+    pub serial: String,
+    pub readonly: bool,
+}
+
+/// Everything needed to boot one container's VM.
+#[derive(Debug, Clone)]
+pub struct VmSpec {
+    /// The container id (names the VM and its process).
+    pub id: String,
+    pub accel: Accel,
+    pub memory_mib: u64,
+    pub vcpus: u32,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub disks: Vec<Disk>,
+    /// Unix sockets of the control ports, in port order.
+    pub control_sockets: Vec<PathBuf>,
+    /// The container's json-file log (the guest appends to it).
+    pub log_file: PathBuf,
+    /// Where the guest writes the exit status.
+    pub exit_file: PathBuf,
+    /// The guest's serial console.
+    pub console_file: PathBuf,
+    /// The VMM's own stdout/stderr.
+    pub vmm_log: PathBuf,
+}
+
+/// A VMM that can run a [`VmSpec`].
+pub trait Hypervisor {
+    /// The command that boots the VM.
+    fn command(&self, spec: &VmSpec) -> Command;
+
+    /// Replaces the calling process with the VMM, so the caller's PID
+    /// becomes the VM's. Returns only when that fails.
+    fn exec(&self, spec: &VmSpec) -> Error {
+        let log = match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&spec.vmm_log)
+        {
+            Ok(f) => f,
+            Err(e) => return io_err(format!("opening {}", spec.vmm_log.display()))(e),
+        };
+        let err_log = match log.try_clone() {
+            Ok(f) => f,
+            Err(e) => return io_err("dup")(e),
+        };
+        let err = self
+            .command(spec)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err_log)
+            .exec();
+        io_err("starting the hypervisor")(err)
+    }
+}
+
+/// QEMU's microvm machine: no firmware, no PCI, virtio-mmio devices.
+pub struct Qemu {
+    pub binary: PathBuf,
+}
+
+impl Qemu {
+    /// QEMU from PATH, with a clear error if it is not installed.
+    pub fn find() -> Result<Qemu> {
+        let name = "qemu-system-x86_64";
+        std::env::var_os("PATH")
+            .iter()
+            .flat_map(std::env::split_paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+            .map(|binary| Qemu { binary })
+            .ok_or(Error::Missing {
+                what: "QEMU",
+                path: PathBuf::from(name),
+                fix: "apt-get install qemu-system-x86 (scripts/setup.sh does)",
+            })
+    }
+}
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+impl Hypervisor for Qemu {
+    fn command(&self, s: &VmSpec) -> Command {
+        let short = &s.id[..12.min(s.id.len())];
+        let mut c = Command::new(&self.binary);
+        c.args(["-name", &format!("isola-{short},process=vm-{short}")]);
+        c.args([
+            "-M",
+            "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=off",
+        ]);
+        match s.accel {
+            Accel::Kvm => c.args(["-accel", "kvm", "-cpu", "host"]),
+            Accel::Tcg => c.args(["-accel", "tcg", "-cpu", "max"]),
+        };
+        c.args(["-m", &format!("{}M", s.memory_mib)]);
+        c.args(["-smp", &s.vcpus.to_string()]);
+        c.args(["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"]);
+        c.args([
+            "-sandbox",
+            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+        ]);
+        c.args(["-serial", &format!("file:{}", path(&s.console_file))]);
+        c.args(["-kernel", &path(&s.kernel), "-initrd", &path(&s.initrd)]);
+        c.args([
+            "-append",
+            "console=ttyS0 panic=-1 reboot=t quiet lpj=5000000 tsc=reliable no_timer_check",
+        ]);
+        c.args(["-device", "virtio-serial-device,max_ports=16"]);
+        for (i, sock) in s.control_sockets.iter().enumerate() {
+            c.args([
+                "-chardev",
+                &format!("socket,id=ctl{i},path={},server=on,wait=off", path(sock)),
+            ]);
+            c.args([
+                "-device",
+                &format!(
+                    "virtserialport,chardev=ctl{i},name={}{i}",
+                    ports::CONTROL_PREFIX
+                ),
+            ]);
+        }
+        c.args([
+            "-chardev",
+            &format!("file,id=log,path={},append=on", path(&s.log_file)),
+        ]);
+        c.args([
+            "-device",
+            &format!("virtserialport,chardev=log,name={}", ports::LOG),
+        ]);
+        c.args([
+            "-chardev",
+            &format!("file,id=exit,path={}", path(&s.exit_file)),
+        ]);
+        c.args([
+            "-device",
+            &format!("virtserialport,chardev=exit,name={}", ports::EXIT),
+        ]);
+        for (i, d) in s.disks.iter().enumerate() {
+            let ro = if d.readonly { ",readonly=on" } else { "" };
+            c.args([
+                "-drive",
+                &format!("file={},if=none,id=d{i},format=raw{ro}", path(&d.path)),
+            ]);
+            c.args([
+                "-device",
+                &format!("virtio-blk-device,drive=d{i},serial={}", d.serial),
+            ]);
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qemu_command_line_has_the_devices() {
+        let spec = VmSpec {
+            id: "0123456789abcdef".into(),
+            accel: Accel::Tcg,
+            memory_mib: 320,
+            vcpus: 2,
+            kernel: "/k".into(),
+            initrd: "/i".into(),
+            disks: vec![Disk {
+                path: "/l0.erofs".into(),
+                serial: "l0".into(),
+                readonly: true,
+            }],
+            control_sockets: vec!["/c0.sock".into(), "/c1.sock".into()],
+            log_file: "/log".into(),
+            exit_file: "/exit".into(),
+            console_file: "/console".into(),
+            vmm_log: "/vmm".into(),
+        };
+        let c = Qemu {
+            binary: "qemu".into(),
+        }
+        .command(&spec);
+        let args: Vec<String> = c
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let joined = args.join(" ");
+        assert!(joined.contains("-accel tcg -cpu max"), "{joined}");
+        assert!(joined.contains("-m 320M -smp 2"), "{joined}");
+        assert!(joined.contains("name=org.isola.ctl.1"), "{joined}");
+        assert!(
+            joined.contains("file=/l0.erofs,if=none,id=d0,format=raw,readonly=on"),
+            "{joined}"
+        );
+        assert!(joined.contains("process=vm-0123456789ab"), "{joined}");
+        assert!(joined.contains("-sandbox on"), "{joined}");
+    }
+}
