@@ -37,7 +37,7 @@ fn isolation_flag_values_and_default_resolution() {
         if o.status.success() {
             continue; // VM isolation available on this build
         }
-        assert_fails(&o, 125, "VM isolation");
+        assert_fails(&o, 125, "vm isolation is unavailable on this host");
     }
     std::fs::write(
         i.path().join("config.toml"),

@@ -161,7 +161,7 @@ fn info(engine: &Engine) -> Result<i32> {
     println!("Isolation Modes:");
     for m in &i.isolation_modes {
         if m.available {
-            println!(" {}: available", m.name);
+            println!(" {}: available ({})", m.name, m.reason);
         } else {
             println!(" {}: unavailable ({})", m.name, m.reason);
         }

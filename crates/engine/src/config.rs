@@ -1,57 +1,82 @@
 //! Host-wide settings: `ROOT/config.toml`, else `/etc/isola/config.toml`,
-//! else the environment. Today it holds the default isolation mode, which
-//! servers leave at `process` and desktops may set to `vm`.
+//! else the environment. They choose the default isolation mode (servers
+//! leave it at `process`, desktops may set `vm`) and where VM mode finds
+//! its accelerator, guest kernel and agent.
 
-use crate::backend::Isolation;
+use crate::backend::{Isolation, VmSettings};
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 const SYSTEM_CONFIG: &str = "/etc/isola/config.toml";
 const ENV_DEFAULT_ISOLATION: &str = "ISOLA_DEFAULT_ISOLATION";
+/// Where the set-up puts the guest kernel and the agent's initramfs.
+const ENV_CACHE: &str = "ISOLA_CACHE";
+const DEFAULT_CACHE: &str = "/var/cache/isola";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     default_isolation: Option<String>,
+    /// `auto`, `kvm` or `tcg`.
+    vm_accel: Option<String>,
+    vm_kernel: Option<PathBuf>,
+    vm_initrd: Option<PathBuf>,
 }
 
-/// The resolved host settings and where each came from (shown by `info`).
+/// The resolved host settings and where the default came from (`info`).
 #[derive(Debug, Clone)]
 pub struct HostConfig {
     pub default_isolation: Isolation,
     pub default_isolation_source: String,
+    pub(crate) vm: VmSettings,
 }
 
 impl HostConfig {
     pub(crate) fn load(root: &Path) -> Result<HostConfig> {
+        let mut file = File::default();
+        let mut source = String::new();
         for path in [root.join("config.toml"), PathBuf::from(SYSTEM_CONFIG)] {
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
             };
-            let file: File = toml::from_str(&text).map_err(|e| {
+            file = toml::from_str(&text).map_err(|e| {
                 Error::Invalid(format!(
                     "{}: {}: fix or remove the file",
                     path.display(),
-                    e.message()
+                    e.message().trim()
                 ))
             })?;
-            if let Some(v) = file.default_isolation {
-                return Ok(HostConfig {
-                    default_isolation: parse_default(&v, &path.display().to_string())?,
-                    default_isolation_source: path.display().to_string(),
-                });
-            }
+            source = path.display().to_string();
+            break;
         }
-        if let Ok(v) = std::env::var(ENV_DEFAULT_ISOLATION) {
-            return Ok(HostConfig {
-                default_isolation: parse_default(&v, ENV_DEFAULT_ISOLATION)?,
-                default_isolation_source: ENV_DEFAULT_ISOLATION.to_string(),
-            });
-        }
+        let (default_isolation, default_isolation_source) = match file.default_isolation {
+            Some(v) => (parse_default(&v, &source)?, source),
+            None => match std::env::var(ENV_DEFAULT_ISOLATION) {
+                Ok(v) => (
+                    parse_default(&v, ENV_DEFAULT_ISOLATION)?,
+                    ENV_DEFAULT_ISOLATION.to_string(),
+                ),
+                Err(_) => (Isolation::Process, "built-in default".to_string()),
+            },
+        };
+        let cache = std::env::var_os(ENV_CACHE)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CACHE));
+        let vm = VmSettings {
+            accel: file.vm_accel.unwrap_or_else(|| "auto".into()),
+            kernel: file
+                .vm_kernel
+                .unwrap_or_else(|| cache.join("kernel/vmlinux")),
+            initrd: file
+                .vm_initrd
+                .unwrap_or_else(|| cache.join("agent/initrd.img")),
+            layer_cache: root.join("vm/layers"),
+        };
         Ok(HostConfig {
-            default_isolation: Isolation::Process,
-            default_isolation_source: "built-in default".to_string(),
+            default_isolation,
+            default_isolation_source,
+            vm,
         })
     }
 
@@ -79,25 +104,19 @@ mod tests {
     #[test]
     fn root_config_wins_and_bad_values_are_named() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("config.toml"),
-            "default_isolation = \"hyperv\"\n",
-        )
-        .unwrap();
+        let cfg = dir.path().join("config.toml");
+        std::fs::write(&cfg, "default_isolation = \"hyperv\"\nvm_kernel = \"/k\"\n").unwrap();
         let c = HostConfig::load(dir.path()).unwrap();
         assert_eq!(c.default_isolation, Isolation::Vm);
+        assert_eq!(c.vm.kernel, PathBuf::from("/k"));
         assert_eq!(c.resolve(Some("process")).unwrap(), Isolation::Process);
         assert_eq!(c.resolve(Some("default")).unwrap(), Isolation::Vm);
         assert!(c.resolve(Some("bogus")).is_err());
 
-        std::fs::write(
-            dir.path().join("config.toml"),
-            "default_isolation = \"x\"\n",
-        )
-        .unwrap();
+        std::fs::write(&cfg, "default_isolation = \"x\"\n").unwrap();
         let e = HostConfig::load(dir.path()).unwrap_err().to_string();
         assert!(e.contains("use process or vm"), "{e}");
-        std::fs::write(dir.path().join("config.toml"), "bogus = 1\n").unwrap();
+        std::fs::write(&cfg, "bogus = 1\n").unwrap();
         assert!(HostConfig::load(dir.path()).is_err());
     }
 }

@@ -1,14 +1,9 @@
-//! `isola exec`: another process in a running container, attached to this
-//! process's stdio (through a pty with `-t`).
+//! `isola exec` and `isola top`: reaching into a running container.
 
-use crate::backend::{self, main_process};
+use crate::backend::{main_process, Top};
 use crate::lifecycle::merge_env;
-use crate::pump::{make_stdio, pump, Input, Sinks};
 use crate::store::{Container, Status};
-use crate::{io_err, Engine, Error, Result};
-use isola_runtime_process::{wait_exit_code, Stdio};
-use nix::unistd::Pid;
-use std::os::fd::{AsFd, OwnedFd};
+use crate::{Engine, Error, Result};
 
 /// `isola exec` options.
 #[derive(Debug, Clone, Default)]
@@ -21,24 +16,25 @@ pub struct ExecOptions {
     pub user: Option<String>,
 }
 
-fn dup(fd: std::os::fd::BorrowedFd<'_>) -> Result<OwnedFd> {
-    fd.try_clone_to_owned().map_err(io_err("dup"))
+fn require_running(c: &Container) -> Result<()> {
+    if c.state.status == Status::Running && c.state.init_alive() {
+        Ok(())
+    } else {
+        Err(Error::Conflict(format!(
+            "container {} is not running: start it first",
+            c.name()
+        )))
+    }
 }
 
 impl Engine {
     /// Runs the command in the container and returns its exit code.
     /// Must be called while this process has a single thread.
     pub fn exec(&self, c: &Container, opts: &ExecOptions) -> Result<i32> {
-        if c.state.status != Status::Running || !c.state.init_alive() {
-            return Err(Error::Conflict(format!(
-                "container {} is not running: start it first",
-                c.name()
-            )));
-        }
+        require_running(c)?;
         if opts.command.is_empty() {
             return Err(Error::Invalid("exec needs a command to run".into()));
         }
-        let backend = backend::for_container(c)?;
         let mut process = main_process(c);
         process.args = opts.command.clone();
         process.env = merge_env(&process.env, &opts.env);
@@ -48,37 +44,14 @@ impl Engine {
         if let Some(u) = &opts.user {
             process.user = u.clone();
         }
-        if opts.tty {
-            let input = if opts.interactive {
-                Input::Forward
-            } else {
-                Input::Null
-            };
-            let (stdio, ends) = make_stdio(true, input)?;
-            let mut spawned = backend.exec(c, &process, stdio)?;
-            let ends = ends.with_master(spawned.pty_master.take())?;
-            let sinks = Sinks {
-                log: None,
-                forward_output: true,
-                forward_input: opts.interactive,
-                proxy: true,
-            };
-            return pump(ends, sinks, Pid::from_raw(spawned.pid));
-        }
-        // Without a terminal the process gets our own streams directly.
-        let stdin = if opts.interactive {
-            dup(std::io::stdin().as_fd())?
-        } else {
-            std::fs::File::open("/dev/null")
-                .map_err(io_err("/dev/null"))?
-                .into()
-        };
-        let stdio = Stdio::Fds {
-            stdin,
-            stdout: dup(std::io::stdout().as_fd())?,
-            stderr: dup(std::io::stderr().as_fd())?,
-        };
-        let spawned = backend.exec(c, &process, stdio)?;
-        Ok(wait_exit_code(spawned.pid))
+        self.backend(c)
+            .exec(c, &process, opts.interactive, opts.tty)
+    }
+
+    /// The container's processes: host PIDs in process mode (through the
+    /// host's `ps` and `ps_args`), guest PIDs in VM mode.
+    pub fn top(&self, c: &Container, ps_args: &[String]) -> Result<Top> {
+        require_running(c)?;
+        self.backend(c).top(c, ps_args)
     }
 }

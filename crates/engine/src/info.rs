@@ -12,7 +12,7 @@ use serde::Serialize;
 pub struct IsolationMode {
     pub name: String,
     pub available: bool,
-    /// Why the mode cannot be used here, when it cannot.
+    /// How the mode runs here (e.g. its accelerator), or why it cannot.
     pub reason: String,
 }
 
@@ -53,11 +53,11 @@ impl Engine {
             isolation_modes: [Isolation::Process, Isolation::Vm]
                 .into_iter()
                 .map(|m| {
-                    let a = m.availability();
+                    let a = self.availability(m);
                     IsolationMode {
                         name: m.as_str().into(),
                         available: a.is_ok(),
-                        reason: a.err().unwrap_or_default(),
+                        reason: a.unwrap_or_else(|e| e),
                     }
                 })
                 .collect(),

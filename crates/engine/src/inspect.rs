@@ -35,6 +35,7 @@ impl Engine {
                 "StartedAt": s.started_at.as_deref().unwrap_or(ZERO_TIME),
                 "FinishedAt": s.finished_at.as_deref().unwrap_or(ZERO_TIME),
                 "MonitorPid": if running { s.monitor_pid } else { 0 },
+                "VM": s.vm,
             },
             "Image": cfg.image_id,
             "Name": format!("/{}", cfg.name),

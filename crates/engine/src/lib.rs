@@ -16,9 +16,8 @@ mod monitor;
 mod pump;
 mod signals;
 mod store;
-mod top;
 
-pub use backend::Isolation;
+pub use backend::{Isolation, Top};
 pub use config::HostConfig as EngineConfig;
 pub use exec::ExecOptions;
 pub use info::Info;
@@ -38,6 +37,8 @@ pub enum Error {
     Image(#[from] isola_image::Error),
     #[error(transparent)]
     Runtime(#[from] isola_runtime_process::Error),
+    #[error(transparent)]
+    Vm(#[from] isola_runtime_vm::Error),
     #[error("no such container: {0}: list containers with 'isola ps -a'")]
     NoSuchContainer(String),
     #[error("container id prefix {0:?} is ambiguous: give more characters of the id")]

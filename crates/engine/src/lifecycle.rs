@@ -1,14 +1,13 @@
 //! create, start, stop, kill, rm and wait: the container lifecycle as
 //! Docker defines it, on top of the state store and the monitor.
 
-use crate::backend;
+use crate::backend::{attach_main, await_boot, Isolation};
 use crate::ids::{new_id, new_name, now_rfc3339, validate_name};
 use crate::signals::wait_attached;
 use crate::store::{Container, ContainerConfig, HostSettings, RunConfig, Status};
 use crate::{io_err, Engine, Error, Result};
 use isola_runtime_process::sys::process_is;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
@@ -86,14 +85,23 @@ pub struct Started {
     pub id: String,
     pub pid: i32,
     monitor: std::process::Child,
+    /// VM mode: the container directory, to attach over its control port.
+    vm_dir: Option<std::path::PathBuf>,
+    attach: Attach,
+    tty: bool,
 }
 
 impl Started {
     /// Waits for the container to end, forwarding signals to it (Docker's
-    /// sig-proxy) and window-size changes to its monitor, and returns its
-    /// exit code.
-    pub fn wait(self) -> i32 {
-        wait_attached(self.monitor, self.pid)
+    /// sig-proxy) and window-size changes, and returns its exit code.
+    pub fn wait(self, engine: &Engine) -> Result<i32> {
+        let Some(dir) = self.vm_dir else {
+            return Ok(wait_attached(self.monitor, self.pid));
+        };
+        let code = attach_main(&dir, self.attach.stdin, self.tty, self.monitor);
+        // The hypervisor has exited: record the end (and honour --rm).
+        let _ = engine.lookup(&self.id);
+        code
     }
 }
 
@@ -115,7 +123,12 @@ impl Engine {
     /// reserves the name and prepares the writable layer.
     pub fn create(&self, opts: CreateOptions) -> Result<Container> {
         let isolation = self.config.resolve(opts.isolation.as_deref())?;
-        isolation.availability().map_err(Error::Invalid)?;
+        self.availability(isolation).map_err(|why| {
+            Error::Invalid(format!(
+                "{} isolation is unavailable on this host: {why}",
+                isolation.as_str()
+            ))
+        })?;
         let image = self.images.resolve(&opts.image)?;
         let img = image.config.config().clone().unwrap_or_default();
 
@@ -233,7 +246,11 @@ impl Engine {
         if c.state.status == Status::Running {
             return Ok(None);
         }
-        backend::for_container(c)?;
+        let isolation = c.config.host_config.isolation;
+        self.availability(isolation).map_err(Error::Invalid)?;
+        // In VM mode the monitor becomes the hypervisor and the CLI attaches
+        // over a control port, so the monitor never holds the CLI's stdio.
+        let vm = isolation == Isolation::Vm;
         let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| Error::Io {
             context: "pipe".into(),
             source: e.into(),
@@ -283,10 +300,20 @@ impl Engine {
         let _ = BufReader::new(fs::File::from(ready_r)).read_line(&mut line);
         let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         if let Some(pid) = ready["pid"].as_i64() {
+            if vm && !attach.output {
+                if let Err(e) = await_boot(&c.dir, pid as i32) {
+                    let _ = monitor.wait();
+                    let _ = self.lookup(c.id()); // records how it ended
+                    return Err(e);
+                }
+            }
             return Ok(Some(Started {
                 id: c.id().to_string(),
                 pid: pid as i32,
                 monitor,
+                vm_dir: vm.then(|| c.dir.clone()),
+                attach,
+                tty: c.config.config.tty,
             }));
         }
         let _ = monitor.wait();
@@ -313,10 +340,7 @@ impl Engine {
                 c.name()
             )));
         }
-        kill(Pid::from_raw(c.state.pid), signal).map_err(|e| Error::Io {
-            context: format!("signalling container {}", c.name()),
-            source: e.into(),
-        })
+        self.backend(c).signal(c, signal)
     }
 
     /// Docker's stop: SIGTERM, then SIGKILL after `timeout`, then wait until
@@ -326,9 +350,14 @@ impl Engine {
             return Ok(());
         }
         let _ = self.kill(c, Signal::SIGTERM);
-        if !self.wait_not_running(c, timeout) {
-            let _ = self.kill(c, Signal::SIGKILL);
-            self.wait_not_running(c, Duration::from_secs(30));
+        if self.wait_not_running(c, timeout) {
+            return Ok(());
+        }
+        let _ = self.kill(c, Signal::SIGKILL);
+        if !self.wait_not_running(c, Duration::from_secs(10)) {
+            // The guest (or the process tree) did not obey: kill it outright.
+            self.backend(c).force_kill(c);
+            self.wait_not_running(c, Duration::from_secs(10));
         }
         Ok(())
     }
@@ -372,19 +401,16 @@ impl Engine {
                 )));
             }
             c.update(|s| s.status = Status::Removing)?;
-            let _ = kill(Pid::from_raw(c.state.pid), Signal::SIGKILL);
+            self.backend(&c).force_kill(&c);
         }
         // Let a live monitor finish its own teardown first.
         let deadline = Instant::now() + Duration::from_secs(10);
         while process_is(c.state.monitor_pid, c.state.monitor_start) && Instant::now() < deadline {
             std::thread::sleep(POLL);
         }
-        if c.state.init_alive() {
-            let _ = kill(Pid::from_raw(c.state.pid), Signal::SIGKILL);
-        }
-        if let Ok(b) = backend::for_container(&c) {
-            b.cleanup(&c)?;
-        }
+        let backend = self.backend(&c);
+        backend.force_kill(&c);
+        backend.cleanup(&c)?;
         self.delete(&c)
     }
 }

@@ -3,7 +3,7 @@
 //! status and cleans up after it. It outlives the CLI that started it, so
 //! no daemon is needed; with `--rm` it also removes the container.
 
-use crate::backend;
+use crate::backend::{Backend, Isolation, ProcessBackend};
 use crate::ids::now_rfc3339;
 use crate::logs::LogWriter;
 use crate::pump::{make_stdio, pump, Input, Sinks};
@@ -54,7 +54,6 @@ impl Engine {
 
     fn monitor(&self, id: &str, opts: MonitorOptions, ready: &mut Option<File>) -> Result<i32> {
         let mut c = self.lookup(id)?;
-        let backend = backend::for_container(&c)?;
         {
             let _lock = c.lock()?;
             c.reload()?;
@@ -65,6 +64,12 @@ impl Engine {
                 )));
             }
         }
+        if c.config.host_config.isolation == Isolation::Vm {
+            let attached = opts.attach_output || opts.attach_stdin;
+            let never = self.launch_vm(&mut c, attached, ready)?;
+            match never {}
+        }
+        let backend = ProcessBackend;
         let input = if opts.attach_stdin {
             Input::Forward
         } else if c.config.config.open_stdin {

@@ -92,6 +92,20 @@ pub struct State {
     pub oom_killed: bool,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// The VM of a VM-isolated container, while it has one.
+    #[serde(default)]
+    pub vm: Option<VmInfo>,
+}
+
+/// What `inspect` shows of a container's VM.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VmInfo {
+    pub accelerator: String,
+    /// The guest kernel's release.
+    pub kernel: String,
+    pub memory_mib: u64,
+    pub vcpus: u32,
 }
 
 impl State {
@@ -107,6 +121,7 @@ impl State {
             oom_killed: false,
             started_at: None,
             finished_at: None,
+            vm: None,
         }
     }
 
@@ -260,6 +275,9 @@ impl Engine {
         let state = read_json(&dir.join("state.json"))?;
         let mut c = Container { config, state, dir };
         self.reconcile(&mut c)?;
+        if !c.dir.exists() {
+            return Err(Error::NoSuchContainer(id.to_string())); // --rm took it
+        }
         Ok(c)
     }
 
@@ -303,22 +321,34 @@ impl Engine {
         Ok(all)
     }
 
-    /// Corrects a state left behind by a monitor that died (killed, host
-    /// crash): a "running" container whose monitor and init are both gone
-    /// has exited, with Docker's "unknown" exit status 255.
+    /// Records the end of a container whose monitor is gone without having
+    /// done so: a killed process-mode monitor, or a VM whose hypervisor (its
+    /// monitor) exited after the guest wrote its exit record. `--rm`
+    /// containers are then removed.
     fn reconcile(&self, c: &mut Container) -> Result<()> {
         if c.state.status != Status::Running || c.state.monitor_alive() || c.state.init_alive() {
             return Ok(());
         }
-        let _lock = c.lock()?;
-        c.reload()?;
-        if c.state.status == Status::Running && !c.state.monitor_alive() && !c.state.init_alive() {
+        let backend = self.backend(c);
+        {
+            let _lock = c.lock()?;
+            c.reload()?;
+            if c.state.status != Status::Running || c.state.monitor_alive() || c.state.init_alive()
+            {
+                return Ok(());
+            }
+            let ending = backend.ending(c);
             c.state.status = Status::Exited;
-            c.state.exit_code = 255;
-            c.state.error = "the container's monitor exited unexpectedly".into();
+            c.state.exit_code = ending.code;
+            c.state.oom_killed = ending.oom_killed;
+            c.state.error = ending.error;
             c.state.pid = 0;
             c.state.finished_at = Some(crate::ids::now_rfc3339());
             c.save_state()?;
+        }
+        let _ = backend.cleanup(c);
+        if c.config.host_config.auto_remove {
+            self.delete(c)?;
         }
         Ok(())
     }

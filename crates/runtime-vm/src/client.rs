@@ -27,27 +27,42 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to port 0, the main process's attach port.
-    pub fn attach(dir: &Path, timeout: Duration) -> Result<Client> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(c) = Client::try_port(dir, 0)? {
-                return Ok(c);
-            }
-            wait_or_fail(deadline, "its attach port stays busy or closed")?;
-        }
+    /// Connects to port 0, the main process's attach port. Gives up at
+    /// `timeout` or as soon as `alive` says the VM is gone.
+    pub fn attach(dir: &Path, timeout: Duration, alive: &dyn Fn() -> bool) -> Result<Client> {
+        Client::first_free(dir, 0..1, timeout, alive)
     }
 
-    /// Connects to any free port other than 0.
-    pub fn connect(dir: &Path, timeout: Duration) -> Result<Client> {
+    /// Connects to any free port other than 0 (see [`Client::attach`]).
+    pub fn connect(dir: &Path, timeout: Duration, alive: &dyn Fn() -> bool) -> Result<Client> {
+        Client::first_free(dir, 1..CONTROL_PORTS, timeout, alive)
+    }
+
+    fn first_free(
+        dir: &Path,
+        ports: std::ops::Range<usize>,
+        timeout: Duration,
+        alive: &dyn Fn() -> bool,
+    ) -> Result<Client> {
         let deadline = Instant::now() + timeout;
         loop {
-            for n in 1..CONTROL_PORTS {
+            for n in ports.clone() {
                 if let Some(c) = Client::try_port(dir, n)? {
                     return Ok(c);
                 }
             }
-            wait_or_fail(deadline, "all its control ports stay busy or closed")?;
+            if !alive() {
+                return Err(Error::Unreachable(
+                    "the VM exited; see its console.log".into(),
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Unreachable(format!(
+                    "the VM did not come up within {:.1} s; see its console.log",
+                    timeout.as_secs_f64()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -96,14 +111,4 @@ impl Client {
             }
         }
     }
-}
-
-fn wait_or_fail(deadline: Instant, why: &str) -> Result<()> {
-    if Instant::now() >= deadline {
-        return Err(Error::Unreachable(format!(
-            "the VM did not answer in time ({why}); see its console.log"
-        )));
-    }
-    std::thread::sleep(Duration::from_millis(20));
-    Ok(())
 }

@@ -91,7 +91,7 @@ fn attach_and_wait(engine: &Engine, c: &Container, stdin: bool) -> Result<i32> {
         stdin,
     };
     match engine.start(c, attach)? {
-        Some(started) => Ok(started.wait()),
+        Some(started) => Ok(started.wait(engine)?),
         None => bail!("container {} is already running", c.name()),
     }
 }
@@ -192,9 +192,9 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
 
 pub fn top(engine: &Engine, a: &TopArgs) -> Result<i32> {
     let c = engine.lookup(&a.container)?;
-    for line in engine.top(&c, &a.ps_args)? {
-        println!("{line}");
-    }
+    let top = engine.top(&c, &a.ps_args)?;
+    let titles: Vec<&str> = top.titles.iter().map(String::as_str).collect();
+    print!("{}", table::render(&titles, &top.processes));
     Ok(0)
 }
 

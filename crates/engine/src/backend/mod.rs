@@ -1,15 +1,18 @@
-//! The runtime boundary: how a container's process is started, entered and
-//! listed. `process` runs it on the host kernel; `vm` will run it in a
-//! micro-VM behind the same trait, so the lifecycle, monitor, logs and CLI
-//! stay the same for both.
+//! The runtime boundary: what differs between isolation modes once a
+//! container exists — entering it, listing its processes, signalling it,
+//! learning how it ended. `process` runs it on the host kernel, `vm` in a
+//! micro-VM; the lifecycle, monitor, logs and CLI are shared.
 
 mod process;
+mod vm;
 
 use crate::store::Container;
-use crate::{Error, Result};
-use isola_runtime_process::{ProcessSpec, Spawned, Stdio};
+use crate::{Engine, Error, Result};
+use isola_runtime_process::ProcessSpec;
+use nix::sys::signal::Signal;
 
 pub(crate) use process::{main_process, ProcessBackend};
+pub(crate) use vm::{attach_main, await_boot, VmBackend, VmSettings};
 
 /// Isolation mode of one container (`--isolation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -37,40 +40,56 @@ impl Isolation {
             Isolation::Vm => "vm",
         }
     }
+}
 
-    /// Whether this host can run the mode, and if not, why.
-    pub fn availability(self) -> std::result::Result<(), String> {
-        match self {
-            Isolation::Process => Ok(()),
-            Isolation::Vm => Err(
-                "VM isolation is not implemented yet in this build of isola: use --isolation=process"
-                    .to_string(),
-            ),
-        }
-    }
+/// `top`'s answer in Docker's API shape: column titles and rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Top {
+    pub titles: Vec<String>,
+    pub processes: Vec<Vec<String>>,
+}
+
+/// How a container ended, as its backend learned it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ending {
+    pub code: i32,
+    pub oom_killed: bool,
+    pub error: String,
 }
 
 /// What differs between isolation modes.
 pub(crate) trait Backend {
-    /// Starts the container's main process; called in its monitor, which
-    /// becomes the process's parent.
-    fn start(&self, c: &Container, stdio: Stdio) -> Result<Spawned>;
-    /// Starts another process in the running container; the caller becomes
-    /// its parent.
-    fn exec(&self, c: &Container, process: &ProcessSpec, stdio: Stdio) -> Result<Spawned>;
-    /// Host PIDs of the container's processes, for `top`.
-    fn processes(&self, c: &Container) -> Vec<i32>;
-    /// Whether the OOM killer struck the container.
-    fn oom_killed(&self, c: &Container) -> bool;
-    /// Frees what `start` allocated besides the process (cgroups, ...).
+    /// Runs another process in the running container, attached to this
+    /// process's stdio; returns its exit code.
+    fn exec(&self, c: &Container, process: &ProcessSpec, stdin: bool, tty: bool) -> Result<i32>;
+    /// The container's processes.
+    fn top(&self, c: &Container, ps_args: &[String]) -> Result<Top>;
+    /// Sends `signal` to the container's main process.
+    fn signal(&self, c: &Container, signal: Signal) -> Result<()>;
+    /// Kills the whole container now (`rm -f`, stop's last resort).
+    fn force_kill(&self, c: &Container);
+    /// How the container ended, once its monitor is gone without having
+    /// recorded it.
+    fn ending(&self, c: &Container) -> Ending;
+    /// Frees what the container held outside its directory (cgroups, ...).
     /// Idempotent: also used by `rm -f` after a monitor died.
     fn cleanup(&self, c: &Container) -> Result<()>;
 }
 
-/// The backend for a container's isolation mode.
-pub(crate) fn for_container(c: &Container) -> Result<Box<dyn Backend>> {
-    match c.config.host_config.isolation {
-        Isolation::Process => Ok(Box::new(ProcessBackend)),
-        Isolation::Vm => Err(Error::Invalid(Isolation::Vm.availability().unwrap_err())),
+impl Engine {
+    /// The backend for a container's isolation mode.
+    pub(crate) fn backend(&self, c: &Container) -> Box<dyn Backend> {
+        match c.config.host_config.isolation {
+            Isolation::Process => Box::new(ProcessBackend),
+            Isolation::Vm => Box::new(VmBackend),
+        }
+    }
+
+    /// Whether this host can run `mode`, and if not, why.
+    pub fn availability(&self, mode: Isolation) -> std::result::Result<String, String> {
+        match mode {
+            Isolation::Process => Ok("host kernel namespaces and cgroups".into()),
+            Isolation::Vm => self.config.vm.check().map(|a| a.reason),
+        }
     }
 }

@@ -1,12 +1,18 @@
 //! Process isolation: the container is a tree of host processes in their
 //! own namespaces and cgroup (see `isola-runtime-process`).
 
-use super::Backend;
+use super::{Backend, Ending, Top};
+use crate::pump::{make_stdio, pump, Input, Sinks};
 use crate::store::Container;
-use crate::Result;
+use crate::{io_err, Error, Result};
 use isola_runtime_process::{
-    spawn, Cgroup, ContainerSpec, Limits, Network, ProcessSpec, Rootfs, Spawned, Stdio,
+    spawn, wait_exit_code, Cgroup, ContainerSpec, Limits, Network, ProcessSpec, Rootfs, Spawned,
+    Stdio,
 };
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::process::Command;
 
 pub(crate) struct ProcessBackend;
 
@@ -32,8 +38,18 @@ pub(crate) fn main_process(c: &Container) -> ProcessSpec {
     }
 }
 
-impl Backend for ProcessBackend {
-    fn start(&self, c: &Container, stdio: Stdio) -> Result<Spawned> {
+fn cgroup(c: &Container) -> Cgroup {
+    Cgroup::of(&c.cgroup_name())
+}
+
+fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
+    fd.try_clone_to_owned().map_err(io_err("dup"))
+}
+
+impl ProcessBackend {
+    /// Starts the container's init; called in its monitor, which becomes
+    /// its parent. Must be called while the process has a single thread.
+    pub(crate) fn start(&self, c: &Container, stdio: Stdio) -> Result<Spawned> {
         let cgroup = Cgroup::create(&c.cgroup_name(), &limits(c))?;
         let spec = ContainerSpec {
             rootfs: Rootfs {
@@ -61,25 +77,141 @@ impl Backend for ProcessBackend {
         })
     }
 
-    fn exec(&self, c: &Container, process: &ProcessSpec, stdio: Stdio) -> Result<Spawned> {
-        let cgroup = Cgroup::of(&c.cgroup_name());
-        Ok(isola_runtime_process::exec(
-            c.state.pid,
-            &cgroup,
-            process,
-            stdio,
-        )?)
+    pub(crate) fn oom_killed(&self, c: &Container) -> bool {
+        cgroup(c).oom_killed()
+    }
+}
+
+impl Backend for ProcessBackend {
+    fn exec(&self, c: &Container, process: &ProcessSpec, stdin: bool, tty: bool) -> Result<i32> {
+        let cgroup = cgroup(c);
+        if tty {
+            let input = if stdin { Input::Forward } else { Input::Null };
+            let (stdio, ends) = make_stdio(true, input)?;
+            let mut spawned = isola_runtime_process::exec(c.state.pid, &cgroup, process, stdio)?;
+            let ends = ends.with_master(spawned.pty_master.take())?;
+            let sinks = Sinks {
+                log: None,
+                forward_output: true,
+                forward_input: stdin,
+                proxy: true,
+            };
+            return pump(ends, sinks, Pid::from_raw(spawned.pid));
+        }
+        // Without a terminal the process gets our own streams directly.
+        let stdin = if stdin {
+            dup(std::io::stdin().as_fd())?
+        } else {
+            std::fs::File::open("/dev/null")
+                .map_err(io_err("/dev/null"))?
+                .into()
+        };
+        let stdio = Stdio::Fds {
+            stdin,
+            stdout: dup(std::io::stdout().as_fd())?,
+            stderr: dup(std::io::stderr().as_fd())?,
+        };
+        let spawned = isola_runtime_process::exec(c.state.pid, &cgroup, process, stdio)?;
+        Ok(wait_exit_code(spawned.pid))
     }
 
-    fn processes(&self, c: &Container) -> Vec<i32> {
-        Cgroup::of(&c.cgroup_name()).procs()
+    /// Runs the host's `ps` (default `-ef`) and keeps the container's rows,
+    /// so the PIDs are host PIDs, like `docker top`.
+    fn top(&self, c: &Container, ps_args: &[String]) -> Result<Top> {
+        let pids = cgroup(c).procs();
+        let args: Vec<String> = if ps_args.is_empty() {
+            vec!["-ef".into()]
+        } else {
+            ps_args.to_vec()
+        };
+        let out = Command::new("ps")
+            .args(&args)
+            .output()
+            .map_err(io_err("running ps (install procps)"))?;
+        if !out.status.success() {
+            return Err(Error::Invalid(format!(
+                "ps {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let titles: Vec<String> = lines
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let Some(col) = titles.iter().position(|h| h == "PID") else {
+            return Err(Error::Invalid(format!(
+                "ps {} printed no PID column: include pid in the ps options",
+                args.join(" ")
+            )));
+        };
+        // Like Docker: split into as many fields as titles, the last one
+        // keeping the rest of the line (the command with its spaces).
+        let processes = lines
+            .map(|l| split_fields(l, titles.len()))
+            .filter(|f| {
+                f.get(col)
+                    .and_then(|p| p.parse::<i32>().ok())
+                    .is_some_and(|p| pids.contains(&p))
+            })
+            .collect();
+        Ok(Top { titles, processes })
     }
 
-    fn oom_killed(&self, c: &Container) -> bool {
-        Cgroup::of(&c.cgroup_name()).oom_killed()
+    fn signal(&self, c: &Container, signal: Signal) -> Result<()> {
+        kill(Pid::from_raw(c.state.pid), signal).map_err(|e| Error::Io {
+            context: format!("signalling container {}", c.name()),
+            source: e.into(),
+        })
+    }
+
+    fn force_kill(&self, c: &Container) {
+        if c.state.init_alive() {
+            let _ = kill(Pid::from_raw(c.state.pid), Signal::SIGKILL);
+        }
+    }
+
+    fn ending(&self, _c: &Container) -> Ending {
+        Ending {
+            code: 255,
+            oom_killed: false,
+            error: "the container's monitor exited unexpectedly".into(),
+        }
     }
 
     fn cleanup(&self, c: &Container) -> Result<()> {
-        Ok(Cgroup::of(&c.cgroup_name()).remove()?)
+        Ok(cgroup(c).remove()?)
+    }
+}
+
+/// Splits `line` into at most `n` whitespace-separated fields.
+fn split_fields(line: &str, n: usize) -> Vec<String> {
+    let mut fields = Vec::with_capacity(n);
+    let mut rest = line.trim_start();
+    while fields.len() + 1 < n {
+        let Some(end) = rest.find(char::is_whitespace) else {
+            break;
+        };
+        fields.push(rest[..end].to_string());
+        rest = rest[end..].trim_start();
+    }
+    if !rest.is_empty() {
+        fields.push(rest.to_string());
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn last_field_keeps_spaces() {
+        assert_eq!(
+            super::split_fields("root  1  0 ping localhost", 4),
+            vec!["root", "1", "0", "ping localhost"]
+        );
     }
 }

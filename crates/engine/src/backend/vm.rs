@@ -1,0 +1,520 @@
+//! VM isolation: the container runs in its own micro-VM; the monitor
+//! prepares the VM and then becomes its hypervisor (see `isola-runtime-vm`
+//! for why). Everything else reaches the guest agent over a control port.
+
+use super::{Backend, Ending, Top};
+use crate::ids::now_rfc3339;
+use crate::signals::signalfd;
+use crate::store::{Container, Status};
+use crate::{Engine, Error, Result};
+use isola_proto::layout::{BootConfig, ExitRecord};
+use isola_proto::{
+    ContainerConfig, ExecConfig, Filesystem, Frame, FrameWriter, Layer, Limits, Message, Rootfs,
+    Stream, TtySize, Upper, MAIN_SESSION,
+};
+use isola_runtime_process::sys::{get_winsize, process_start_time};
+use isola_runtime_process::ProcessSpec;
+use isola_runtime_vm::{
+    control_socket, detect_accel, files, layer_image, upper_image, write_initrd, Accel, Client,
+    Disk, Hypervisor, Qemu, VmSpec, CONTROL_PORTS,
+};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Guest RAM added to `--memory` for the guest kernel, agent and page
+/// cache; the container's own cgroup inside the guest gets `--memory`.
+const MEMORY_OVERHEAD_MIB: u64 = 96;
+/// Guest RAM without `--memory`.
+const DEFAULT_MEMORY_MIB: u64 = 256;
+/// How long a client waits for the guest to answer, boot included
+/// (`ISOLA_VM_BOOT_TIMEOUT` seconds overrides it).
+fn boot_timeout() -> Duration {
+    std::env::var("ISOLA_VM_BOOT_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .map_or(Duration::from_secs(60), Duration::from_secs_f64)
+}
+
+/// A client on a free control port of the running container `c`.
+fn connect(c: &Container) -> Result<Client> {
+    Client::connect(&c.dir, boot_timeout(), &|| c.state.init_alive()).map_err(vm_err)
+}
+
+/// Where VM mode finds its parts (from the host configuration).
+#[derive(Debug, Clone)]
+pub(crate) struct VmSettings {
+    pub accel: String,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    /// erofs images of image layers, shared by all VMs.
+    pub layer_cache: PathBuf,
+}
+
+/// What `check` found: the accelerator and why.
+pub(crate) struct Ready {
+    pub accel: Accel,
+    pub reason: String,
+    pub qemu: Qemu,
+}
+
+impl VmSettings {
+    /// Whether VM containers can run here; the error names the cause and fix.
+    pub(crate) fn check(&self) -> std::result::Result<Ready, String> {
+        let qemu = Qemu::find().map_err(|e| e.to_string())?;
+        for (what, path, fix) in [
+            (
+                "guest kernel",
+                &self.kernel,
+                "run guest/build-kernel.sh (scripts/setup.sh does)",
+            ),
+            (
+                "guest agent initramfs",
+                &self.initrd,
+                "run guest/build-initrd.sh (scripts/setup.sh does)",
+            ),
+        ] {
+            if !path.is_file() {
+                return Err(format!("{what} not found at {}: {fix}", path.display()));
+            }
+        }
+        let (accel, why) = detect_accel(&self.accel)?;
+        Ok(Ready {
+            accel,
+            reason: format!("{}, {why}", accel.as_str()),
+            qemu,
+        })
+    }
+
+    /// The guest kernel's release (`uname -r` in the guest), from the file
+    /// the kernel build writes beside it.
+    pub(crate) fn kernel_release(&self) -> String {
+        let p = PathBuf::from(format!("{}.release", self.kernel.display()));
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    }
+}
+
+pub(crate) struct VmBackend;
+
+fn proto_err(e: isola_proto::Error) -> Error {
+    Error::Vm(isola_runtime_vm::Error::Protocol(e))
+}
+
+fn vm_err(e: isola_runtime_vm::Error) -> Error {
+    Error::Vm(e)
+}
+
+/// A unique session id for an exec from this process.
+fn new_session() -> u32 {
+    let mut b = [0u8; 4];
+    let _ = getrandom::getrandom(&mut b);
+    u32::from_le_bytes(b).max(1)
+}
+
+fn tty_size() -> Option<TtySize> {
+    get_winsize(std::io::stdin().as_fd()).map(|w| TtySize {
+        rows: w.ws_row,
+        cols: w.ws_col,
+    })
+}
+
+impl Engine {
+    /// The monitor's VM path: builds the disks and the boot configuration,
+    /// records the container as running under this PID, tells the CLI,
+    /// then becomes the hypervisor. Returns only on failure.
+    pub(crate) fn launch_vm(
+        &self,
+        c: &mut Container,
+        wait_for_attach: bool,
+        ready: &mut Option<std::fs::File>,
+    ) -> Result<std::convert::Infallible> {
+        let settings = &self.config.vm;
+        let found = settings.check().map_err(Error::Invalid)?;
+        let mut disks = Vec::new();
+        let mut layers = Vec::new();
+        // Top-most layer first, as overlayfs wants them.
+        for (i, dir) in c.config.layers.iter().rev().enumerate() {
+            let image = layer_image(&settings.layer_cache, dir).map_err(vm_err)?;
+            let serial = format!("l{i}");
+            disks.push(Disk {
+                path: image,
+                serial: serial.clone(),
+                readonly: true,
+            });
+            layers.push(Layer::Disk {
+                serial,
+                fs: Filesystem::Erofs,
+            });
+        }
+        let upper = c.dir.join(files::UPPER);
+        upper_image(&upper).map_err(vm_err)?;
+        disks.push(Disk {
+            path: upper,
+            serial: "upper".into(),
+            readonly: false,
+        });
+        let h = &c.config.host_config;
+        let cfg = &c.config.config;
+        let boot = BootConfig {
+            container: ContainerConfig {
+                args: std::iter::once(c.config.path.clone())
+                    .chain(c.config.args.iter().cloned())
+                    .collect(),
+                env: cfg.env.clone(),
+                cwd: cfg.working_dir.clone(),
+                user: cfg.user.clone(),
+                hostname: cfg.hostname.clone(),
+                tty: cfg.tty,
+                open_stdin: cfg.open_stdin,
+                tty_size: None,
+                rootfs: Rootfs {
+                    layers,
+                    upper: Upper::Disk {
+                        serial: "upper".into(),
+                        fs: Filesystem::Ext4,
+                    },
+                },
+                readonly: h.readonly_rootfs,
+                network_none: true,
+                limits: Limits {
+                    memory_bytes: (h.memory > 0).then_some(h.memory),
+                    nano_cpus: (h.nano_cpus > 0).then_some(h.nano_cpus),
+                    pids: (h.pids_limit != 0).then_some(h.pids_limit),
+                },
+                time_ns: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64),
+            },
+            wait_for_attach,
+        };
+        let json = serde_json::to_vec(&boot).expect("boot config serializes");
+        let initrd = c.dir.join(files::INITRD);
+        write_initrd(&settings.initrd, &json, &initrd).map_err(vm_err)?;
+        for stale in [files::EXIT, files::CONSOLE] {
+            let _ = std::fs::remove_file(c.dir.join(stale));
+        }
+        let sockets: Vec<PathBuf> = (0..CONTROL_PORTS)
+            .map(|n| control_socket(&c.dir, n))
+            .collect();
+        for s in &sockets {
+            let _ = std::fs::remove_file(s);
+        }
+        let memory_mib = if h.memory > 0 {
+            h.memory.div_ceil(1 << 20) + MEMORY_OVERHEAD_MIB
+        } else {
+            DEFAULT_MEMORY_MIB
+        };
+        let vcpus = h.nano_cpus.div_ceil(1_000_000_000).max(1) as u32;
+        let spec = VmSpec {
+            id: c.config.id.clone(),
+            accel: found.accel,
+            memory_mib,
+            vcpus,
+            kernel: settings.kernel.clone(),
+            initrd,
+            disks,
+            control_sockets: sockets,
+            log_file: c.log_path(),
+            exit_file: c.dir.join(files::EXIT),
+            console_file: c.dir.join(files::CONSOLE),
+            vmm_log: c.dir.join(files::VMM_LOG),
+        };
+
+        let me = std::process::id() as i32;
+        let start = process_start_time(me).unwrap_or(0);
+        let vm_info = crate::store::VmInfo {
+            accelerator: found.accel.as_str().into(),
+            kernel: settings.kernel_release(),
+            memory_mib,
+            vcpus,
+        };
+        c.update(|s| {
+            s.status = Status::Running;
+            s.pid = me;
+            s.pid_start = start;
+            s.monitor_pid = me;
+            s.monitor_start = start;
+            s.exit_code = 0;
+            s.error.clear();
+            s.oom_killed = false;
+            s.started_at = Some(now_rfc3339());
+            s.finished_at = None;
+            s.vm = Some(vm_info);
+        })?;
+        if let Some(mut r) = ready.take() {
+            let _ = writeln!(r, "{}", serde_json::json!({"pid": me}));
+        }
+        let err = found.qemu.exec(&spec);
+        // exec failed: the container never ran.
+        let _ = c.update(|s| {
+            s.status = Status::Exited;
+            s.exit_code = 125;
+            s.error = err.to_string();
+            s.finished_at = Some(now_rfc3339());
+        });
+        Err(vm_err(err))
+    }
+}
+
+/// Relays this process's stdio to a session in the guest until it exits;
+/// returns its exit code. Signals to this process go to the session, and
+/// SIGWINCH becomes a resize.
+fn relay(client: Client, session: u32, stdin: bool, tty: bool) -> Result<i32> {
+    let Client {
+        mut reader, writer, ..
+    } = client;
+    let writer = Arc::new(Mutex::new(writer));
+    let watched = [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGWINCH,
+    ];
+    let sfd = signalfd(&watched).map_err(|e| Error::Io {
+        context: "signalfd".into(),
+        source: e.into(),
+    })?;
+    if tty {
+        if let Some(size) = tty_size() {
+            send(
+                &writer,
+                &Message::Resize {
+                    session,
+                    rows: size.rows,
+                    cols: size.cols,
+                },
+            );
+        }
+    }
+    {
+        let writer = writer.clone();
+        std::thread::spawn(move || loop {
+            let Ok(Some(info)) = sfd.read_signal() else {
+                continue;
+            };
+            let msg = match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGWINCH) => match tty_size() {
+                    Some(s) => Message::Resize {
+                        session,
+                        rows: s.rows,
+                        cols: s.cols,
+                    },
+                    None => continue,
+                },
+                Ok(Signal::SIGCHLD) | Err(_) => continue,
+                Ok(sig) => Message::Signal {
+                    session,
+                    signal: sig as i32,
+                },
+            };
+            send(&writer, &msg);
+        });
+    }
+    if stdin {
+        let writer = writer.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut input = std::io::stdin().lock();
+            loop {
+                match input.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if writer
+                            .lock()
+                            .map(|mut w| w.send_data(session, Stream::Stdin, &buf[..n]))
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+            send(&writer, &Message::CloseStdin { session });
+        });
+    }
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    loop {
+        match reader.read_frame().map_err(proto_err)? {
+            Frame::Data {
+                session: s,
+                stream,
+                data,
+            } if s == session => {
+                let w: &mut dyn Write = if stream == Stream::Stderr {
+                    &mut err
+                } else {
+                    &mut out
+                };
+                let _ = w.write_all(&data);
+                let _ = w.flush();
+            }
+            Frame::Control(Message::Exited {
+                session: s, code, ..
+            }) if s == session => {
+                if session == MAIN_SESSION {
+                    send(&writer, &Message::Shutdown);
+                }
+                return Ok(code);
+            }
+            Frame::Control(Message::StartFailed { code, message })
+            | Frame::Control(Message::ExecFailed { code, message, .. }) => {
+                return Err(Error::Runtime(exec_error(code, message)));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn send(writer: &Arc<Mutex<FrameWriter<UnixStream>>>, msg: &Message) {
+    if let Ok(mut w) = writer.lock() {
+        let _ = w.send(msg);
+    }
+}
+
+fn exec_error(code: i32, message: String) -> isola_runtime_process::Error {
+    match code {
+        126 | 127 => isola_runtime_process::Error::Exec { code, message },
+        _ => isola_runtime_process::Error::Setup(message),
+    }
+}
+
+/// The attached CLI's side of `run`/`start -a` in VM mode: relays the
+/// main process's stdio over control port 0, then waits for the VM to end.
+pub(crate) fn attach_main(
+    dir: &Path,
+    stdin: bool,
+    tty: bool,
+    mut vmm: std::process::Child,
+) -> Result<i32> {
+    let pid = vmm.id() as i32;
+    let result = Client::attach(dir, boot_timeout(), &|| vmm_alive(pid))
+        .map_err(vm_err)
+        .and_then(|client| relay(client, MAIN_SESSION, stdin, tty));
+    if result.is_err() {
+        let _ = vmm.kill();
+    }
+    let _ = vmm.wait();
+    result
+}
+
+/// Whether the hypervisor `pid` (our child) still runs: neither gone nor
+/// a zombie waiting to be reaped.
+fn vmm_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| !r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// Waits until the guest of a just-started detached container answers, so
+/// `run -d` reports a VM that never comes up (and kills it).
+pub(crate) fn await_boot(dir: &Path, pid: i32) -> Result<()> {
+    match Client::connect(dir, boot_timeout(), &|| vmm_alive(pid)) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            Err(vm_err(e))
+        }
+    }
+}
+
+impl Backend for VmBackend {
+    fn exec(&self, c: &Container, process: &ProcessSpec, stdin: bool, tty: bool) -> Result<i32> {
+        let mut client = connect(c)?;
+        let session = new_session();
+        client
+            .send(&Message::Exec(ExecConfig {
+                session,
+                args: process.args.clone(),
+                env: process.env.clone(),
+                cwd: process.cwd.clone(),
+                user: process.user.clone(),
+                tty,
+                stdin,
+                tty_size: if tty { tty_size() } else { None },
+            }))
+            .map_err(vm_err)?;
+        relay(client, session, stdin, tty)
+    }
+
+    fn top(&self, c: &Container, _ps_args: &[String]) -> Result<Top> {
+        let mut client = connect(c)?;
+        match client.call(&Message::ListProcesses {}).map_err(vm_err)? {
+            Message::Processes { header, rows } => Ok(Top {
+                titles: header,
+                processes: rows,
+            }),
+            Message::Error { message } => Err(Error::Conflict(message)),
+            other => Err(Error::Conflict(format!(
+                "the guest agent answered {} to ListProcesses",
+                other.name()
+            ))),
+        }
+    }
+
+    fn signal(&self, c: &Container, signal: Signal) -> Result<()> {
+        let mut client = connect(c)?;
+        match client
+            .call(&Message::Signal {
+                session: MAIN_SESSION,
+                signal: signal as i32,
+            })
+            .map_err(vm_err)?
+        {
+            Message::Error { message } => Err(Error::Conflict(message)),
+            _ => Ok(()),
+        }
+    }
+
+    fn force_kill(&self, c: &Container) {
+        if c.state.init_alive() {
+            let _ = kill(Pid::from_raw(c.state.pid), Signal::SIGKILL);
+        }
+    }
+
+    /// Reads the exit record the guest left; without one the VM died
+    /// (guest kernel panic, agent crash, hypervisor killed).
+    fn ending(&self, c: &Container) -> Ending {
+        let record = std::fs::read_to_string(c.dir.join(files::EXIT))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| serde_json::from_str::<ExitRecord>(l).ok())
+            });
+        if let Some(r) = record {
+            return Ending {
+                code: r.code,
+                oom_killed: r.oom_killed,
+                error: r.error,
+            };
+        }
+        let console = std::fs::read_to_string(c.dir.join(files::CONSOLE)).unwrap_or_default();
+        let why = if console.contains("Kernel panic") {
+            "the guest kernel panicked"
+        } else {
+            "the VM ended without reporting an exit status (agent crash or hypervisor killed)"
+        };
+        Ending {
+            code: 255,
+            oom_killed: false,
+            error: format!("{why}: see {}", c.dir.join(files::CONSOLE).display()),
+        }
+    }
+
+    fn cleanup(&self, _c: &Container) -> Result<()> {
+        // Everything of a VM lives in the container directory.
+        Ok(())
+    }
+}
