@@ -2,7 +2,9 @@
 # Installs what isola needs on Debian 12, idempotently: a fresh machine has
 # nothing of this. Kept in one place so set-up, tests and CI agree.
 set -euo pipefail
-pkgs=(busybox-static procps iproute2)
+# busybox-static: the built-in image; procps: top; qemu/erofs/e2fs/cpio/file:
+# VM isolation (guest disks, the agent's initramfs).
+pkgs=(busybox-static procps iproute2 qemu-system-x86 erofs-utils e2fsprogs cpio file)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 cargo build --release -p isola-cli
 install -m 0755 target/release/isola /usr/local/bin/isola
+# VM isolation: the guest kernel (cached by its config) and the agent's initramfs.
+guest/build-kernel.sh >/dev/null
+guest/build-initrd.sh >/dev/null
 export ISOLA_ROOT=${ISOLA_ROOT:-/var/lib/isola}
 
 if ! isola image inspect busybox >/dev/null 2>&1; then

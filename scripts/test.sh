@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test: run as root (containers need namespaces and cgroups)" >&2; exit 1; }
 scripts/deps.sh
+# VM isolation's guest kernel (cached; ~7-13 min on a fresh 2-core machine)
+# and the agent's initramfs.
+guest/build-kernel.sh >/dev/null
+guest/build-initrd.sh >/dev/null
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build -p isola-cli

@@ -60,14 +60,17 @@ impl LogWriter {
         let idx = stream as usize;
         let mut buf = std::mem::take(&mut self.partial[idx]);
         buf.extend_from_slice(data);
+        // One timestamp per read: every line of it arrived at once, and
+        // formatting a time per line dominated the cost of chatty output.
+        let time = now_rfc3339();
         let mut start = 0;
         while let Some(pos) = buf[start..].iter().position(|b| *b == b'\n') {
             let end = (start + pos + 1).min(start + MAX_LINE);
-            self.entry(stream, &buf[start..end]);
+            self.entry(stream, &buf[start..end], &time);
             start = end;
         }
         while buf.len() - start >= MAX_LINE {
-            self.entry(stream, &buf[start..start + MAX_LINE]);
+            self.entry(stream, &buf[start..start + MAX_LINE], &time);
             start += MAX_LINE;
         }
         buf.drain(..start);
@@ -77,20 +80,21 @@ impl LogWriter {
 
     /// Writes out unterminated output at the end of the container.
     pub(crate) fn finish(&mut self) {
+        let time = now_rfc3339();
         for stream in [Stream::Stdout, Stream::Stderr] {
             let rest = std::mem::take(&mut self.partial[stream as usize]);
             if !rest.is_empty() {
-                self.entry(stream, &rest);
+                self.entry(stream, &rest, &time);
             }
         }
         let _ = self.file.flush();
     }
 
-    fn entry(&mut self, stream: Stream, line: &[u8]) {
+    fn entry(&mut self, stream: Stream, line: &[u8], time: &str) {
         let e = Entry {
             log: String::from_utf8_lossy(line),
             stream: stream.name().into(),
-            time: now_rfc3339().into(),
+            time: time.into(),
         };
         if serde_json::to_writer(&mut self.file, &e).is_ok() {
             let _ = self.file.write_all(b"\n");

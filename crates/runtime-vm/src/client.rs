@@ -7,6 +7,8 @@ use crate::{io_err, Error, Result};
 use isola_proto::{check_hello, Frame, FrameReader, FrameWriter, Message, VERSION};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
+use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -14,9 +16,12 @@ use std::time::{Duration, Instant};
 /// How many control ports each VM has.
 pub const CONTROL_PORTS: usize = 4;
 
-/// The socket of control port `n` in the container directory `dir`.
-pub fn control_socket(dir: &Path, n: usize) -> PathBuf {
-    dir.join(format!("ctl-{n}.sock"))
+/// The socket file name of control port `n`, relative to the container
+/// directory: Unix socket paths are limited to 108 bytes, which a deep
+/// `--root` and a 64-digit id overflow, so QEMU binds it relative to its
+/// working directory and clients connect through /proc/self/fd.
+pub fn control_socket(n: usize) -> PathBuf {
+    PathBuf::from(format!("ctl-{n}.sock"))
 }
 
 /// A connected, greeted control port.
@@ -47,7 +52,7 @@ impl Client {
         let deadline = Instant::now() + timeout;
         loop {
             for n in ports.clone() {
-                if let Some(c) = Client::try_port(dir, n)? {
+                if let Some(c) = Client::try_port(dir, n, deadline, timeout)? {
                     return Ok(c);
                 }
             }
@@ -66,7 +71,12 @@ impl Client {
         }
     }
 
-    fn try_port(dir: &Path, n: usize) -> Result<Option<Client>> {
+    fn try_port(
+        dir: &Path,
+        n: usize,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Option<Client>> {
         let lock_path = dir.join(format!("ctl-{n}.lock"));
         let f = OpenOptions::new()
             .create(true)
@@ -77,9 +87,20 @@ impl Client {
         let Ok(lock) = Flock::lock(f, FlockArg::LockExclusiveNonblock) else {
             return Ok(None);
         };
-        let Ok(stream) = UnixStream::connect(control_socket(dir, n)) else {
+        let dir_fd = File::open(dir).map_err(io_err(format!("opening {}", dir.display())))?;
+        let short = Path::new("/proc/self/fd")
+            .join(dir_fd.as_raw_fd().to_string())
+            .join(control_socket(n));
+        let Ok(stream) = UnixStream::connect(short) else {
             return Ok(None);
         };
+        // The guest greets once it has booted: bound the wait for it.
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(io_err("socket timeout"))?;
         let writer_half = stream.try_clone().map_err(io_err("dup socket"))?;
         let mut c = Client {
             reader: FrameReader::new(stream),
@@ -90,7 +111,22 @@ impl Client {
             version: VERSION,
             software: format!("isola {}", env!("CARGO_PKG_VERSION")),
         })?;
-        check_hello(&c.reader.read_message()?)?;
+        let hello = c.reader.read_message().map_err(|e| match e {
+            isola_proto::Error::Io(ref io)
+                if matches!(io.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+            {
+                Error::Unreachable(format!(
+                    "the VM did not come up within {:.1} s; see its console.log",
+                    timeout.as_secs_f64()
+                ))
+            }
+            other => other.into(),
+        })?;
+        check_hello(&hello)?;
+        c.reader
+            .get_ref()
+            .set_read_timeout(None)
+            .map_err(io_err("socket timeout"))?;
         Ok(Some(c))
     }
 

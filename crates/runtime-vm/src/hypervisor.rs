@@ -34,7 +34,10 @@ pub struct VmSpec {
     pub kernel: PathBuf,
     pub initrd: PathBuf,
     pub disks: Vec<Disk>,
-    /// Unix sockets of the control ports, in port order.
+    /// The VMM's working directory (the container directory).
+    pub workdir: PathBuf,
+    /// Unix sockets of the control ports, in port order, relative to
+    /// `workdir` (see [`crate::control_socket`]).
     pub control_sockets: Vec<PathBuf>,
     /// The container's json-file log (the guest appends to it).
     pub log_file: PathBuf,
@@ -107,6 +110,7 @@ impl Hypervisor for Qemu {
     fn command(&self, s: &VmSpec) -> Command {
         let short = &s.id[..12.min(s.id.len())];
         let mut c = Command::new(&self.binary);
+        c.current_dir(&s.workdir);
         c.args(["-name", &format!("isola-{short},process=vm-{short}")]);
         c.args([
             "-M",
@@ -192,7 +196,8 @@ mod tests {
                 serial: "l0".into(),
                 readonly: true,
             }],
-            control_sockets: vec!["/c0.sock".into(), "/c1.sock".into()],
+            workdir: "/".into(),
+            control_sockets: vec!["c0.sock".into(), "c1.sock".into()],
             log_file: "/log".into(),
             exit_file: "/exit".into(),
             console_file: "/console".into(),

@@ -16,7 +16,8 @@ use std::process::Command;
 
 pub(crate) struct ProcessBackend;
 
-fn limits(c: &Container) -> Limits {
+/// The container's resource limits as the runtime takes them.
+pub(super) fn limits(c: &Container) -> Limits {
     let h = &c.config.host_config;
     Limits {
         memory_bytes: (h.memory > 0).then_some(h.memory),

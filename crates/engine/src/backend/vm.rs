@@ -2,7 +2,8 @@
 //! prepares the VM and then becomes its hypervisor (see `isola-runtime-vm`
 //! for why). Everything else reaches the guest agent over a control port.
 
-use super::{Backend, Ending, Top};
+use super::process::limits;
+use super::{main_process, Backend, Ending, Top};
 use crate::ids::now_rfc3339;
 use crate::signals::signalfd;
 use crate::store::{Container, Status};
@@ -83,6 +84,19 @@ impl VmSettings {
                 return Err(format!("{what} not found at {}: {fix}", path.display()));
             }
         }
+        // QEMU boots the ELF vmlinux (PVH entry); catch a corrupt file here
+        // rather than as a VM that dies after start.
+        let mut magic = [0u8; 4];
+        let elf = std::fs::File::open(&self.kernel)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok()
+            && &magic == b"\x7fELF";
+        if !elf {
+            return Err(format!(
+                "guest kernel {} is not an ELF vmlinux: rebuild it with guest/build-kernel.sh",
+                self.kernel.display()
+            ));
+        }
         let (accel, why) = detect_accel(&self.accel)?;
         Ok(Ready {
             accel,
@@ -162,14 +176,14 @@ impl Engine {
         });
         let h = &c.config.host_config;
         let cfg = &c.config.config;
+        let process = main_process(c);
+        let limits = limits(c);
         let boot = BootConfig {
             container: ContainerConfig {
-                args: std::iter::once(c.config.path.clone())
-                    .chain(c.config.args.iter().cloned())
-                    .collect(),
-                env: cfg.env.clone(),
-                cwd: cfg.working_dir.clone(),
-                user: cfg.user.clone(),
+                args: process.args,
+                env: process.env,
+                cwd: process.cwd,
+                user: process.user,
                 hostname: cfg.hostname.clone(),
                 tty: cfg.tty,
                 open_stdin: cfg.open_stdin,
@@ -184,9 +198,9 @@ impl Engine {
                 readonly: h.readonly_rootfs,
                 network_none: true,
                 limits: Limits {
-                    memory_bytes: (h.memory > 0).then_some(h.memory),
-                    nano_cpus: (h.nano_cpus > 0).then_some(h.nano_cpus),
-                    pids: (h.pids_limit != 0).then_some(h.pids_limit),
+                    memory_bytes: limits.memory_bytes,
+                    nano_cpus: limits.nano_cpus,
+                    pids: limits.pids,
                 },
                 time_ns: SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -200,11 +214,9 @@ impl Engine {
         for stale in [files::EXIT, files::CONSOLE] {
             let _ = std::fs::remove_file(c.dir.join(stale));
         }
-        let sockets: Vec<PathBuf> = (0..CONTROL_PORTS)
-            .map(|n| control_socket(&c.dir, n))
-            .collect();
+        let sockets: Vec<PathBuf> = (0..CONTROL_PORTS).map(control_socket).collect();
         for s in &sockets {
-            let _ = std::fs::remove_file(s);
+            let _ = std::fs::remove_file(c.dir.join(s));
         }
         let memory_mib = if h.memory > 0 {
             h.memory.div_ceil(1 << 20) + MEMORY_OVERHEAD_MIB
@@ -220,6 +232,7 @@ impl Engine {
             kernel: settings.kernel.clone(),
             initrd,
             disks,
+            workdir: c.dir.clone(),
             control_sockets: sockets,
             log_file: c.log_path(),
             exit_file: c.dir.join(files::EXIT),
