@@ -1,175 +1,197 @@
-//! The agent's event loop: one `poll` over the control port, the SIGCHLD
-//! signalfd and every session's stdio, in a single thread (the process
-//! runtime forks and clones, which is only safe single-threaded).
+//! The agent's event loop: one `poll` over the control ports, the watcher
+//! of idle ports, the log port, the SIGCHLD signalfd and every session's
+//! stdio, in a single thread (the process runtime forks and clones, which
+//! is only safe single-threaded). What clients ask is in
+//! [`crate::requests`], the container's start and end in
+//! [`crate::lifecycle`].
 //!
-//! Back-pressure runs both ways: container output is not read while much
-//! is queued for the host, and the port is not read while a process does
-//! not take its stdin, so a slow peer stalls a stream instead of growing
-//! the agent's memory in a small VM.
+//! Back-pressure runs both ways: output is not read while much of it is
+//! queued for a port (the log port, or port 0's client for the main
+//! process: a slow attached client slows the container, as in Docker), and
+//! a port is not read while a process it feeds does not take its stdin, so
+//! a slow peer stalls a stream instead of growing the agent's memory in a
+//! small VM.
 
-use crate::channel::{Channel, Received};
-use crate::container::{Container, StartError};
-use crate::reaper::{self, Reaper};
+use crate::container::Container;
+use crate::control::{ControlPort, Input, Link};
+use crate::error::{Context, Result};
+use crate::log::LogPort;
+use crate::reaper::Reaper;
 use crate::rootfs::Mounts;
 use crate::session::{Output, Session};
-use crate::{clock, procs};
-use anyhow::{bail, Context, Result};
-use isola_proto::{
-    check_hello, ContainerConfig, ExecConfig, Frame, Message, SessionId, Stream, MAIN_SESSION,
-    VERSION,
-};
+use crate::watch::Watcher;
+use isola_proto::layout::{BootConfig, CONTROL_PORTS};
+use isola_proto::{SessionId, Stream, MAIN_SESSION};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-use std::collections::BTreeMap;
-use std::fs::File;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-/// How long the host has to answer our Hello.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long to wait for the host's `Shutdown` after the container ended.
-const ACK_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the main session's `Exited` waits for exec sessions to end
-/// (they die with the container's PID namespace).
-const EXEC_WAIT: Duration = Duration::from_secs(2);
-/// Output queued for the host above which container output is not read.
-const OUT_HIGH_WATER: usize = 1 << 20;
-/// Stdin backlog above which the port is not read.
-const IN_HIGH_WATER: usize = 1 << 20;
-/// On the way out: time for the container to die and the queue to drain.
-const POWER_DOWN_WAIT: Duration = Duration::from_secs(2);
+/// Output queued for a port above which the output feeding it is not read.
+pub const OUT_HIGH_WATER: usize = 1 << 20;
+/// Stdin backlog above which the port feeding it is not read.
+pub const IN_HIGH_WATER: usize = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Hello sent, waiting for the host's.
-    Handshake {
+pub enum Phase {
+    /// Waiting for a client to greet on port 0 before starting.
+    AwaitingAttach,
+    Running,
+    /// `Shutdown` arrived while running and everything was killed: the
+    /// container ends as usual, or at `deadline` regardless.
+    Stopping {
         deadline: Instant,
     },
-    /// Waiting for `CreateContainer`.
-    Ready,
-    Running,
-    /// The container ended or failed to start; waiting for `Shutdown`.
+    /// The exit record is written and port 0's client was sent `Exited`;
+    /// waiting until `deadline` for its `Shutdown`.
     Finishing {
         deadline: Instant,
     },
+    /// Power off.
+    Done,
+}
+
+/// Whose stdio an fd is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Main,
+    /// An exec session of a control port.
+    Exec(usize, SessionId),
 }
 
 /// What a ready fd in the poll set belongs to.
 #[derive(Debug, Clone, Copy)]
 enum Token {
-    Port,
+    Watcher,
     Children,
-    Output(SessionId, Stream),
-    Stdin(SessionId),
+    Log,
+    Port(usize),
+    Output(Owner, Stream),
+    Stdin(Owner),
 }
 
 pub struct Agent {
-    chan: Channel,
+    pub(crate) boot: BootConfig,
+    pub(crate) ports: Vec<ControlPort>,
+    watcher: Watcher,
+    pub(crate) log: LogPort,
     reaper: Reaper,
-    phase: Phase,
-    sessions: BTreeMap<SessionId, Session>,
-    container: Option<Container>,
-    mounts: Mounts,
-    host_connected: bool,
-    done: bool,
+    pub(crate) container: Option<Container>,
+    pub(crate) main: Option<Session>,
+    pub(crate) mounts: Mounts,
+    pub(crate) phase: Phase,
+    /// A client asked for `Shutdown`: nobody needs to be waited for.
+    pub(crate) shutdown_requested: bool,
+    /// The main process's exit code and OOM kill, once it ended.
+    pub(crate) ended: Option<(i32, bool)>,
 }
 
 impl Agent {
-    pub fn new(port: File) -> Result<Agent> {
+    /// Opens every port; the control ports start out watched for clients.
+    pub fn new(boot: BootConfig) -> Result<Agent> {
+        let ports = (0..CONTROL_PORTS)
+            .map(ControlPort::open)
+            .collect::<Result<Vec<_>>>()?;
+        let watcher = Watcher::new()?;
+        for p in &ports {
+            watcher.add(p.file(), p.index)?;
+        }
         Ok(Agent {
-            chan: Channel::new(port),
+            boot,
+            ports,
+            watcher,
+            log: LogPort::open()?,
             reaper: Reaper::new()?,
-            phase: Phase::Handshake {
-                deadline: Instant::now() + HANDSHAKE_TIMEOUT,
-            },
-            sessions: BTreeMap::new(),
             container: None,
+            main: None,
             mounts: Mounts::default(),
-            host_connected: true,
-            done: false,
+            phase: Phase::AwaitingAttach,
+            shutdown_requested: false,
+            ended: None,
         })
     }
 
-    /// Serves the host until the conversation ends, then stops the
-    /// container and releases its disks. The caller powers off.
+    /// Runs the container to its end and serves clients meanwhile, then
+    /// stops what is left and releases the disks. The caller powers off.
     pub fn run(mut self) -> Result<()> {
-        self.chan.send(&Message::Hello {
-            version: VERSION,
-            software: format!("isola-agent {}", env!("CARGO_PKG_VERSION")),
-        });
-        let result = self.serve();
-        if let Err(e) = &result {
-            self.chan.send(&Message::Error {
-                message: format!("isola-agent: fatal: {e:#}"),
-            });
+        if !self.boot.wait_for_attach {
+            self.start();
         }
+        let result = self.serve();
         self.power_down();
         result
     }
 
     fn serve(&mut self) -> Result<()> {
         let mut buf = vec![0u8; 64 * 1024];
-        while !self.done {
-            self.chan.flush()?;
-            let now = Instant::now();
-            match self.phase {
-                Phase::Handshake { deadline } if now >= deadline => {
-                    bail!(
-                        "the host sent no Hello within {}s",
-                        HANDSHAKE_TIMEOUT.as_secs()
-                    )
-                }
-                Phase::Finishing { deadline } if now >= deadline => {
-                    eprintln!("isola-agent: no Shutdown from the host; powering off");
-                    return Ok(());
-                }
-                _ => {}
-            }
-            for (token, revents) in self.wait(now)? {
+        while self.phase != Phase::Done {
+            self.flush();
+            for (token, revents) in self.wait(Instant::now())? {
                 self.handle(token, revents, &mut buf)?;
-                if self.done {
-                    break;
-                }
             }
-            self.finish_sessions(Instant::now());
+            self.advance(Instant::now());
         }
         Ok(())
     }
 
+    /// Writes what the ports take without blocking.
+    fn flush(&mut self) {
+        self.log.flush();
+        for i in 0..self.ports.len() {
+            if self.ports[i].link() != Link::Down && self.ports[i].pending() > 0 {
+                if let Input::Gone = self.ports[i].flush() {
+                    self.disconnected(i);
+                }
+            }
+        }
+    }
+
     /// Polls everything the loop waits for; returns the ready fds.
     fn wait(&self, now: Instant) -> Result<Vec<(Token, PollFlags)>> {
-        let mut tokens = Vec::new();
-        let mut fds = Vec::new();
-        let mut port = PollFlags::empty();
-        if self
-            .sessions
-            .values()
-            .all(|s| s.stdin_backlog() < IN_HIGH_WATER)
-        {
-            port |= PollFlags::POLLIN;
+        let mut tokens = vec![Token::Watcher, Token::Children];
+        let mut fds = vec![
+            PollFd::new(self.watcher.fd(), PollFlags::POLLIN),
+            PollFd::new(self.reaper.fd(), PollFlags::POLLIN),
+        ];
+        if let Some(fd) = self.log.waiting_fd() {
+            tokens.push(Token::Log);
+            fds.push(PollFd::new(fd, PollFlags::POLLOUT));
         }
-        if self.chan.pending() > 0 {
-            port |= PollFlags::POLLOUT;
+        for p in self.ports.iter().filter(|p| p.link() != Link::Down) {
+            // Always in the set, for POLLHUP, even when not read.
+            let mut events = PollFlags::empty();
+            if !self.stdin_backlogged(p.index) {
+                events |= PollFlags::POLLIN;
+            }
+            if p.pending() > 0 {
+                events |= PollFlags::POLLOUT;
+            }
+            tokens.push(Token::Port(p.index));
+            fds.push(PollFd::new(p.file().as_fd(), events));
         }
-        tokens.push(Token::Port);
-        fds.push(PollFd::new(self.chan.fd(), port));
-        tokens.push(Token::Children);
-        fds.push(PollFd::new(self.reaper.fd(), PollFlags::POLLIN));
-        let read_output = self.chan.pending() < OUT_HIGH_WATER;
-        for s in self.sessions.values() {
-            if read_output {
+        let main = self
+            .main
+            .iter()
+            .map(|s| (Owner::Main, s, self.main_readable()));
+        let execs = self.ports.iter().flat_map(|p| {
+            let readable = p.pending() < OUT_HIGH_WATER;
+            p.execs
+                .values()
+                .map(move |s| (Owner::Exec(p.index, s.id), s, readable))
+        });
+        for (owner, s, readable) in main.chain(execs) {
+            if readable {
                 for (stream, fd) in s.outputs() {
-                    tokens.push(Token::Output(s.id, stream));
+                    tokens.push(Token::Output(owner, stream));
                     fds.push(PollFd::new(fd, PollFlags::POLLIN));
                 }
             }
             if let Some(fd) = s.stdin_to_write() {
-                tokens.push(Token::Stdin(s.id));
+                tokens.push(Token::Stdin(owner));
                 fds.push(PollFd::new(fd, PollFlags::POLLOUT));
             }
         }
-        let timeout = match self.next_deadline() {
+        let timeout = match self.next_deadline(now) {
             // +1 ms: poll truncates to milliseconds and must not wake early.
             Some(d) => PollTimeout::try_from(d.saturating_duration_since(now) + ms(1))
                 .unwrap_or(PollTimeout::MAX),
@@ -177,7 +199,7 @@ impl Agent {
         };
         match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => return Err(e).context("poll"),
+            Err(e) => return Err(e).ctx(|| "poll".into()),
         }
         Ok(tokens
             .into_iter()
@@ -186,55 +208,72 @@ impl Agent {
             .collect())
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
+    /// Whether the main process's output may be read: neither the log nor
+    /// an attached client is behind.
+    fn main_readable(&self) -> bool {
+        self.log.pending() < OUT_HIGH_WATER
+            && (!self.ports[0].is_greeted() || self.ports[0].pending() < OUT_HIGH_WATER)
+    }
+
+    /// Whether a process fed by port `index` has too much stdin pending.
+    fn stdin_backlogged(&self, index: usize) -> bool {
+        let main = self.main.as_ref().filter(|_| index == 0);
+        self.ports[index]
+            .execs
+            .values()
+            .chain(main)
+            .any(|s| s.stdin_backlog() >= IN_HIGH_WATER)
+    }
+
+    /// The earliest future moment something must happen without an fd
+    /// event: an output grace period, the wait for exec sessions, a phase's
+    /// deadline.
+    fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let phase = match self.phase {
-            Phase::Handshake { deadline } | Phase::Finishing { deadline } => Some(deadline),
+            Phase::Stopping { deadline } | Phase::Finishing { deadline } => Some(deadline),
             _ => None,
         };
-        let main_wait = self
-            .sessions
-            .get(&MAIN_SESSION)
+        let main = self.main.as_ref();
+        let exec_wait = main
             .and_then(Session::exit)
-            .map(|(_, at)| at + EXEC_WAIT);
-        self.sessions
-            .values()
-            .filter_map(Session::deadline)
+            .map(|(_, at)| at + crate::lifecycle::EXEC_WAIT);
+        let sessions = self
+            .ports
+            .iter()
+            .flat_map(|p| p.execs.values())
+            .chain(main)
+            .filter_map(Session::deadline);
+        sessions
             .chain(phase)
-            .chain(main_wait)
+            .chain(exec_wait)
+            .filter(|d| *d > now)
             .min()
     }
 
     fn handle(&mut self, token: Token, revents: PollFlags, buf: &mut [u8]) -> Result<()> {
         match token {
-            Token::Port => {
+            Token::Watcher => {
+                for i in self.watcher.events()? {
+                    let port = &mut self.ports[i];
+                    if port.link() == Link::Down && crate::port::host_connected(port.file()) {
+                        self.watcher.remove(port.file(), i)?;
+                        port.connected();
+                    }
+                }
+            }
+            Token::Children => self.reap(),
+            Token::Log => self.log.flush(),
+            Token::Port(i) => {
                 if revents.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
-                    match self.chan.receive()? {
-                        Received::HostGone => self.host_gone(),
-                        Received::Some => self.dispatch_frames()?,
+                    match self.ports[i].read(buf) {
+                        Input::Gone => self.disconnected(i),
+                        Input::Bytes => self.on_input(i),
                     }
                 }
             }
-            Token::Children => {
-                let now = Instant::now();
-                for (pid, code) in self.reaper.reap() {
-                    let live = self
-                        .sessions
-                        .values_mut()
-                        .find(|s| s.pid == pid && s.exit().is_none());
-                    if let Some(s) = live {
-                        s.set_exited(code, now);
-                    }
-                }
-            }
-            Token::Output(id, stream) => {
-                if let Some(s) = self.sessions.get_mut(&id) {
-                    if let Output::Data(n) = s.read_output(stream, buf) {
-                        self.chan.send_data(id, stream, &buf[..n]);
-                    }
-                }
-            }
-            Token::Stdin(id) => {
-                if let Some(s) = self.sessions.get_mut(&id) {
+            Token::Output(owner, stream) => self.on_output(owner, stream, buf),
+            Token::Stdin(owner) => {
+                if let Some(s) = self.session(owner) {
                     s.write_stdin();
                 }
             }
@@ -242,234 +281,79 @@ impl Agent {
         Ok(())
     }
 
-    fn host_gone(&mut self) {
-        self.host_connected = false;
-        self.done = true;
-        if !matches!(self.phase, Phase::Finishing { .. }) {
-            eprintln!("isola-agent: the host closed the control channel; powering off");
+    /// The client of port `i` left: its exec sessions die, the port waits
+    /// for the next client.
+    fn disconnected(&mut self, i: usize) {
+        let port = &mut self.ports[i];
+        port.disconnected();
+        if let Err(e) = self.watcher.add(port.file(), i) {
+            eprintln!("isola-agent: {e}; port {i} takes no more clients");
         }
     }
 
-    fn dispatch_frames(&mut self) -> Result<()> {
-        while !self.done {
-            let frame = match self.chan.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => bail!("the host sent a malformed frame: {e}"),
-            };
-            match frame {
-                Frame::Control(msg) => self.on_message(msg)?,
-                Frame::Data {
-                    session,
-                    stream: Stream::Stdin,
-                    data,
-                } => {
-                    // Data for a session that just ended is dropped, as a
-                    // closed pipe would.
-                    if let Some(s) = self.sessions.get_mut(&session) {
-                        s.queue_stdin(&data);
-                        s.write_stdin();
-                    }
-                }
-                Frame::Data { stream, .. } => {
-                    self.reply_error(format!(
-                        "the host sent {stream:?} data; only stdin flows to the guest"
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn on_message(&mut self, msg: Message) -> Result<()> {
-        if let Phase::Handshake { .. } = self.phase {
-            if let Err(e) = check_hello(&msg) {
-                bail!("handshake with the host failed: {e}");
-            }
-            self.phase = Phase::Ready;
-            return Ok(());
-        }
-        match msg {
-            Message::CreateContainer(cfg) => self.create(&cfg),
-            Message::Exec(cfg) => self.exec(&cfg),
-            Message::Signal { session, signal } => self.signal(session, signal),
-            Message::Resize {
-                session,
-                rows,
-                cols,
-            } => match self.sessions.get(&session) {
-                Some(s) if s.resize(rows, cols) => {}
-                Some(_) => self.reply_error(format!("session {session} has no terminal")),
-                None => {}
-            },
-            Message::CloseStdin { session } => {
-                if let Some(s) = self.sessions.get_mut(&session) {
-                    s.close_stdin();
-                }
-            }
-            Message::ListProcesses {} => {
-                let pids = self
-                    .container
-                    .as_ref()
-                    .map(|c| c.cgroup.procs())
-                    .unwrap_or_default();
-                self.chan.send(&Message::Processes {
-                    header: procs::HEADER.iter().map(|h| h.to_string()).collect(),
-                    rows: procs::table(&pids),
-                });
-            }
-            Message::Shutdown => self.done = true,
-            Message::Error { message } => eprintln!("isola-agent: the host reports: {message}"),
-            other => self.reply_error(format!("unexpected {} from the host", other.name())),
-        }
-        Ok(())
-    }
-
-    fn create(&mut self, cfg: &ContainerConfig) {
-        if self.phase != Phase::Ready {
-            return self.reply_error("this VM already has a container".into());
-        }
-        if let Err(e) = clock::set_realtime(cfg.time_ns) {
-            eprintln!("isola-agent: warning: {e:#}");
-        }
-        match Container::start(cfg, &mut self.mounts) {
-            Ok((container, io)) => {
-                let pid = container.init_pid;
-                self.sessions
-                    .insert(MAIN_SESSION, Session::new(MAIN_SESSION, pid, io));
-                self.container = Some(container);
-                self.phase = Phase::Running;
-                self.chan.send(&Message::Started { pid });
-            }
-            Err(StartError { code, message }) => {
-                self.phase = Phase::Finishing {
-                    deadline: Instant::now() + ACK_TIMEOUT,
-                };
-                self.chan.send(&Message::StartFailed { code, message });
+    fn reap(&mut self) {
+        let now = Instant::now();
+        for (pid, code) in self.reaper.reap() {
+            let main = self.main.iter_mut();
+            let execs = self.ports.iter_mut().flat_map(|p| p.execs.values_mut());
+            if let Some(s) = main
+                .chain(execs)
+                .find(|s| s.pid == pid && s.exit().is_none())
+            {
+                s.set_exited(code, now);
             }
         }
     }
 
-    fn exec(&mut self, cfg: &ExecConfig) {
-        let session = cfg.session;
-        let failed = |code: i32, message: String| Message::ExecFailed {
-            session,
-            code,
-            message,
-        };
-        let main_alive = self
-            .sessions
-            .get(&MAIN_SESSION)
-            .is_some_and(|s| s.exit().is_none());
-        let reply = match &self.container {
-            _ if session == MAIN_SESSION || self.sessions.contains_key(&session) => {
-                failed(125, format!("exec session id {session} is already in use"))
-            }
-            Some(c) if main_alive => match c.exec(cfg) {
-                Ok((pid, io)) => {
-                    self.sessions
-                        .insert(session, Session::new(session, pid, io));
-                    Message::ExecStarted { session, pid }
-                }
-                Err(StartError { code, message }) => failed(code, message),
-            },
-            _ => failed(125, "the container is not running".into()),
-        };
-        self.chan.send(&reply);
-    }
-
-    fn signal(&mut self, session: SessionId, signal: i32) {
-        let sig = match Signal::try_from(signal) {
-            Ok(s) => s,
-            Err(_) => return self.reply_error(format!("invalid signal number {signal}")),
-        };
-        let Some(s) = self.sessions.get(&session) else {
-            return self.reply_error(format!("no session {session}"));
-        };
-        // An exited process's PID may already be reused.
-        if s.exit().is_none() {
-            if let Err(e) = kill(Pid::from_raw(s.pid), sig) {
-                self.reply_error(format!("signalling session {session}: {e}"));
-            }
-        }
-    }
-
-    /// Sends `Exited` for sessions whose process ended and whose output is
-    /// drained. The main session goes last: its `Exited` tells the host
-    /// that everything was sent.
-    fn finish_sessions(&mut self, now: Instant) {
-        let finished: Vec<(SessionId, i32)> = self
-            .sessions
-            .values()
-            .filter(|s| s.id != MAIN_SESSION)
-            .filter_map(|s| s.finished(now).map(|code| (s.id, code)))
-            .collect();
-        for (session, code) in finished {
-            self.sessions.remove(&session);
-            self.chan.send(&Message::Exited {
-                session,
-                code,
-                oom_killed: false,
-            });
-        }
-        let Some(main) = self.sessions.get(&MAIN_SESSION) else {
+    /// Output of a session: the main process's goes to the log and to an
+    /// attached client, an exec's to its port.
+    fn on_output(&mut self, owner: Owner, stream: Stream, buf: &mut [u8]) {
+        let Some(s) = self.session(owner) else { return };
+        let Output::Data(n) = s.read_output(stream, buf) else {
             return;
         };
-        let (Some(code), Some((_, exited_at))) = (main.finished(now), main.exit()) else {
-            return;
-        };
-        if self.sessions.len() > 1 && now < exited_at + EXEC_WAIT {
-            return;
+        let data = &buf[..n];
+        match owner {
+            Owner::Main => {
+                self.log.write(stream, data);
+                if self.ports[0].is_greeted() {
+                    self.ports[0].send_data(MAIN_SESSION, stream, data);
+                }
+            }
+            Owner::Exec(port, id) => self.ports[port].send_data(id, stream, data),
         }
-        // Exec sessions still open past the wait died with the container.
-        let stragglers: Vec<(SessionId, i32)> = self
-            .sessions
-            .values()
-            .filter(|s| s.id != MAIN_SESSION)
-            .map(|s| (s.id, s.exit().map_or(128 + Signal::SIGKILL as i32, |e| e.0)))
-            .collect();
-        for (session, code) in stragglers {
-            self.chan.send(&Message::Exited {
-                session,
-                code,
-                oom_killed: false,
-            });
-        }
-        self.sessions.clear();
-        let oom_killed = self
-            .container
-            .as_ref()
-            .is_some_and(|c| c.cgroup.oom_killed());
-        self.chan.send(&Message::Exited {
-            session: MAIN_SESSION,
-            code,
-            oom_killed,
-        });
-        self.phase = Phase::Finishing {
-            deadline: now + ACK_TIMEOUT,
-        };
     }
 
-    fn reply_error(&mut self, message: String) {
-        self.chan.send(&Message::Error { message });
+    pub(crate) fn session(&mut self, owner: Owner) -> Option<&mut Session> {
+        match owner {
+            Owner::Main => self.main.as_mut(),
+            Owner::Exec(port, id) => self.ports[port].execs.get_mut(&id),
+        }
     }
 
-    /// Kills what is left of the container, sends what is still queued
-    /// and unmounts its disks so a writable layer is left clean.
+    /// Kills what is left, sends what is still queued within a bound, and
+    /// unmounts the disks so the writable layer is left clean.
     fn power_down(&mut self) {
         let deadline = Instant::now() + POWER_DOWN_WAIT;
         if let Some(c) = &self.container {
             c.kill_all();
-            reaper::wait_all_children(deadline);
-            let _ = c.cgroup.remove();
         }
-        self.sessions.clear();
-        if self.host_connected {
-            self.chan.flush_until(deadline);
+        self.main = None;
+        self.log.close(deadline);
+        for p in &mut self.ports {
+            p.drain(deadline);
+            p.disconnected();
+        }
+        crate::reaper::wait_all_children(deadline);
+        if let Some(c) = &self.container {
+            let _ = c.cgroup.remove();
         }
         self.mounts.unmount_all();
     }
 }
+
+/// On the way out: time for the container to die and queues to drain.
+const POWER_DOWN_WAIT: Duration = Duration::from_secs(2);
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

@@ -1,43 +1,19 @@
-//! The one container of this VM: started from `CreateContainer` with the
-//! same process runtime as host mode (namespaces, cgroup, overlayfs root,
-//! capabilities, seccomp), entered again for each `Exec`.
+//! The one container of this VM: started from the boot configuration with
+//! the same process runtime as host mode (namespaces, cgroup, overlayfs
+//! root, capabilities, seccomp), entered again for each `Exec`.
 
+use crate::error::{Context, Result};
 use crate::rootfs::{self, Mounts};
 use crate::stdio::{self, SessionIo};
 use crate::system::RUN_DIR;
 use isola_proto::{ContainerConfig, ExecConfig};
-use isola_runtime_process::{
-    Cgroup, ContainerSpec, Error as RuntimeError, Limits, Network, ProcessSpec,
-};
+use isola_runtime_process::{Cgroup, ContainerSpec, Limits, Network, ProcessSpec};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 
 /// The cgroup of the container inside the guest.
 const CGROUP: &str = "isola/container";
-
-/// Why a process could not start, with Docker's exit code.
-pub struct StartError {
-    pub code: i32,
-    pub message: String,
-}
-
-impl StartError {
-    /// Setup failures are the engine's fault: Docker's 125.
-    fn setup(err: impl std::fmt::Display) -> StartError {
-        StartError {
-            code: 125,
-            message: err.to_string(),
-        }
-    }
-}
-
-impl From<RuntimeError> for StartError {
-    fn from(e: RuntimeError) -> StartError {
-        match e {
-            RuntimeError::Exec { code, message } => StartError { code, message },
-            other => StartError::setup(other),
-        }
-    }
-}
 
 pub struct Container {
     pub init_pid: i32,
@@ -47,13 +23,11 @@ pub struct Container {
 impl Container {
     /// Assembles the root, creates the cgroup and starts the main process.
     /// Mounts made on the way are recorded in `mounts` even on failure.
-    pub fn start(
-        cfg: &ContainerConfig,
-        mounts: &mut Mounts,
-    ) -> Result<(Container, SessionIo), StartError> {
-        let rootfs = rootfs::assemble(&cfg.rootfs.layers, &cfg.rootfs.upper, cfg.readonly, mounts)
-            .map_err(|e| StartError::setup(format!("{e:#}")))?;
-        let bind_files = network_files(&cfg.hostname).map_err(StartError::setup)?;
+    /// [`crate::error::Error::exit_code`] of an error is Docker's code.
+    pub fn start(cfg: &ContainerConfig, mounts: &mut Mounts) -> Result<(Container, SessionIo)> {
+        let rootfs = rootfs::assemble(&cfg.rootfs.layers, &cfg.rootfs.upper, cfg.readonly, mounts)?;
+        let bind_files = network_files(&cfg.hostname)
+            .ctx(|| format!("writing /etc/hostname and /etc/hosts under {RUN_DIR}"))?;
         let limits = Limits {
             memory_bytes: cfg.limits.memory_bytes,
             nano_cpus: cfg.limits.nano_cpus,
@@ -76,8 +50,7 @@ impl Container {
             },
             bind_files,
         };
-        let (child_stdio, mut io) = stdio::create(cfg.tty, cfg.open_stdin, cfg.tty_size)
-            .map_err(|e| StartError::setup(format!("{e:#}")))?;
+        let (child_stdio, mut io) = stdio::create(cfg.tty, cfg.open_stdin, cfg.tty_size)?;
         let spawned = match isola_runtime_process::spawn(&spec, &cgroup, child_stdio) {
             Ok(s) => s,
             Err(e) => {
@@ -91,15 +64,14 @@ impl Container {
         };
         if let Err(e) = io.attach_terminal(spawned.pty_master, cfg.open_stdin) {
             container.kill_all();
-            return Err(StartError::setup(format!("{e:#}")));
+            return Err(e);
         }
         Ok((container, io))
     }
 
     /// Starts an exec session's process; it becomes the agent's child.
-    pub fn exec(&self, cfg: &ExecConfig) -> Result<(i32, SessionIo), StartError> {
-        let (child_stdio, mut io) = stdio::create(cfg.tty, cfg.stdin, cfg.tty_size)
-            .map_err(|e| StartError::setup(format!("{e:#}")))?;
+    pub fn exec(&self, cfg: &ExecConfig) -> Result<(i32, SessionIo)> {
+        let (child_stdio, mut io) = stdio::create(cfg.tty, cfg.stdin, cfg.tty_size)?;
         let process = ProcessSpec {
             args: cfg.args.clone(),
             env: cfg.env.clone(),
@@ -109,11 +81,8 @@ impl Container {
         let spawned =
             isola_runtime_process::exec(self.init_pid, &self.cgroup, &process, child_stdio)?;
         if let Err(e) = io.attach_terminal(spawned.pty_master, cfg.stdin) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(spawned.pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            return Err(StartError::setup(format!("{e:#}")));
+            let _ = kill(Pid::from_raw(spawned.pid), Signal::SIGKILL);
+            return Err(e);
         }
         Ok((spawned.pid, io))
     }
@@ -122,8 +91,6 @@ impl Container {
     /// live ones, so an init already reaped (its PID maybe reused) is safe;
     /// killing a live init takes its whole PID namespace with it.
     pub fn kill_all(&self) {
-        use nix::sys::signal::{kill, Signal};
-        use nix::unistd::Pid;
         for pid in self.cgroup.procs() {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }

@@ -1,34 +1,36 @@
 //! `isola-agent`: PID 1 of an isola container micro-VM.
 //!
-//! It turns the bare guest kernel into a container host: mounts the
-//! kernel file systems, finds the virtio-serial control port, greets the
-//! host, then runs exactly one container with `isola-runtime-process` (the
-//! same isolation code as host mode, statically linked) and relays its
-//! stdio, signals, exit code, execs and process list. When the container
-//! ends, the host says `Shutdown`, or anything fails, it powers the VM off,
-//! which ends QEMU: the VM's life is the container's.
+//! It turns the bare guest kernel into a container host: mounts the kernel
+//! file systems, reads the container's configuration from the initramfs,
+//! runs exactly one container with `isola-runtime-process` (the same
+//! isolation code as host mode, statically linked) and writes its output to
+//! the log port and its end to the exit port, so the VM needs no host
+//! process besides QEMU. Clients come and go on the control ports to
+//! attach, exec, list processes, signal and stop. When the container ends
+//! or anything fails, the agent powers the VM off, which ends QEMU: the
+//! VM's life is the container's.
 
 mod agent;
-mod channel;
 mod clock;
+mod config;
 mod container;
+mod control;
+mod error;
+mod lifecycle;
+mod log;
 mod net;
+mod outbox;
 mod port;
 mod power;
 mod procs;
 mod reaper;
+mod record;
+mod requests;
 mod rootfs;
 mod session;
 mod stdio;
 mod system;
-
-use anyhow::Result;
-use std::time::Duration;
-
-/// How long the control port's name may take to arrive from QEMU.
-const PORT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the host may take to connect to the port's socket.
-const HOST_TIMEOUT: Duration = Duration::from_secs(60);
+mod watch;
 
 fn main() {
     if std::process::id() != 1 {
@@ -39,15 +41,18 @@ fn main() {
         std::process::exit(2);
     }
     power::install_panic_hook();
-    match run() {
-        Ok(()) => power::off(),
-        Err(e) => power::fatal(&e),
+    if let Err(e) = run() {
+        power::fatal(&e);
     }
+    power::off()
 }
 
-fn run() -> Result<()> {
+fn run() -> error::Result<()> {
     system::setup()?;
-    let port = port::open(port::CONTROL_PORT, PORT_TIMEOUT)?;
-    port::wait_for_host(&port, HOST_TIMEOUT)?;
-    agent::Agent::new(port)?.run()
+    record::open()?;
+    let boot = config::load(&config::path())?;
+    if let Err(e) = clock::set_realtime(boot.container.time_ns) {
+        eprintln!("isola-agent: warning: {e}");
+    }
+    agent::Agent::new(boot)?.run()
 }

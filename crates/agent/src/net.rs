@@ -1,7 +1,7 @@
 //! Brings up the guest's loopback interface. (The process runtime has the
 //! same step for `--network none` containers, but keeps it private.)
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 use std::os::fd::AsRawFd;
 
@@ -12,7 +12,7 @@ pub fn loopback_up() -> Result<()> {
         SockFlag::SOCK_CLOEXEC,
         None,
     )
-    .context("socket for configuring lo")?;
+    .ctx(|| "socket for configuring lo".into())?;
     // SAFETY: an all-zero `ifreq` is a valid value of this plain C struct.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
@@ -20,12 +20,12 @@ pub fn loopback_up() -> Result<()> {
     }
     // SAFETY: SIOCGIFFLAGS fills `ifr_ifru.ifru_flags` of the valid `req`.
     let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) };
-    nix::errno::Errno::result(rc).context("reading the flags of lo")?;
+    nix::errno::Errno::result(rc).ctx(|| "reading the flags of lo".into())?;
     // SAFETY: the union member was just written by SIOCGIFFLAGS; SIOCSIFFLAGS reads it.
     let rc = unsafe {
         req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
         libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req)
     };
-    nix::errno::Errno::result(rc).context("bringing up lo")?;
+    nix::errno::Errno::result(rc).ctx(|| "bringing up lo".into())?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! SIGCHLD is blocked and read from a signalfd, so child exits become one
 //! more readable fd in the event loop instead of an asynchronous handler.
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -19,9 +19,9 @@ impl Reaper {
     pub fn new() -> Result<Reaper> {
         let mut mask = SigSet::empty();
         mask.add(Signal::SIGCHLD);
-        mask.thread_block().context("blocking SIGCHLD")?;
+        mask.thread_block().ctx(|| "blocking SIGCHLD".into())?;
         let fd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-            .context("creating the SIGCHLD signalfd")?;
+            .ctx(|| "creating the SIGCHLD signalfd".into())?;
         Ok(Reaper { fd })
     }
 

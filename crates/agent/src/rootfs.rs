@@ -4,8 +4,8 @@
 //! them in its own namespace; the process runtime then overlays them in
 //! the container's mount namespace exactly as on the host.
 
+use crate::error::{Context, Error, Result};
 use crate::system::RUN_DIR;
-use anyhow::{bail, Context, Result};
 use isola_proto::{Filesystem, Layer, Upper};
 use isola_runtime_process::Rootfs;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -30,9 +30,9 @@ impl Mounts {
         flags: MsFlags,
         data: Option<&str>,
     ) -> Result<()> {
-        fs::create_dir_all(target).with_context(|| format!("creating {}", target.display()))?;
+        fs::create_dir_all(target).ctx(|| format!("creating {}", target.display()))?;
         mount(Some(source), target, Some(fstype), flags, data)
-            .with_context(|| format!("mounting {fstype} {source} on {}", target.display()))?;
+            .ctx(|| format!("mounting {fstype} {source} on {}", target.display()))?;
         self.0.push(target.to_path_buf());
         Ok(())
     }
@@ -56,7 +56,7 @@ pub fn assemble(
     mounts: &mut Mounts,
 ) -> Result<Rootfs> {
     if layers.is_empty() {
-        bail!("the image has no layers");
+        return Err(Error::Invalid("the image has no layers".into()));
     }
     let base = Path::new(RUN_DIR);
     let mut lower = Vec::with_capacity(layers.len());
@@ -71,7 +71,9 @@ pub fn assemble(
             Layer::Dir { path } => {
                 let p = PathBuf::from(path);
                 if !p.is_dir() {
-                    bail!("layer directory {path} does not exist in the guest");
+                    return Err(Error::Missing(format!(
+                        "layer directory {path} does not exist in the guest"
+                    )));
                 }
                 lower.push(p);
             }
@@ -81,10 +83,22 @@ pub fn assemble(
     match upper {
         Upper::Disk { serial, fs } => {
             if *fs != Filesystem::Ext4 {
-                bail!("the writable layer must be ext4, not {}", fs.kernel_name());
+                return Err(Error::Invalid(format!(
+                    "the writable layer must be ext4, not {}",
+                    fs.kernel_name()
+                )));
             }
             let dev = find_disk(serial)?;
-            mounts.mount(&dev, &upper_mnt, "ext4", MsFlags::empty(), None)?;
+            // The host makes the disk with lazy_itable_init: without
+            // noinit_itable the kernel would zero its inode tables in the
+            // background, costing host CPU and filling the sparse file.
+            mounts.mount(
+                &dev,
+                &upper_mnt,
+                "ext4",
+                MsFlags::empty(),
+                Some("noinit_itable"),
+            )?;
         }
         Upper::Tmpfs { size_bytes } => {
             let data = match size_bytes {
@@ -96,10 +110,10 @@ pub fn assemble(
     }
     let (upper_dir, work) = (upper_mnt.join("upper"), upper_mnt.join("work"));
     for d in [&upper_dir, &work] {
-        fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        fs::create_dir_all(d).ctx(|| format!("creating {}", d.display()))?;
     }
     let target = base.join("rootfs");
-    fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
+    fs::create_dir_all(&target).ctx(|| format!("creating {}", target.display()))?;
     Ok(Rootfs {
         lower,
         upper: upper_dir,
@@ -120,10 +134,10 @@ fn find_disk(serial: &str) -> Result<String> {
             }
         }
         if Instant::now() >= deadline {
-            bail!(
+            return Err(Error::Missing(format!(
                 "no disk with serial {serial:?}; attach it with \
                  -device virtio-blk-device,drive=...,serial={serial}"
-            );
+            )));
         }
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -48,7 +48,7 @@ impl Session {
         }
     }
 
-    /// Buffers stdin bytes from the host; dropped when the session has no
+    /// Buffers stdin bytes from a client; dropped when the session has no
     /// stdin (no `-i`) or the process stopped reading it.
     pub fn queue_stdin(&mut self, data: &[u8]) {
         if self.stdin.is_some() && !self.stdin_closing {

@@ -1,9 +1,9 @@
 //! A session's standard streams: pipes, or a pseudo-terminal with `tty`.
 //! The process gets one end through [`Stdio`]; the agent keeps the other,
 //! non-blocking and close-on-exec so no later child inherits it (an
-//! inherited write end would keep the host from ever seeing EOF).
+//! inherited write end would keep a client from ever seeing EOF).
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use isola_proto::{Stream, TtySize};
 use isola_runtime_process::Stdio;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// The agent's ends of a session's streams.
 pub struct SessionIo {
-    /// Where stdin data from the host goes; `None` without `-i`.
+    /// Where stdin data from a client goes; `None` without `-i`.
     pub stdin: Option<OwnedFd>,
     /// Output to forward; with a terminal only stdout (the pty master).
     pub outputs: Vec<(Stream, OwnedFd)>,
@@ -61,14 +61,14 @@ impl SessionIo {
 
 fn with_pipes(open_stdin: bool) -> Result<(Stdio, SessionIo)> {
     let (child_stdin, stdin) = if open_stdin {
-        let (r, w) = pipe2(OFlag::O_CLOEXEC).context("stdin pipe")?;
+        let (r, w) = pipe2(OFlag::O_CLOEXEC).ctx(|| "stdin pipe".into())?;
         set_nonblocking(w.as_fd())?;
         (r, Some(w))
     } else {
         (dev_null()?, None)
     };
-    let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).context("stdout pipe")?;
-    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).context("stderr pipe")?;
+    let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).ctx(|| "stdout pipe".into())?;
+    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).ctx(|| "stderr pipe".into())?;
     set_nonblocking(out_r.as_fd())?;
     set_nonblocking(err_r.as_fd())?;
     let stdio = Stdio::Fds {
@@ -102,17 +102,17 @@ fn dev_null() -> Result<OwnedFd> {
         .read(true)
         .write(true)
         .open("/dev/null")
-        .context("opening /dev/null")?;
+        .ctx(|| "opening /dev/null".into())?;
     Ok(OwnedFd::from(file))
 }
 
 fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
-    fd.try_clone_to_owned().context("dup")
+    fd.try_clone_to_owned().ctx(|| "dup".into())
 }
 
 fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<()> {
-    let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).context("F_GETFL")?;
+    let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).ctx(|| "F_GETFL".into())?;
     let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
-    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags)).context("F_SETFL O_NONBLOCK")?;
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags)).ctx(|| "F_SETFL O_NONBLOCK".into())?;
     Ok(())
 }

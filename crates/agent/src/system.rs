@@ -1,7 +1,7 @@
 //! The guest's own file systems, set up once at boot: what a distribution's
 //! init and udev would do, reduced to what the container runtime needs.
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::Mode;
@@ -29,7 +29,7 @@ pub fn setup() -> Result<()> {
     mount_fs("tmpfs", "/tmp", scratch, Some("mode=1777"))?;
     mount_fs("tmpfs", "/run", scratch, Some("mode=0755"))?;
     mount_fs("cgroup2", "/sys/fs/cgroup", hidden, None)?;
-    fs::create_dir_all(RUN_DIR).with_context(|| format!("creating {RUN_DIR}"))?;
+    fs::create_dir_all(RUN_DIR).ctx(|| format!("creating {RUN_DIR}"))?;
     crate::net::loopback_up()
 }
 
@@ -42,7 +42,7 @@ pub fn setup() -> Result<()> {
 /// so containers started from it can pivot.
 fn leave_initramfs_root() -> Result<()> {
     const NEW_ROOT: &str = "/.isola-root";
-    fs::create_dir_all(NEW_ROOT).with_context(|| format!("creating {NEW_ROOT}"))?;
+    fs::create_dir_all(NEW_ROOT).ctx(|| format!("creating {NEW_ROOT}"))?;
     mount(
         Some("/"),
         NEW_ROOT,
@@ -50,12 +50,12 @@ fn leave_initramfs_root() -> Result<()> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .context("bind-mounting the initramfs root")?;
-    chdir(NEW_ROOT).context("entering the root bind mount")?;
+    .ctx(|| "bind-mounting the initramfs root".into())?;
+    chdir(NEW_ROOT).ctx(|| "entering the root bind mount".into())?;
     mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-        .context("moving the root bind mount over /")?;
-    chroot(".").context("chroot into the root bind mount")?;
-    chdir("/").context("chdir /")?;
+        .ctx(|| "moving the root bind mount over /".into())?;
+    chroot(".").ctx(|| "chroot into the root bind mount".into())?;
+    chdir("/").ctx(|| "chdir /".into())?;
     let _ = fs::remove_dir(NEW_ROOT);
     Ok(())
 }
@@ -82,7 +82,7 @@ fn attach_console() {
 }
 
 fn mount_fs(fstype: &str, target: &str, flags: MsFlags, data: Option<&str>) -> Result<()> {
-    fs::create_dir_all(target).with_context(|| format!("creating {target}"))?;
+    fs::create_dir_all(target).ctx(|| format!("creating {target}"))?;
     mount(Some(fstype), target, Some(fstype), flags, data)
-        .with_context(|| format!("mounting {fstype} on {target}"))
+        .ctx(|| format!("mounting {fstype} on {target}"))
 }

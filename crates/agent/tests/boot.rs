@@ -1,92 +1,59 @@
-//! Boots `isola-agent` as PID 1 of a QEMU micro-VM (TCG) with the guest
-//! kernel and drives it over the control port the way the host runtime
-//! will: Hello, CreateContainer, stdio, Exec, ListProcesses, Signal,
-//! Shutdown.
+//! Boots `isola-agent` as PID 1 of a QEMU micro-VM (TCG) built exactly as
+//! the engine builds it, with `isola_runtime_vm`: the base initramfs plus
+//! the container's boot configuration (`write_initrd`), erofs layer disks
+//! (`layer_image`), an ext4 upper disk (`upper_image`), and QEMU's command
+//! line from `Qemu::command`, spawned here instead of exec'd. Clients talk
+//! to it with `Client`, like the CLI will; the log and exit record are
+//! read from the files QEMU writes.
 //!
 //! Ignored by default: it needs root, `qemu-system-x86_64`, the guest
-//! kernel (`guest/build-kernel.sh`), busybox-static, cpio, e2fsprogs,
-//! erofs-utils and a static agent build. `crates/agent/tests/boot.sh`
-//! builds the agent and runs it; by hand:
+//! kernel (`guest/build-kernel.sh`), the base initramfs
+//! (`guest/build-initrd.sh`), busybox-static, e2fsprogs and erofs-utils.
+//! `crates/agent/tests/boot.sh` builds the initramfs and runs it.
 //!
-//! ```text
-//! RUSTFLAGS='-C target-feature=+crt-static' cargo build --release -p isola-agent \
-//!     --target x86_64-unknown-linux-gnu
-//! cargo test -p isola-agent --test boot -- --ignored --test-threads=1 --nocapture
-//! ```
-//!
-//! Environment: `ISOLA_AGENT` (agent binary), `ISOLA_KERNEL` (default
-//! /var/cache/isola/kernel/vmlinux), `ISOLA_BOOT_CONSOLE=1` (print each
-//! guest's serial console, which is otherwise printed only on failure).
+//! Environment: `ISOLA_INITRD` (base initramfs, default
+//! `${ISOLA_CACHE:-/var/cache/isola}/agent/initrd.img`), `ISOLA_KERNEL`
+//! (default /var/cache/isola/kernel/vmlinux), `ISOLA_BOOT_CONSOLE=1` (print
+//! each guest's serial console, which is otherwise printed on failure).
 
+use isola_proto::layout::{BootConfig, ExitRecord, CONTROL_PORTS};
 use isola_proto::{
-    check_hello, ContainerConfig, ExecConfig, Filesystem, Frame, FrameReader, FrameWriter, Layer,
-    Limits, Message, Rootfs, SessionId, Stream, TtySize, Upper, MAIN_SESSION, VERSION,
+    ContainerConfig, ExecConfig, Filesystem, Frame, Layer, Limits, Message, Rootfs, SessionId,
+    Stream, TtySize, Upper, MAIN_SESSION,
+};
+use isola_runtime_vm::{
+    control_socket, detect_accel, layer_image, upper_image, write_initrd, Client, Disk, Hypervisor,
+    Qemu, VmSpec,
 };
 use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::fs::symlink;
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Upper bound for one VM's whole life, boot to QEMU exit.
-const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
-const EROFS_SERIAL: &str = "isola-l0";
-const EXT4_SERIAL: &str = "isola-l1";
-const UPPER_SERIAL: &str = "isola-upper";
+/// Upper bound for one VM's whole life, boot to QEMU's exit.
+const VM_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One VM at a time: TCG is CPU-bound and the machine has two cores.
 static VM_LOCK: Mutex<()> = Mutex::new(());
 
 /// Inputs shared by all boots, built once.
 struct Fixture {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
     kernel: PathBuf,
     kernel_release: String,
-    initrd: PathBuf,
-    /// Top layer (erofs): /etc/isola-layer says "erofs".
-    erofs_layer: PathBuf,
-    /// Base layer (ext4): busybox, /etc/isola-layer says "ext4".
-    ext4_layer: PathBuf,
+    base_initrd: PathBuf,
+    /// Image layer disks, top-most first: l0 holds only /etc/isola-layer
+    /// ("top"), l1 busybox (and an /etc/isola-layer saying "base").
+    layers: Vec<PathBuf>,
 }
 
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(build_fixture)
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e} (is the tool installed?)"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn agent_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("ISOLA_AGENT") {
-        return PathBuf::from(p);
-    }
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
-    let newest = ["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl"]
-        .iter()
-        .map(|t| target.join(t).join("release/isola-agent"))
-        .filter_map(|p| Some((fs::metadata(&p).ok()?.modified().ok()?, p)))
-        .max();
-    match newest {
-        Some((_, p)) => p,
-        None => panic!(
-            "no static isola-agent build; run crates/agent/tests/boot.sh, or build it with \
-             RUSTFLAGS='-C target-feature=+crt-static' cargo build --release -p isola-agent \
-             --target x86_64-unknown-linux-gnu (or set ISOLA_AGENT)"
-        ),
-    }
 }
 
 fn build_fixture() -> Fixture {
@@ -101,13 +68,17 @@ fn build_fixture() -> Fixture {
     let kernel_release = fs::read_to_string(format!("{}.release", kernel.display()))
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
-    let agent = agent_binary();
-    let kind = Command::new("file").arg("-L").arg(&agent).output().unwrap();
-    let kind = String::from_utf8_lossy(&kind.stdout);
+    let base_initrd = std::env::var_os("ISOLA_INITRD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("ISOLA_CACHE").unwrap_or("/var/cache/isola".into());
+            Path::new(&cache).join("agent/initrd.img")
+        });
     assert!(
-        kind.contains("statically linked") || kind.contains("static-pie linked"),
-        "{} is not a static binary: {kind}",
-        agent.display()
+        base_initrd.exists(),
+        "no base initramfs at {}; build it with guest/build-initrd.sh \
+         (crates/agent/tests/boot.sh does)",
+        base_initrd.display()
     );
     let busybox = Path::new("/bin/busybox");
     let kind = Command::new("file")
@@ -120,161 +91,182 @@ fn build_fixture() -> Fixture {
         "need a static /bin/busybox: apt-get install busybox-static"
     );
 
-    let dir = tempfile::Builder::new()
-        .prefix("isola-boot-test.")
-        .tempdir()
-        .unwrap();
-    let d = dir.path();
-
-    // The image: busybox, its applets and a passwd file.
-    let image = d.join("image");
-    fs::create_dir_all(image.join("bin")).unwrap();
-    fs::create_dir_all(image.join("etc")).unwrap();
-    fs::copy(busybox, image.join("bin/busybox")).unwrap();
+    // Under target/, replaced by each run: a static is never dropped, so a
+    // temporary directory would be left behind in /tmp.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("agent-boot");
+    match fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != ErrorKind::NotFound => panic!("removing {}: {e}", dir.display()),
+        _ => fs::create_dir_all(&dir).unwrap(),
+    }
+    // Layer directories are named like the engine's, by diff-id.
+    let base = dir.join("layers/sha256-base");
+    fs::create_dir_all(base.join("bin")).unwrap();
+    fs::create_dir_all(base.join("etc")).unwrap();
+    fs::copy(busybox, base.join("bin/busybox")).unwrap();
     let list = Command::new(busybox).arg("--list").output().unwrap();
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         if applet != "busybox" {
-            symlink("busybox", image.join("bin").join(applet)).unwrap();
+            symlink("busybox", base.join("bin").join(applet)).unwrap();
         }
     }
     fs::write(
-        image.join("etc/passwd"),
+        base.join("etc/passwd"),
         "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
     )
     .unwrap();
-    fs::write(image.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
-    fs::write(image.join("etc/isola-layer"), "initramfs\n").unwrap();
-
-    // The initramfs: the agent as /init, the image under /image.
-    let root = d.join("initramfs");
-    fs::create_dir_all(root.join("dev")).unwrap();
-    let strip = Command::new("strip")
-        .arg("-o")
-        .arg(root.join("init"))
-        .arg(&agent)
-        .status();
-    if !strip.is_ok_and(|s| s.success()) {
-        fs::copy(&agent, root.join("init")).unwrap();
-    }
-    run(Command::new("mknod")
-        .args(["-m", "600"])
-        .arg(root.join("dev/console"))
-        .args(["c", "5", "1"]));
-    run(Command::new("cp")
-        .arg("-a")
-        .arg(&image)
-        .arg(root.join("image")));
-    let initrd = d.join("initrd.gz");
-    run(Command::new("sh").current_dir(&root).arg("-c").arg(format!(
-        "find . | cpio -o -H newc --quiet | gzip -1 > {}",
-        initrd.display()
-    )));
-
-    // Disk layers: busybox on ext4 below a one-file erofs layer.
-    fs::write(image.join("etc/isola-layer"), "ext4\n").unwrap();
-    let ext4_layer = d.join("base.ext4");
-    make_ext4(&ext4_layer, Some(&image), 32);
-    let top = d.join("top");
+    fs::write(base.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+    fs::write(base.join("etc/isola-layer"), "base\n").unwrap();
+    let top = dir.join("layers/sha256-top");
     fs::create_dir_all(top.join("etc")).unwrap();
-    fs::write(top.join("etc/isola-layer"), "erofs\n").unwrap();
-    let erofs_layer = d.join("top.erofs");
-    run(Command::new("mkfs.erofs")
-        .arg("--quiet")
-        .arg(&erofs_layer)
-        .arg(&top));
-
+    fs::write(top.join("etc/isola-layer"), "top\n").unwrap();
+    let cache = dir.join("layer-cache");
+    let layers = [&top, &base]
+        .iter()
+        .map(|l| layer_image(&cache, l).expect("building an erofs layer"))
+        .collect();
     Fixture {
         dir,
         kernel,
         kernel_release,
-        initrd,
-        erofs_layer,
-        ext4_layer,
+        base_initrd,
+        layers,
     }
 }
 
-fn make_ext4(path: &Path, content: Option<&Path>, mib: u64) {
-    fs::File::create(path).unwrap().set_len(mib << 20).unwrap();
-    let mut cmd = Command::new("mkfs.ext4");
-    cmd.args(["-q", "-F"]);
-    if let Some(dir) = content {
-        cmd.arg("-d").arg(dir);
-    }
-    run(cmd.arg(path));
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }
 
-/// A disk to attach: image file, serial, read-only.
-struct Disk<'a>(&'a Path, &'a str, bool);
+/// A detached container running `args` on the fixture's layers.
+fn boot_config(args: &[&str]) -> BootConfig {
+    let layers = (0..fixture().layers.len())
+        .map(|i| Layer::Disk {
+            serial: format!("l{i}"),
+            fs: Filesystem::Erofs,
+        })
+        .collect();
+    BootConfig {
+        container: ContainerConfig {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
+            cwd: String::new(),
+            user: String::new(),
+            hostname: "guest".into(),
+            tty: false,
+            open_stdin: false,
+            tty_size: None,
+            rootfs: Rootfs {
+                layers,
+                upper: Upper::Disk {
+                    serial: "upper".into(),
+                    fs: Filesystem::Ext4,
+                },
+            },
+            readonly: false,
+            network_none: true,
+            limits: Limits::default(),
+            time_ns: now_ns(),
+        },
+        wait_for_attach: false,
+    }
+}
 
-/// A running VM and the host's end of its control channel.
+/// Kills QEMU at the deadline unless it was reaped: a hung guest, or a
+/// client blocked on it, fails the test instead of hanging it.
+struct Watchdog {
+    /// QEMU's PID while it is not reaped.
+    pid: Arc<Mutex<Option<i32>>>,
+}
+
+impl Watchdog {
+    fn start(pid: i32, deadline: Instant) -> Watchdog {
+        let slot = Arc::new(Mutex::new(Some(pid)));
+        let watched = Arc::clone(&slot);
+        std::thread::spawn(move || {
+            while Instant::now() < deadline {
+                if watched.lock().unwrap().is_none() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if let Some(pid) = *watched.lock().unwrap() {
+                eprintln!("watchdog: QEMU {pid} ran past its deadline; killing it");
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        });
+        Watchdog { pid: slot }
+    }
+}
+
+/// A running VM and its files.
 struct Vm {
     name: String,
+    dir: PathBuf,
     qemu: Child,
-    reader: FrameReader<UnixStream>,
-    writer: FrameWriter<UnixStream>,
-    console: PathBuf,
+    watchdog: Watchdog,
     started: Instant,
     deadline: Instant,
-    /// Frames read while waiting for something else.
-    backlog: Vec<Frame>,
-    _serial: std::sync::MutexGuard<'static, ()>,
+    _serial: MutexGuard<'static, ()>,
 }
 
 impl Vm {
-    fn boot(name: &str, disks: &[Disk]) -> Vm {
+    fn boot(name: &str, boot: &BootConfig) -> Vm {
+        Vm::boot_raw(name, &serde_json::to_vec(boot).unwrap(), 1)
+    }
+
+    /// Boots with `config` as /isola/config.json, exactly as given.
+    fn boot_raw(name: &str, config: &[u8], vcpus: u32) -> Vm {
         let serial = VM_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let fx = fixture();
-        let sock = fx.dir.path().join(format!("{name}.sock"));
-        let console = fx.dir.path().join(format!("{name}.console"));
-        let _ = fs::remove_file(&sock);
-        let listener = UnixListener::bind(&sock).unwrap();
-        let mut cmd = Command::new("qemu-system-x86_64");
-        cmd.args([
-            "-M",
-            "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=off",
-            "-accel",
-            "tcg",
-            "-cpu",
-            "max",
-            "-m",
-            "256",
-            "-smp",
-            "1",
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-no-reboot",
-        ])
-        .arg("-serial")
-        .arg(format!("file:{}", console.display()))
-        .arg("-kernel")
-        .arg(&fx.kernel)
-        .arg("-initrd")
-        .arg(&fx.initrd)
-        .args([
-            "-append",
-            "console=ttyS0 panic=-1 reboot=t lpj=5000000 tsc=reliable no_timer_check quiet",
-            "-device",
-            "virtio-serial-device",
-        ])
-        .arg("-chardev")
-        .arg(format!("socket,id=ctl,path={},server=off", sock.display()))
-        .args(["-device", "virtserialport,chardev=ctl,name=org.isola.ctl"]);
-        for (i, Disk(path, serial, readonly)) in disks.iter().enumerate() {
-            cmd.arg("-drive").arg(format!(
-                "file={},format=raw,if=none,id=d{i},readonly={}",
-                path.display(),
-                if *readonly { "on" } else { "off" }
-            ));
-            cmd.arg("-device")
-                .arg(format!("virtio-blk-device,drive=d{i},serial={serial}"));
-        }
+        let dir = fx.dir.join(name);
+        fs::create_dir_all(&dir).unwrap();
+        let upper = dir.join("upper.ext4");
+        upper_image(&upper).unwrap();
+        let initrd = dir.join("initrd.img");
+        write_initrd(&fx.base_initrd, config, &initrd).unwrap();
+        let mut disks: Vec<Disk> = fx
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, path)| Disk {
+                path: path.clone(),
+                serial: format!("l{i}"),
+                readonly: true,
+            })
+            .collect();
+        disks.push(Disk {
+            path: upper,
+            serial: "upper".into(),
+            readonly: false,
+        });
+        let spec = VmSpec {
+            id: format!("boot-test-{name}"),
+            accel: detect_accel("auto").unwrap().0,
+            memory_mib: 256,
+            vcpus,
+            kernel: fx.kernel.clone(),
+            initrd,
+            disks,
+            workdir: dir.clone(),
+            control_sockets: (0..CONTROL_PORTS).map(control_socket).collect(),
+            log_file: dir.join("json.log"),
+            exit_file: dir.join("exit.json"),
+            console_file: dir.join("console.log"),
+            vmm_log: dir.join("vmm.log"),
+        };
+        let vmm_log = fs::File::create(&spec.vmm_log).unwrap();
+        let mut cmd = Qemu::find().unwrap().command(&spec);
         cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stdout(vmm_log.try_clone().unwrap())
+            .stderr(vmm_log);
         // SAFETY: the closure only makes the prctl syscall, which is
-        // async-signal-safe; it kills QEMU if this test thread dies.
+        // async-signal-safe; it kills QEMU if this test process dies.
         unsafe {
             cmd.pre_exec(|| {
                 nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
@@ -282,38 +274,16 @@ impl Vm {
             });
         }
         let started = Instant::now();
-        let deadline = started + BOOT_TIMEOUT;
-        let mut qemu = cmd.spawn().expect("starting qemu-system-x86_64");
-
-        // QEMU connects to us (server=off) right at its start.
-        listener.set_nonblocking(true).unwrap();
-        let stream = loop {
-            match listener.accept() {
-                Ok((s, _)) => break s,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    if let Ok(Some(status)) = qemu.try_wait() {
-                        let mut err = String::new();
-                        use std::io::Read;
-                        let _ = qemu.stderr.take().unwrap().read_to_string(&mut err);
-                        panic!("{name}: QEMU exited with {status} before connecting: {err}");
-                    }
-                    assert!(Instant::now() < deadline, "{name}: QEMU never connected");
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(e) => panic!("accept: {e}"),
-            }
-        };
-        stream.set_nonblocking(false).unwrap();
-        let writer = FrameWriter::new(stream.try_clone().unwrap());
+        let deadline = started + VM_TIMEOUT;
+        let qemu = cmd.spawn().expect("starting qemu-system-x86_64");
+        let watchdog = Watchdog::start(qemu.id() as i32, deadline);
         Vm {
             name: name.to_string(),
+            dir,
             qemu,
-            reader: FrameReader::new(stream),
-            writer,
-            console,
+            watchdog,
             started,
             deadline,
-            backlog: Vec::new(),
             _serial: serial,
         }
     }
@@ -322,158 +292,193 @@ impl Vm {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// The next frame from the guest, failing the test at the deadline.
-    fn read(&mut self) -> Frame {
-        if !self.backlog.is_empty() {
-            return self.backlog.remove(0);
-        }
+    fn left(&self) -> Duration {
         let left = self.deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "{}: timed out", self.name);
-        self.reader.get_ref().set_read_timeout(Some(left)).unwrap();
-        match self.reader.read_frame() {
-            Ok(f) => f,
-            Err(isola_proto::Error::Io(e))
-                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-            {
-                panic!(
-                    "{}: no frame from the guest within the {}s boot timeout",
-                    self.name,
-                    BOOT_TIMEOUT.as_secs()
-                )
-            }
-            Err(e) => panic!("{}: reading from the guest: {e}", self.name),
-        }
+        assert!(!left.is_zero(), "{}: out of time", self.name);
+        left
     }
 
-    fn read_message(&mut self) -> Message {
-        match self.read() {
-            Frame::Control(m) => m,
-            other => panic!("{}: expected a message, got {other:?}", self.name),
-        }
+    /// Attaches to port 0, as `isola start -a` will.
+    fn attach(&self) -> Client {
+        let c = Client::attach(&self.dir, self.left(), &|| self.running())
+            .expect("attaching to port 0");
+        eprintln!("{}: attached after {:.2}s", self.name, self.elapsed());
+        c
     }
 
-    /// Reads until `pick` accepts a message; frames it does not want are
-    /// kept for later reads.
-    fn wait_for<T>(&mut self, what: &str, mut pick: impl FnMut(&Message) -> Option<T>) -> T {
-        let mut skipped = Vec::new();
+    /// Connects to a free port other than 0, as `isola exec` will.
+    fn connect(&self) -> Client {
+        Client::connect(&self.dir, self.left(), &|| self.running())
+            .expect("connecting to a control port")
+    }
+
+    /// Whether QEMU still runs (it is not reaped before `wait_exit`).
+    fn running(&self) -> bool {
+        fs::read_to_string(format!("/proc/{}/stat", self.qemu.id()))
+            .is_ok_and(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+    }
+
+    /// Waits for QEMU to exit by itself; it must exit cleanly.
+    fn wait_exit(&mut self) {
         loop {
-            let frame = self.read();
-            if let Frame::Control(m) = &frame {
-                if let Message::Error { message } = m {
-                    panic!(
-                        "{}: guest error while waiting for {what}: {message}",
-                        self.name
-                    );
-                }
-                if let Some(v) = pick(m) {
-                    skipped.append(&mut self.backlog);
-                    self.backlog = skipped;
-                    return v;
-                }
-            }
-            skipped.push(frame);
-        }
-    }
-
-    fn send(&mut self, msg: &Message) {
-        self.writer.send(msg).expect("sending to the guest");
-    }
-
-    fn handshake(&mut self) {
-        let hello = self.read_message();
-        check_hello(&hello).expect("guest Hello");
-        self.send(&Message::Hello {
-            version: VERSION,
-            software: "boot-test".into(),
-        });
-        eprintln!(
-            "{}: guest said Hello after {:.2}s",
-            self.name,
-            self.elapsed()
-        );
-    }
-
-    /// Sends CreateContainer and returns the guest PID of the main process.
-    fn create(&mut self, cfg: ContainerConfig) -> Result<i32, (i32, String)> {
-        let t = Instant::now();
-        self.send(&Message::CreateContainer(Box::new(cfg)));
-        let r = self.wait_for("Started", |m| match m {
-            Message::Started { pid } => Some(Ok(*pid)),
-            Message::StartFailed { code, message } => Some(Err((*code, message.clone()))),
-            _ => None,
-        });
-        eprintln!(
-            "{}: CreateContainer answered in {:.2}s",
-            self.name,
-            t.elapsed().as_secs_f64()
-        );
-        r
-    }
-
-    /// Collects a session's output until its `Exited`.
-    fn collect(&mut self, session: SessionId) -> Collected {
-        let mut out = Collected::default();
-        loop {
-            match self.read() {
-                Frame::Data {
-                    session: s,
-                    stream,
-                    data,
-                } if s == session => match stream {
-                    Stream::Stdout => out.stdout.extend(data),
-                    Stream::Stderr => out.stderr.extend(data),
-                    Stream::Stdin => panic!("stdin data from the guest"),
-                },
-                Frame::Control(Message::Exited {
-                    session: s,
-                    code,
-                    oom_killed,
-                }) if s == session => {
-                    out.code = code;
-                    out.oom_killed = oom_killed;
-                    return out;
-                }
-                Frame::Control(Message::Error { message }) => {
-                    panic!("{}: guest error: {message}", self.name)
-                }
-                other => self.backlog.push(other),
-            }
-        }
-    }
-
-    /// Acknowledges the end and waits for QEMU to exit by itself.
-    fn shutdown(mut self) {
-        self.send(&Message::Shutdown);
-        self.wait_exit();
-    }
-
-    fn wait_exit(mut self) {
-        loop {
+            let mut slot = self.watchdog.pid.lock().unwrap();
             if let Some(status) = self.qemu.try_wait().unwrap() {
+                *slot = None;
                 assert!(status.success(), "{}: QEMU exited with {status}", self.name);
                 eprintln!("{}: QEMU exited after {:.2}s", self.name, self.elapsed());
                 return;
             }
+            drop(slot);
             assert!(
                 Instant::now() < self.deadline,
                 "{}: QEMU did not exit within {}s",
                 self.name,
-                BOOT_TIMEOUT.as_secs()
+                VM_TIMEOUT.as_secs()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// QEMU's user + system CPU time so far, in clock ticks.
+    fn cpu_ticks(&self) -> u64 {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.qemu.id())).unwrap();
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .collect();
+        // Fields 14 and 15 of stat; fields[0] is field 3.
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+
+    /// The one exit record the guest wrote, at a time after the VM started
+    /// (the guest's clock comes from the boot configuration).
+    fn exit_record(&self) -> ExitRecord {
+        let rec = self.exit_record_any_time();
+        assert_rfc3339_nanos(&rec.finished_at);
+        rec
+    }
+
+    /// The one exit record the guest wrote.
+    fn exit_record_any_time(&self) -> ExitRecord {
+        let text = fs::read_to_string(self.dir.join("exit.json")).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{}: exit.json is {text:?}", self.name);
+        serde_json::from_str(lines[0]).unwrap()
+    }
+
+    /// The json-file log: (log, stream) per entry.
+    fn log(&self) -> Vec<(String, String)> {
+        let text = fs::read_to_string(self.dir.join("json.log")).unwrap();
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert_eq!(v.as_object().unwrap().len(), 3, "{l}");
+                assert_rfc3339_nanos(v["time"].as_str().unwrap());
+                (
+                    v["log"].as_str().unwrap().to_string(),
+                    v["stream"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn console(&self) -> String {
+        fs::read_to_string(self.dir.join("console.log")).unwrap_or_default()
+    }
+
+    /// Checks that the guest left the writable disk clean.
+    fn assert_upper_clean(&self) {
+        let upper = self.dir.join("upper.ext4");
+        let check = Command::new("e2fsck")
+            .arg("-fn")
+            .arg(&upper)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{}: upper disk not clean: {}",
+            self.name,
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+
+    /// A file from the writable layer (the upper disk's `upper/`).
+    fn upper_file(&self, path: &str) -> String {
+        let upper = self.dir.join("upper.ext4");
+        let out = Command::new("debugfs")
+            .args(["-R", &format!("cat /upper{path}")])
+            .arg(&upper)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
 
 impl Drop for Vm {
     fn drop(&mut self) {
+        let mut slot = self.watchdog.pid.lock().unwrap_or_else(|e| e.into_inner());
         if self.qemu.try_wait().ok().flatten().is_none() {
             let _ = self.qemu.kill();
-            let _ = self.qemu.wait();
         }
+        let _ = self.qemu.wait();
+        *slot = None;
         if std::thread::panicking() || std::env::var_os("ISOLA_BOOT_CONSOLE").is_some() {
-            let log = fs::read_to_string(&self.console).unwrap_or_default();
-            eprintln!("----- {} serial console -----\n{log}-----", self.name);
+            let vmm = fs::read_to_string(self.dir.join("vmm.log")).unwrap_or_default();
+            eprintln!(
+                "----- {} serial console -----\n{}----- QEMU -----\n{vmm}-----",
+                self.name,
+                self.console()
+            );
+        }
+    }
+}
+
+/// `2026-11-27T21:40:00.123456789Z`, the format of Docker and the engine.
+fn assert_rfc3339_nanos(t: &str) {
+    let b = t.as_bytes();
+    assert!(
+        b.len() == 30 && b[10] == b'T' && b[19] == b'.' && b[29] == b'Z',
+        "{t:?} is not RFC 3339 with nanoseconds in UTC"
+    );
+    // The guest's clock comes from the host: it is today, not 1970.
+    let t = humantime::parse_rfc3339(t).unwrap();
+    let age = SystemTime::now().duration_since(t).unwrap_or_default();
+    assert!(age < VM_TIMEOUT, "guest clock not set: {t:?}");
+}
+
+/// The next frame from the guest, failing the test at `deadline`.
+fn recv(c: &mut Client, deadline: Instant) -> Frame {
+    let left = deadline.saturating_duration_since(Instant::now());
+    assert!(!left.is_zero(), "timed out waiting for the guest");
+    c.reader.get_ref().set_read_timeout(Some(left)).unwrap();
+    match c.recv() {
+        Ok(f) => f,
+        Err(isola_runtime_vm::Error::Protocol(isola_proto::Error::Io(e)))
+            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+        {
+            panic!("no frame from the guest in time")
+        }
+        Err(e) => panic!("reading from the guest: {e}"),
+    }
+}
+
+fn send(c: &mut Client, msg: &Message) {
+    c.send(msg).expect("sending to the guest");
+}
+
+/// Reads until `pick` accepts a message; other frames are dropped.
+fn wait_for<T>(
+    c: &mut Client,
+    deadline: Instant,
+    mut pick: impl FnMut(&Message) -> Option<T>,
+) -> T {
+    loop {
+        if let Frame::Control(m) = recv(c, deadline) {
+            if let Some(v) = pick(&m) {
+                return v;
+            }
+            if let Message::Error { message } = m {
+                panic!("guest error: {message}");
+            }
         }
     }
 }
@@ -495,79 +500,37 @@ impl Collected {
     }
 }
 
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
-
-fn config(args: &[&str], rootfs: Rootfs) -> ContainerConfig {
-    ContainerConfig {
-        args: args.iter().map(|a| a.to_string()).collect(),
-        env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
-        cwd: String::new(),
-        user: String::new(),
-        hostname: "guest".into(),
-        tty: false,
-        open_stdin: false,
-        tty_size: None,
-        rootfs,
-        readonly: false,
-        network_none: true,
-        limits: Limits::default(),
-        time_ns: now_ns(),
-    }
-}
-
-/// erofs over ext4 layers from disks, with an ext4 disk as upper layer.
-fn disk_rootfs() -> Rootfs {
-    Rootfs {
-        layers: vec![
-            Layer::Disk {
-                serial: EROFS_SERIAL.into(),
-                fs: Filesystem::Erofs,
+/// Collects a session's output until its `Exited`.
+fn collect(c: &mut Client, session: SessionId, deadline: Instant) -> Collected {
+    let mut out = Collected::default();
+    loop {
+        match recv(c, deadline) {
+            Frame::Data {
+                session: s,
+                stream,
+                data,
+            } if s == session => match stream {
+                Stream::Stdout => out.stdout.extend(data),
+                Stream::Stderr => out.stderr.extend(data),
+                Stream::Stdin => panic!("stdin data from the guest"),
             },
-            Layer::Disk {
-                serial: EXT4_SERIAL.into(),
-                fs: Filesystem::Ext4,
-            },
-        ],
-        upper: Upper::Disk {
-            serial: UPPER_SERIAL.into(),
-            fs: Filesystem::Ext4,
-        },
+            Frame::Control(Message::Exited {
+                session: s,
+                code,
+                oom_killed,
+            }) if s == session => {
+                out.code = code;
+                out.oom_killed = oom_killed;
+                return out;
+            }
+            Frame::Control(Message::Error { message }) => panic!("guest error: {message}"),
+            other => panic!("unexpected while collecting session {session}: {other:?}"),
+        }
     }
 }
 
-/// The image directory inside the initramfs, with a tmpfs upper layer.
-fn dir_rootfs() -> Rootfs {
-    Rootfs {
-        layers: vec![Layer::Dir {
-            path: "/image".into(),
-        }],
-        upper: Upper::Tmpfs { size_bytes: None },
-    }
-}
-
-fn fresh_upper(name: &str) -> PathBuf {
-    let path = fixture().dir.path().join(format!("{name}-upper.ext4"));
-    make_ext4(&path, None, 32);
-    path
-}
-
-fn disks<'a>(upper: &'a Path) -> Vec<Disk<'a>> {
-    let fx = fixture();
-    vec![
-        Disk(&fx.ext4_layer, EXT4_SERIAL, true),
-        Disk(upper, UPPER_SERIAL, false),
-        Disk(&fx.erofs_layer, EROFS_SERIAL, true),
-    ]
-}
-
-/// Starts an exec session; returns its guest PID.
-fn exec(vm: &mut Vm, session: SessionId, args: &[&str], stdin: bool, tty: bool) -> i32 {
-    vm.send(&Message::Exec(ExecConfig {
+fn exec_config(session: SessionId, args: &[&str], stdin: bool, tty: bool) -> ExecConfig {
+    ExecConfig {
         session,
         args: args.iter().map(|a| a.to_string()).collect(),
         env: vec!["PATH=/bin".into()],
@@ -576,8 +539,13 @@ fn exec(vm: &mut Vm, session: SessionId, args: &[&str], stdin: bool, tty: bool) 
         tty,
         stdin,
         tty_size: tty.then_some(TtySize { rows: 33, cols: 77 }),
-    }));
-    vm.wait_for("ExecStarted", |m| match m {
+    }
+}
+
+/// Starts an exec session; returns its guest PID.
+fn exec(c: &mut Client, session: SessionId, args: &[&str], deadline: Instant) -> i32 {
+    send(c, &Message::Exec(exec_config(session, args, false, false)));
+    wait_for(c, deadline, |m| match m {
         Message::ExecStarted { session: s, pid } if *s == session => Some(*pid),
         Message::ExecFailed {
             session: s,
@@ -588,120 +556,195 @@ fn exec(vm: &mut Vm, session: SessionId, args: &[&str], stdin: bool, tty: bool) 
     })
 }
 
-#[test]
-#[ignore = "boots QEMU: needs root, the guest kernel and a static agent (see crates/agent/tests/boot.sh)"]
-fn separates_stdout_and_stderr_and_reports_the_exit_code() {
-    let upper = fresh_upper("streams");
-    let mut vm = Vm::boot("streams", &disks(&upper));
-    vm.handshake();
-    let cfg = config(
-        &["sh", "-c", "echo out; echo err >&2; exit 3"],
-        disk_rootfs(),
-    );
-    vm.create(cfg).expect("container started");
-    let got = vm.collect(MAIN_SESSION);
-    assert_eq!(got.stdout(), "out\n");
-    assert_eq!(got.stderr(), "err\n");
-    assert_eq!(got.code, 3);
-    assert!(!got.oom_killed);
-    vm.shutdown();
-}
-
-#[test]
-#[ignore = "boots QEMU: needs root, the guest kernel and a static agent (see crates/agent/tests/boot.sh)"]
-fn runs_on_the_guest_kernel() {
-    let mut vm = Vm::boot("uname", &[]);
-    vm.handshake();
-    vm.create(config(&["uname", "-r"], dir_rootfs()))
-        .expect("container started");
-    let got = vm.collect(MAIN_SESSION);
-    assert_eq!(got.code, 0, "stderr: {}", got.stderr());
-    let guest = got.stdout().trim().to_string();
-    let host = nix::sys::utsname::uname().unwrap();
-    let host = host.release().to_string_lossy().into_owned();
-    eprintln!("uname: guest kernel {guest}, host kernel {host}");
-    assert!(guest.starts_with("6.1."), "guest release {guest:?}");
-    assert_ne!(guest, host);
-    if !fixture().kernel_release.is_empty() {
-        assert_eq!(guest, fixture().kernel_release);
-    }
-    vm.shutdown();
-}
-
-#[test]
-#[ignore = "boots QEMU: needs root, the guest kernel and a static agent (see crates/agent/tests/boot.sh)"]
-fn reports_a_missing_command_as_127() {
-    let mut vm = Vm::boot("notfound", &[]);
-    vm.handshake();
-    let err = vm
-        .create(config(&["no-such-command"], dir_rootfs()))
-        .expect_err("start must fail");
-    assert_eq!(err.0, 127, "{}", err.1);
-    assert!(err.1.contains("no-such-command"), "{}", err.1);
-    vm.shutdown();
-}
-
-#[test]
-#[ignore = "boots QEMU: needs root, the guest kernel and a static agent (see crates/agent/tests/boot.sh)"]
-fn rejects_another_major_version_and_powers_off() {
-    let mut vm = Vm::boot("version", &[]);
-    let hello = vm.read_message();
-    check_hello(&hello).unwrap();
-    vm.send(&Message::Hello {
-        version: isola_proto::Version {
-            major: VERSION.major + 1,
-            minor: 0,
-        },
-        software: "future host".into(),
-    });
-    match vm.read_message() {
-        Message::Error { message } => {
-            assert!(message.contains("version mismatch"), "{message}")
-        }
-        other => panic!("expected Error, got {other:?}"),
-    }
-    vm.wait_exit();
-}
-
-#[test]
-#[ignore = "boots QEMU: needs root, the guest kernel and a static agent (see crates/agent/tests/boot.sh)"]
-fn serves_top_exec_signals_and_keeps_the_upper_disk() {
-    let upper = fresh_upper("sleep");
-    let mut vm = Vm::boot("sleep", &disks(&upper));
-    vm.handshake();
-    let pid = vm
-        .create(config(&["sleep", "30"], disk_rootfs()))
-        .expect("container started");
-
-    // top: the guest's view of the container's processes.
-    vm.send(&Message::ListProcesses {});
-    let (header, rows) = vm.wait_for("Processes", |m| match m {
+/// The container's processes as `(user, pid, cmd)`.
+fn processes(c: &mut Client, deadline: Instant) -> Vec<(String, String, String)> {
+    send(c, &Message::ListProcesses {});
+    let (header, rows) = wait_for(c, deadline, |m| match m {
         Message::Processes { header, rows } => Some((header.clone(), rows.clone())),
         _ => None,
     });
-    eprintln!("top: {header:?} {rows:?}");
-    for col in ["UID", "PID", "TIME", "CMD"] {
-        assert!(header.iter().any(|h| h == col), "{col} missing: {header:?}");
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no {name} in {header:?}"))
+    };
+    let (uid, pid, cmd) = (col("UID"), col("PID"), col("CMD"));
+    rows.into_iter()
+        .map(|r| (r[uid].clone(), r[pid].clone(), r[cmd].clone()))
+        .collect()
+}
+
+/// Waits (up to 5 s) until no process of the container runs `cmd`: the
+/// agent kills with SIGKILL, which takes effect asynchronously.
+fn wait_gone(c: &mut Client, cmd: &str, deadline: Instant) {
+    let t = Instant::now();
+    loop {
+        let procs = processes(c, deadline);
+        if !procs.iter().any(|p| p.2 == cmd) {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{cmd} was not killed: {procs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
-    let cmd = header.iter().position(|h| h == "CMD").unwrap();
-    let pid_col = header.iter().position(|h| h == "PID").unwrap();
-    let sleep = rows
+}
+
+/// The text of the next `Error`.
+fn error_reply(c: &mut Client, deadline: Instant) -> String {
+    wait_for(c, deadline, |m| match m {
+        Message::Error { message } => Some(message.clone()),
+        _ => None,
+    })
+}
+
+fn signal(c: &mut Client, session: SessionId, signal: i32, deadline: Instant) {
+    send(c, &Message::Signal { session, signal });
+    wait_for(c, deadline, |m| matches!(m, Message::Ok {}).then_some(()));
+}
+
+#[test]
+#[ignore = "boots QEMU: needs root, the guest kernel and the agent's initramfs (see crates/agent/tests/boot.sh)"]
+fn detached_container_logs_and_records_its_exit() {
+    let mut vm = Vm::boot(
+        "detached",
+        &boot_config(&["sh", "-c", "echo out; echo err >&2; exit 3"]),
+    );
+    vm.wait_exit();
+    let rec = vm.exit_record();
+    assert_eq!((rec.code, rec.oom_killed), (3, false), "{rec:?}");
+    assert!(rec.error.is_empty(), "{rec:?}");
+    let mut log = vm.log();
+    log.sort();
+    assert_eq!(
+        log,
+        [
+            ("err\n".to_string(), "stderr".to_string()),
+            ("out\n".to_string(), "stdout".to_string())
+        ]
+    );
+    vm.assert_upper_clean();
+}
+
+#[test]
+#[ignore = "boots QEMU: needs root, the guest kernel and the agent's initramfs (see crates/agent/tests/boot.sh)"]
+fn attached_client_gets_all_output_then_exited() {
+    let mut boot = boot_config(&[
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line $i; done; echo err >&2; printf tail",
+    ]);
+    boot.wait_for_attach = true;
+    let mut vm = Vm::boot("attached", &boot);
+    let mut c = vm.attach();
+    let t = Instant::now();
+    let got = collect(&mut c, MAIN_SESSION, vm.deadline);
+    eprintln!(
+        "attached: output and Exited {:.2}s after attaching",
+        t.elapsed().as_secs_f64()
+    );
+    assert_eq!(got.stdout(), "line 1\nline 2\nline 3\ntail");
+    assert_eq!(got.stderr(), "err\n");
+    assert_eq!((got.code, got.oom_killed), (0, false));
+    // exit.json is complete before Exited is sent.
+    assert_eq!(vm.exit_record().code, 0);
+    send(&mut c, &Message::Shutdown);
+    vm.wait_exit();
+    let log = vm.log();
+    let stdout: Vec<&str> = log
         .iter()
-        .find(|r| r[cmd] == "sleep 30")
-        .unwrap_or_else(|| panic!("no sleep in {rows:?}"));
-    assert_eq!(sleep[pid_col], pid.to_string());
-    assert_eq!(sleep[0], "root");
+        .filter(|(_, s)| s == "stdout")
+        .map(|(l, _)| l.as_str())
+        .collect();
+    assert_eq!(stdout, ["line 1\n", "line 2\n", "line 3\n", "tail"]);
+    assert!(log.contains(&("err\n".into(), "stderr".into())), "{log:?}");
+}
 
-    // The erofs top layer shadows the ext4 base layer.
-    exec(&mut vm, 1, &["cat", "/etc/isola-layer"], false, false);
-    assert_eq!(vm.collect(1).stdout(), "erofs\n");
+#[test]
+#[ignore = "boots QEMU: needs root, the guest kernel and the agent's initramfs (see crates/agent/tests/boot.sh)"]
+fn attached_terminal_takes_stdin_and_resize() {
+    let mut boot = boot_config(&["sh"]);
+    boot.wait_for_attach = true;
+    boot.container.tty = true;
+    boot.container.open_stdin = true;
+    boot.container.tty_size = Some(TtySize { rows: 24, cols: 80 });
+    let mut vm = Vm::boot("tty", &boot);
+    let mut c = vm.attach();
+    send(
+        &mut c,
+        &Message::Resize {
+            session: MAIN_SESSION,
+            rows: 40,
+            cols: 100,
+        },
+    );
+    c.writer
+        .send_data(MAIN_SESSION, Stream::Stdin, b"stty size; tty; exit 7\n")
+        .unwrap();
+    let got = collect(&mut c, MAIN_SESSION, vm.deadline);
+    let out = got.stdout();
+    assert_eq!(got.code, 7, "{out}");
+    assert!(got.stderr.is_empty(), "a terminal has no separate stderr");
+    assert!(out.contains("40 100\r\n"), "{out:?}");
+    assert!(out.contains("/dev/pts/0\r\n"), "{out:?}");
+    send(&mut c, &Message::Shutdown);
+    vm.wait_exit();
+    assert_eq!(vm.exit_record().code, 7);
+    let log = vm.log();
+    assert!(log.iter().all(|(_, s)| s == "stdout"), "{log:?}");
+    assert!(log.iter().any(|(l, _)| l == "40 100\r\n"), "{log:?}");
+}
 
-    // stdin and stdout are binary-safe end to end.
-    exec(&mut vm, 2, &["cat"], true, false);
+#[test]
+#[ignore = "boots QEMU: needs root, the guest kernel and the agent's initramfs (see crates/agent/tests/boot.sh)"]
+fn serves_clients_on_several_ports_until_killed() {
+    let mut vm = Vm::boot("sleep", &boot_config(&["sleep", "30"]));
+    let dl = vm.deadline;
+    let mut a = vm.connect();
+    let t = Instant::now();
+    let procs = processes(&mut a, dl);
+    eprintln!(
+        "sleep: Processes {:.3}s after the request: {procs:?}",
+        t.elapsed().as_secs_f64()
+    );
+    let sleep = procs
+        .iter()
+        .find(|p| p.2 == "sleep 30")
+        .unwrap_or_else(|| panic!("no sleep in {procs:?}"));
+    assert_eq!(sleep.0, "root");
+
+    // A second client at the same time, on another port; exec session ids
+    // are per port, so both may use 1.
+    let mut b = vm.connect();
+    exec(&mut b, 1, &["uname", "-r"], dl);
+    let uname = collect(&mut b, 1, dl);
+    let release = uname.stdout().trim().to_string();
+    assert_eq!(uname.code, 0, "{}", uname.stderr());
+    assert!(release.starts_with("6.1."), "guest release {release:?}");
+    if !fixture().kernel_release.is_empty() {
+        assert_eq!(release, fixture().kernel_release);
+    }
+    exec(&mut a, 1, &["cat", "/etc/isola-layer"], dl);
+    assert_eq!(
+        collect(&mut a, 1, dl).stdout(),
+        "top\n",
+        "l0 is the top layer"
+    );
+
+    // stdin and stdout of an exec are binary-safe end to end.
+    send(
+        &mut b,
+        &Message::Exec(exec_config(2, &["cat"], true, false)),
+    );
+    wait_for(&mut b, dl, |m| {
+        matches!(m, Message::ExecStarted { session: 2, .. }).then_some(())
+    });
     let bytes: Vec<u8> = (0..=255u8).cycle().take(64 * 1024 + 7).collect();
-    vm.writer.send_data(2, Stream::Stdin, &bytes).unwrap();
-    vm.send(&Message::CloseStdin { session: 2 });
-    let echoed = vm.collect(2);
+    b.writer.send_data(2, Stream::Stdin, &bytes).unwrap();
+    send(&mut b, &Message::CloseStdin { session: 2 });
+    let echoed = collect(&mut b, 2, dl);
     assert_eq!(echoed.code, 0);
     assert!(
         echoed.stdout == bytes,
@@ -709,105 +752,189 @@ fn serves_top_exec_signals_and_keeps_the_upper_disk() {
         echoed.stdout.len()
     );
 
-    // A terminal of the requested size, allocated in the container.
-    exec(&mut vm, 3, &["sh", "-c", "stty size; tty"], false, true);
-    let tty = vm.collect(3);
-    assert_eq!(tty.stdout(), "33 77\r\n/dev/pts/0\r\n");
-
     // A write to the upper layer, checked on the disk after power-off.
-    exec(
-        &mut vm,
-        4,
-        &["sh", "-c", "echo kept > /written"],
-        false,
-        false,
-    );
-    assert_eq!(vm.collect(4).code, 0);
+    exec(&mut b, 3, &["sh", "-c", "echo kept > /written"], dl);
+    assert_eq!(collect(&mut b, 3, dl).code, 0);
 
-    // A missing command fails the exec with Docker's 127.
-    vm.send(&Message::Exec(ExecConfig {
-        session: 5,
-        args: vec!["no-such-command".into()],
-        env: vec![],
-        cwd: String::new(),
-        user: String::new(),
-        tty: false,
-        stdin: false,
-        tty_size: None,
-    }));
-    let code = vm.wait_for("ExecFailed", |m| match m {
-        Message::ExecFailed {
-            session: 5, code, ..
-        } => Some(*code),
-        Message::ExecStarted { session: 5, .. } => panic!("no-such-command started"),
+    // A client that leaves takes its exec sessions with it; the port
+    // serves the next client.
+    exec(&mut a, 2, &["sleep", "99"], dl);
+    drop(a);
+    let mut a = vm.connect();
+    wait_gone(&mut a, "sleep 99", dl);
+    eprintln!("sleep: reconnected; the old client's exec is gone");
+
+    // A Hello on a greeted port is a new client the guest did not see
+    // connect (a reconnect faster than the guest noticed): it gets a fresh
+    // port and a Hello of its own, and the old client's execs die.
+    exec(&mut a, 5, &["sleep", "98"], dl);
+    send(
+        &mut a,
+        &Message::Hello {
+            version: isola_proto::VERSION,
+            software: "boot-test, again".into(),
+        },
+    );
+    wait_for(&mut a, dl, |m| {
+        matches!(m, Message::Hello { .. }).then_some(())
+    });
+    wait_gone(&mut a, "sleep 98", dl);
+    exec(&mut a, 5, &["true"], dl);
+    assert_eq!(collect(&mut a, 5, dl).code, 0);
+
+    // Requests that cannot be served are answered with an Error, and the
+    // conversation goes on.
+    send(
+        &mut a,
+        &Message::Signal {
+            session: 42,
+            signal: 9,
+        },
+    );
+    let message = error_reply(&mut a, dl);
+    assert!(message.contains("42"), "{message}");
+
+    // sleep is its PID namespace's init: TERM without a handler is
+    // ignored, as in Docker; KILL ends it.
+    signal(&mut a, MAIN_SESSION, 15, dl);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        processes(&mut b, dl).iter().any(|p| p.2 == "sleep 30"),
+        "TERM ended the container"
+    );
+    signal(&mut a, MAIN_SESSION, 9, dl);
+    vm.wait_exit();
+    let rec = vm.exit_record();
+    assert_eq!((rec.code, rec.oom_killed), (137, false), "{rec:?}");
+    vm.assert_upper_clean();
+    assert_eq!(vm.upper_file("/written"), "kept\n");
+}
+
+#[test]
+#[ignore = "boots QEMU: needs root, the guest kernel and the agent's initramfs (see crates/agent/tests/boot.sh)"]
+fn a_missing_command_is_127_detached_and_attached() {
+    let mut vm = Vm::boot("notfound", &boot_config(&["nope"]));
+    vm.wait_exit();
+    let rec = vm.exit_record();
+    assert_eq!(rec.code, 127, "{rec:?}");
+    assert!(rec.error.contains("nope"), "{rec:?}");
+    drop(vm);
+
+    let mut boot = boot_config(&["nope"]);
+    boot.wait_for_attach = true;
+    let mut vm = Vm::boot("notfound-attached", &boot);
+    let mut c = vm.attach();
+    let (code, message) = wait_for(&mut c, vm.deadline, |m| match m {
+        Message::StartFailed { code, message } => Some((*code, message.clone())),
         _ => None,
     });
-    assert_eq!(code, 127);
+    assert_eq!(code, 127, "{message}");
+    assert!(message.contains("nope"), "{message}");
+    vm.wait_exit();
+    assert_eq!(vm.exit_record().code, 127);
+}
 
-    // sleep is its PID namespace's init: only SIGKILL ends it, as in Docker.
-    vm.send(&Message::Signal {
-        session: MAIN_SESSION,
-        signal: 9,
+#[test]
+#[ignore = "boots QEMU: needs root, the guest kernel and the agent's initramfs (see crates/agent/tests/boot.sh)"]
+fn a_container_waiting_for_attach_can_be_stopped() {
+    let mut boot = boot_config(&["sleep", "30"]);
+    boot.wait_for_attach = true;
+    let mut vm = Vm::boot("unattached", &boot);
+    let dl = vm.deadline;
+    let mut c = vm.connect();
+    assert!(processes(&mut c, dl).is_empty(), "started without a client");
+    send(
+        &mut c,
+        &Message::Exec(exec_config(1, &["true"], false, false)),
+    );
+    let code = wait_for(&mut c, dl, |m| match m {
+        Message::ExecFailed {
+            session: 1, code, ..
+        } => Some(*code),
+        _ => None,
     });
-    let main = vm.collect(MAIN_SESSION);
-    assert_eq!(main.code, 137);
-    vm.shutdown();
+    assert_eq!(code, 125);
+    send(
+        &mut c,
+        &Message::Signal {
+            session: 0,
+            signal: 9,
+        },
+    );
+    let message = error_reply(&mut c, dl);
+    assert!(message.contains("not running"), "{message}");
+    send(&mut c, &Message::Shutdown);
+    vm.wait_exit();
+    let rec = vm.exit_record();
+    assert_eq!((rec.code, rec.error.as_str()), (137, ""), "{rec:?}");
+    assert!(vm.log().is_empty());
+}
 
-    let out = Command::new("debugfs")
-        .args(["-R", "cat /upper/written"])
-        .arg(&upper)
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "kept\n");
-    let check = Command::new("e2fsck")
-        .args(["-fn"])
-        .arg(&upper)
-        .output()
-        .unwrap();
+#[test]
+#[ignore = "boots QEMU: needs root, the guest kernel and the agent's initramfs (see crates/agent/tests/boot.sh)"]
+fn an_invalid_boot_config_is_recorded_as_125() {
+    let mut vm = Vm::boot_raw("badconfig", b"{\"container\": 42}", 1);
+    vm.wait_exit();
+    // Without a configuration the guest's clock stays near 1970.
+    let rec = vm.exit_record_any_time();
+    assert_eq!(rec.code, 125, "{rec:?}");
+    assert!(rec.error.contains("/isola/config.json"), "{rec:?}");
     assert!(
-        check.status.success(),
-        "upper disk not clean: {}",
-        String::from_utf8_lossy(&check.stdout)
+        vm.console()
+            .contains("isola-agent: fatal: the boot configuration"),
+        "{}",
+        vm.console()
     );
 }
 
 #[test]
-#[ignore = "boots QEMU: needs root, the guest kernel and a static agent (see crates/agent/tests/boot.sh)"]
-fn runs_an_interactive_terminal_with_resize() {
-    let mut vm = Vm::boot("tty", &[]);
-    vm.handshake();
-    let mut cfg = config(&["sh"], dir_rootfs());
-    cfg.tty = true;
-    cfg.open_stdin = true;
-    cfg.tty_size = Some(TtySize { rows: 24, cols: 80 });
-    vm.create(cfg).expect("container started");
-    vm.send(&Message::Resize {
-        session: MAIN_SESSION,
-        rows: 40,
-        cols: 100,
-    });
-    vm.writer
-        .send_data(MAIN_SESSION, Stream::Stdin, b"stty size; tty; exit 7\n")
-        .unwrap();
-    let got = vm.collect(MAIN_SESSION);
-    let out = got.stdout();
-    assert_eq!(got.code, 7, "{out}");
-    assert!(got.stderr.is_empty(), "a terminal has no separate stderr");
-    assert!(out.contains("40 100\r\n"), "{out:?}");
-    assert!(out.contains("/dev/pts/0\r\n"), "{out:?}");
-    vm.shutdown();
+#[ignore = "boots QEMU: needs root, the guest kernel and the agent's initramfs (see crates/agent/tests/boot.sh)"]
+fn the_memory_limit_ends_the_container_as_oom_killed() {
+    // dd touches its whole 64 MiB buffer at once.
+    let mut boot = boot_config(&["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
+    boot.container.limits.memory_bytes = Some(32 << 20);
+    let mut vm = Vm::boot("oom", &boot);
+    vm.wait_exit();
+    let rec = vm.exit_record();
+    assert_eq!((rec.code, rec.oom_killed), (137, true), "{rec:?}");
 }
 
 #[test]
-#[ignore = "boots QEMU: needs root, the guest kernel and a static agent (see crates/agent/tests/boot.sh)"]
-fn powers_off_when_the_host_goes_away() {
-    let mut vm = Vm::boot("hostgone", &[]);
-    vm.handshake();
-    vm.create(config(&["sleep", "30"], dir_rootfs()))
-        .expect("container started");
-    vm.reader
-        .get_ref()
-        .shutdown(std::net::Shutdown::Both)
-        .unwrap();
-    vm.wait_exit();
+#[ignore = "boots QEMU: needs root, the guest kernel and the agent's initramfs (see crates/agent/tests/boot.sh)"]
+fn idle_vm_cpu_use() {
+    const WINDOW: Duration = Duration::from_secs(5);
+    let ticks_per_sec = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .unwrap()
+        .unwrap() as f64;
+    for vcpus in [1, 2] {
+        let boot = boot_config(&["sleep", "50"]);
+        let name = format!("idle-{vcpus}cpu");
+        let mut vm = Vm::boot_raw(&name, &serde_json::to_vec(&boot).unwrap(), vcpus);
+        let dl = vm.deadline;
+        // Under TCG an idle guest costs nearly nothing with the TSC as its
+        // clocksource (tickless idle), but a few % per vCPU when the
+        // kernel's TSC calibration failed and it ticks at HZ on jiffies.
+        let clocksource = {
+            let mut c = vm.connect();
+            assert!(processes(&mut c, dl).iter().any(|p| p.2 == "sleep 50"));
+            let path = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
+            exec(&mut c, 1, &["cat", path], dl);
+            collect(&mut c, 1, dl).stdout().trim().to_string()
+        };
+        std::thread::sleep(Duration::from_secs(1));
+        let before = vm.cpu_ticks();
+        std::thread::sleep(WINDOW);
+        let used = (vm.cpu_ticks() - before) as f64 / ticks_per_sec;
+        eprintln!(
+            "{name}: QEMU used {:.2}s CPU to boot and start; then idle (sleep, \
+             clocksource {clocksource}): {used:.3}s CPU in {}s = {:.2}% of one core",
+            before as f64 / ticks_per_sec,
+            WINDOW.as_secs(),
+            used / WINDOW.as_secs_f64() * 100.0
+        );
+        let mut c = vm.connect();
+        send(&mut c, &Message::Shutdown);
+        vm.wait_exit();
+        assert_eq!(vm.exit_record().code, 137);
+    }
 }

@@ -15,6 +15,11 @@ use serde::{Deserialize, Serialize};
 pub const CONTROL_PREFIX: &str = "org.isola.ctl.";
 /// How many control ports a VM has.
 pub const CONTROL_PORTS: usize = 4;
+
+/// The name of control port `n`.
+pub fn control_port(n: usize) -> String {
+    format!("{CONTROL_PREFIX}{n}")
+}
 /// The port whose bytes QEMU appends to the container's json-file log.
 pub const LOG_PORT: &str = "org.isola.log";
 /// The port whose bytes QEMU writes to the container's exit record.

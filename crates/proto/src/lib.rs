@@ -1,6 +1,7 @@
-//! The protocol between isola's host side (the VM runtime) and `isola-agent`,
-//! the PID 1 of each container micro-VM. Both ends speak it over one
-//! virtio-serial port, which is a byte stream: this crate frames it.
+//! The protocol between isola's host side and `isola-agent`, the PID 1 of
+//! each container micro-VM, over the VM's virtio-serial control ports
+//! (byte streams: this crate frames them), plus the [`layout`] both sides
+//! agree on besides messages (port names, boot configuration, exit record).
 //!
 //! # Wire format
 //!
@@ -15,25 +16,32 @@
 //! - kind [`KIND_DATA`]: `u32 big-endian session | u8 stream | bytes`:
 //!   raw, binary-safe bytes of one [`Stream`] of one session. Session
 //!   [`MAIN_SESSION`] (0) is the container's main process; `exec`
-//!   sessions use ids the host picks.
+//!   sessions use ids the client picks, unique per port.
 //!
 //! # Conversation
 //!
+//! The guest starts the container by itself from its boot configuration;
+//! clients come and go on the control ports, one client per port at a
+//! time. On every connection:
+//!
 //! ```text
-//! guest -> host  Hello{version}            (as soon as the host is connected)
-//! host  -> guest Hello{version}            (major versions must match)
-//! host  -> guest CreateContainer{..}
-//! guest -> host  Started{pid} | StartFailed{code, message}
-//!       <->      Data, Signal, Resize, CloseStdin, Exec/ExecStarted/ExecFailed,
-//!                ListProcesses/Processes, Exited{session != 0}
-//! guest -> host  Exited{session: 0, code}  (after all other sessions ended
-//!                                           and all output was sent)
-//! host  -> guest Shutdown                  (the acknowledgement; the guest
-//!                                           then powers off and QEMU exits)
+//! guest  -> client Hello{version}   (as soon as it sees the connection)
+//! client -> guest  Hello{version}   (sent at once as well: either order;
+//!                                    major versions must match)
+//! client -> guest  Signal           -> Ok | Error
+//!                  Exec             -> ExecStarted | ExecFailed, then the
+//!                                      session's Data and Exited
+//!                  ListProcesses    -> Processes
+//!                  Resize, CloseStdin, Data(stdin)   (no answer)
+//!                  Shutdown         (kill everything, power off)
 //! ```
 //!
-//! The host may send `Shutdown` at any time; the guest then kills the
-//! container and powers off. Closing the connection means the same.
+//! Port 0 belongs to the client attached to the main process: it also gets
+//! session 0's output as Data (and may send its stdin), `StartFailed` if
+//! the container cannot start, and finally `Exited{session: 0}`, which it
+//! acknowledges with `Shutdown` once it has read everything; the guest then
+//! powers off and QEMU exits. A client that disconnects ends its exec
+//! sessions (SIGKILL), never the VM.
 
 mod error;
 mod frame;

@@ -14,29 +14,37 @@ pub const MAIN_SESSION: SessionId = 0;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum Message {
-    /// Both ways, first: the sender's protocol version and software.
+    /// Both ways, first on every connection of a control port, sent by
+    /// each side without waiting for the other's: the sender's protocol
+    /// version and software. A client's `Hello` on a port that is already
+    /// greeted starts a new conversation there (the guest missed a quick
+    /// reconnect): the guest ends the port's exec sessions and answers
+    /// with its own `Hello`.
     Hello {
         version: Version,
         /// Free text for diagnostics, e.g. "isola-agent 0.1.0".
         #[serde(default)]
         software: String,
     },
-    /// Host: create and start the container (once per VM).
-    CreateContainer(Box<ContainerConfig>),
-    /// Guest: the container's main process runs as guest PID `pid`.
-    Started { pid: i32 },
-    /// Guest: the container could not be started. `code` follows Docker:
-    /// 127 command not found, 126 not executable, 125 anything else.
+    /// Guest, to the client of port 0: the container could not be
+    /// started (its exit record is already written). `code` follows
+    /// Docker: 127 command not found, 126 not executable, 125 anything else.
     StartFailed { code: i32, message: String },
-    /// Host: send signal number `signal` to a session's process.
+    /// Client: send signal number `signal` to a session's process
+    /// (session 0: the container's main process). Answered by `Ok` or
+    /// `Error`.
     Signal { session: SessionId, signal: i32 },
-    /// Host: the terminal of a session (with `tty`) changed size.
+    /// Guest: a request without an answer of its own (`Signal`) was done.
+    Ok {},
+    /// Client: the terminal of a session (with `tty`) changed size. No
+    /// answer; ignored for a session without a terminal.
     Resize {
         session: SessionId,
         rows: u16,
         cols: u16,
     },
-    /// Host: start another process in the running container.
+    /// Client: start another process in the running container; its I/O
+    /// flows on this port only, and it is killed when the client leaves.
     Exec(ExecConfig),
     /// Guest: an exec session's process runs as guest PID `pid`.
     ExecStarted { session: SessionId, pid: i32 },
@@ -48,6 +56,8 @@ pub enum Message {
     },
     /// Guest: a session's process ended, and all its output was sent
     /// before this message. `code` is the exit status, or 128 + signal.
+    /// For session 0 (port 0 only) the exit record is already written and
+    /// the guest waits up to 10 s for the client's `Shutdown`.
     Exited {
         session: SessionId,
         code: i32,
@@ -55,19 +65,21 @@ pub enum Message {
         #[serde(default)]
         oom_killed: bool,
     },
-    /// Host: no more stdin for this session (the process sees EOF).
+    /// Client: no more stdin for this session (the process sees EOF).
     CloseStdin { session: SessionId },
-    /// Host: list the container's processes (for `isola top`).
+    /// Client: list the container's processes (for `isola top`).
     ListProcesses {},
     /// Guest: the answer to `ListProcesses`, a table like `ps -ef`.
     Processes {
         header: Vec<String>,
         rows: Vec<Vec<String>>,
     },
-    /// Host: stop everything and power off; also the acknowledgement of
-    /// the main session's `Exited`.
+    /// Client: kill everything and power off (exit code 137 unless the
+    /// container already ended); also the acknowledgement of the main
+    /// session's `Exited`.
     Shutdown,
-    /// Either way: a request could not be served (the conversation goes on).
+    /// Either way: a request could not be served, or a message was not
+    /// understood (the conversation goes on).
     Error { message: String },
 }
 
@@ -76,10 +88,9 @@ impl Message {
     pub fn name(&self) -> &'static str {
         match self {
             Message::Hello { .. } => "Hello",
-            Message::CreateContainer(_) => "CreateContainer",
-            Message::Started { .. } => "Started",
             Message::StartFailed { .. } => "StartFailed",
             Message::Signal { .. } => "Signal",
+            Message::Ok {} => "Ok",
             Message::Resize { .. } => "Resize",
             Message::Exec(_) => "Exec",
             Message::ExecStarted { .. } => "ExecStarted",
@@ -101,7 +112,8 @@ pub struct TtySize {
     pub cols: u16,
 }
 
-/// The container's main process and environment, as `docker run` gives it.
+/// The container's main process and environment, as `docker run` gives it;
+/// the guest reads it at boot from [`crate::layout::BootConfig`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerConfig {
     pub args: Vec<String>,
@@ -199,7 +211,8 @@ impl Filesystem {
 /// A process to start in the running container (`docker exec`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecConfig {
-    /// Chosen by the host; must not be [`MAIN_SESSION`] or in use.
+    /// Chosen by the client; must not be [`MAIN_SESSION`] or in use on
+    /// this port (ids are per port: clients on other ports may reuse it).
     pub session: SessionId,
     pub args: Vec<String>,
     pub env: Vec<String>,

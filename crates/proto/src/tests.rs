@@ -44,18 +44,11 @@ fn sample_config() -> ContainerConfig {
 }
 
 fn every_message() -> Vec<Message> {
-    let mut tmpfs = sample_config();
-    tmpfs.rootfs.upper = Upper::Tmpfs {
-        size_bytes: Some(1 << 30),
-    };
     vec![
         Message::Hello {
             version: VERSION,
             software: "isola-agent 0.1.0".into(),
         },
-        Message::CreateContainer(Box::new(sample_config())),
-        Message::CreateContainer(Box::new(tmpfs)),
-        Message::Started { pid: 42 },
         Message::StartFailed {
             code: 127,
             message: "exec: \"nope\": executable file not found in $PATH".into(),
@@ -64,6 +57,7 @@ fn every_message() -> Vec<Message> {
             session: 0,
             signal: 15,
         },
+        Message::Ok {},
         Message::Resize {
             session: 7,
             rows: 50,
@@ -167,12 +161,9 @@ fn json_is_tagged_by_type() {
     encode_message(&Message::Shutdown, &mut out).unwrap();
     assert_eq!(&out[..5], &[0, 0, 0, 20, KIND_CONTROL]);
     assert_eq!(&out[5..], br#"{"type":"Shutdown"}"#);
-    let v: serde_json::Value =
-        serde_json::to_value(Message::CreateContainer(Box::new(sample_config()))).unwrap();
-    assert_eq!(v["type"], "CreateContainer");
-    assert_eq!(v["rootfs"]["layers"][0]["kind"], "disk");
-    assert_eq!(v["rootfs"]["layers"][0]["fs"], "erofs");
-    assert_eq!(v["rootfs"]["upper"]["kind"], "disk");
+    out.clear();
+    encode_message(&Message::Ok {}, &mut out).unwrap();
+    assert_eq!(&out[5..], br#"{"type":"Ok"}"#);
 }
 
 #[test]
@@ -191,9 +182,12 @@ fn optional_fields_may_be_omitted_by_older_peers() {
 
 #[test]
 fn unknown_fields_are_ignored_for_minor_version_additions() {
-    let json = br#"{"type":"Started","pid":5,"added_in_1_1":true}"#;
+    let json = br#"{"type":"ExecStarted","session":1,"pid":5,"added_in_2_1":true}"#;
     let frame = read_one(&raw(KIND_CONTROL, json)).unwrap();
-    assert_eq!(frame, Frame::Control(Message::Started { pid: 5 }));
+    assert_eq!(
+        frame,
+        Frame::Control(Message::ExecStarted { session: 1, pid: 5 })
+    );
 }
 
 #[test]
@@ -250,7 +244,7 @@ fn long_stream_data_is_split_into_frames_under_the_limit() {
 
 #[test]
 fn truncated_frames_are_reported_with_how_much_arrived() {
-    let bytes = encoded(&Frame::Control(Message::Started { pid: 1 }));
+    let bytes = encoded(&Frame::Control(Message::ExecStarted { session: 1, pid: 1 }));
     // Inside the length prefix.
     assert!(matches!(
         read_one(&bytes[..2]),
@@ -337,8 +331,18 @@ fn bad_json_is_rejected_with_serdes_reason() {
     for (payload, needle) in [
         (&b"{not json"[..], "key must be a string"),
         (br#"{"type":"Reboot"}"#, "unknown variant `Reboot`"),
-        (br#"{"type":"Started"}"#, "missing field `pid`"),
-        (br#"{"type":"Started","pid":"one"}"#, "invalid type"),
+        (
+            br#"{"type":"CreateContainer"}"#,
+            "unknown variant `CreateContainer`",
+        ),
+        (
+            br#"{"type":"ExecStarted","session":1}"#,
+            "missing field `pid`",
+        ),
+        (
+            br#"{"type":"ExecStarted","session":1,"pid":"one"}"#,
+            "invalid type",
+        ),
         (&[0xff, 0xfe][..], "expected value"),
     ] {
         match read_one(&raw(KIND_CONTROL, payload)) {
@@ -384,7 +388,7 @@ fn hello_with_another_major_version_is_rejected() {
     );
     assert!(err
         .to_string()
-        .contains("this side speaks 1.0, the peer speaks 2.0"));
+        .contains("this side speaks 2.0, the peer speaks 3.0"));
 }
 
 #[test]
@@ -435,4 +439,63 @@ fn decoder_reports_garbage_after_valid_frames() {
         Some(Frame::Control(Message::Shutdown))
     );
     assert!(matches!(d.next_frame(), Err(Error::UnknownKind(9))));
+}
+
+#[test]
+fn boot_config_round_trips_and_waits_for_attach_only_when_asked() {
+    let mut tmpfs = sample_config();
+    tmpfs.rootfs.upper = Upper::Tmpfs {
+        size_bytes: Some(1 << 30),
+    };
+    for container in [sample_config(), tmpfs] {
+        let boot = layout::BootConfig {
+            container,
+            wait_for_attach: true,
+        };
+        let json = serde_json::to_vec(&boot).unwrap();
+        let back: layout::BootConfig = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back, boot);
+    }
+    let v = serde_json::to_value(layout::BootConfig {
+        container: sample_config(),
+        wait_for_attach: false,
+    })
+    .unwrap();
+    assert_eq!(v["container"]["rootfs"]["layers"][0]["kind"], "disk");
+    assert_eq!(v["container"]["rootfs"]["layers"][0]["fs"], "erofs");
+    assert_eq!(v["container"]["rootfs"]["upper"]["kind"], "disk");
+    // An older writer may leave `wait_for_attach` out: start at once.
+    let mut v = v;
+    v.as_object_mut().unwrap().remove("wait_for_attach");
+    let back: layout::BootConfig = serde_json::from_value(v).unwrap();
+    assert!(!back.wait_for_attach);
+}
+
+#[test]
+fn exit_record_is_one_json_line_with_optional_fields() {
+    let rec = layout::ExitRecord {
+        code: 137,
+        oom_killed: true,
+        finished_at: "2026-11-27T21:40:00.123456789Z".into(),
+        error: String::new(),
+    };
+    let line = serde_json::to_string(&rec).unwrap();
+    assert!(!line.contains('\n'));
+    assert_eq!(
+        serde_json::from_str::<layout::ExitRecord>(&line).unwrap(),
+        rec
+    );
+    let minimal: layout::ExitRecord =
+        serde_json::from_str(r#"{"code":127,"finished_at":"x"}"#).unwrap();
+    assert_eq!((minimal.code, minimal.oom_killed), (127, false));
+    assert!(minimal.error.is_empty());
+}
+
+#[test]
+fn control_ports_are_numbered_after_the_prefix() {
+    assert_eq!(layout::control_port(0), "org.isola.ctl.0");
+    assert_eq!(
+        layout::control_port(layout::CONTROL_PORTS - 1),
+        format!("org.isola.ctl.{}", layout::CONTROL_PORTS - 1)
+    );
 }

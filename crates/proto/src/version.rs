@@ -13,7 +13,12 @@ pub struct Version {
 }
 
 /// The version this build speaks.
-pub const VERSION: Version = Version { major: 1, minor: 0 };
+///
+/// - 2.0: the guest starts the container from its boot configuration
+///   (`CreateContainer` and `Started` are gone), several control ports,
+///   `Ok` answers `Signal`.
+/// - 1.0: one control port; the host sent `CreateContainer`.
+pub const VERSION: Version = Version { major: 2, minor: 0 };
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

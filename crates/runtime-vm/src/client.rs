@@ -4,6 +4,7 @@
 //! main process, the others to `exec`, `top`, `kill` and `stop`.
 
 use crate::{io_err, Error, Result};
+use isola_proto::layout::CONTROL_PORTS;
 use isola_proto::{check_hello, Frame, FrameReader, FrameWriter, Message, VERSION};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
@@ -12,9 +13,6 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// How many control ports each VM has.
-pub const CONTROL_PORTS: usize = 4;
 
 /// The socket file name of control port `n`, relative to the container
 /// directory: Unix socket paths are limited to 108 bytes, which a deep
@@ -111,7 +109,7 @@ impl Client {
             version: VERSION,
             software: format!("isola {}", env!("CARGO_PKG_VERSION")),
         })?;
-        let hello = c.reader.read_message().map_err(|e| match e {
+        let hello = c.read_hello().map_err(|e| match e {
             isola_proto::Error::Io(ref io)
                 if matches!(io.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
             {
@@ -128,6 +126,15 @@ impl Client {
             .set_read_timeout(None)
             .map_err(io_err("socket timeout"))?;
         Ok(Some(c))
+    }
+
+    /// The agent's Hello, skipping what a previous client left unread.
+    fn read_hello(&mut self) -> isola_proto::Result<Message> {
+        loop {
+            if let Frame::Control(m @ Message::Hello { .. }) = self.reader.read_frame()? {
+                return Ok(m);
+            }
+        }
     }
 
     pub fn send(&mut self, msg: &Message) -> Result<()> {

@@ -64,11 +64,8 @@ fn pad4(out: &mut Vec<u8>) {
     }
 }
 
-/// Where the agent finds the container's configuration in the guest.
-pub const CONFIG_PATH: &str = "isola/config.json";
-
 /// Writes `out` = the agent's base initramfs `base` followed by a small
-/// archive holding `config` at [`CONFIG_PATH`].
+/// archive holding `config` at [`isola_proto::layout::CONFIG_PATH`].
 pub fn write_initrd(
     base: &std::path::Path,
     config: &[u8],
@@ -96,7 +93,7 @@ pub fn write_initrd(
             data: None,
         },
         Entry {
-            name: CONFIG_PATH,
+            name: isola_proto::layout::CONFIG_PATH,
             mode: 0o600,
             data: Some(config),
         },

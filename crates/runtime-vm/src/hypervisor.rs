@@ -4,16 +4,10 @@
 
 use crate::accel::Accel;
 use crate::{io_err, Error, Result};
+use isola_proto::layout;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-/// Names of the guest's virtio-serial ports (the agent looks them up).
-pub mod ports {
-    pub const CONTROL_PREFIX: &str = "org.isola.ctl.";
-    pub const LOG: &str = "org.isola.log";
-    pub const EXIT: &str = "org.isola.exit";
-}
 
 /// A virtio-blk disk, found in the guest by its serial.
 #[derive(Debug, Clone)]
@@ -143,7 +137,7 @@ impl Hypervisor for Qemu {
                 "-device",
                 &format!(
                     "virtserialport,chardev=ctl{i},name={}{i}",
-                    ports::CONTROL_PREFIX
+                    layout::CONTROL_PREFIX
                 ),
             ]);
         }
@@ -153,7 +147,7 @@ impl Hypervisor for Qemu {
         ]);
         c.args([
             "-device",
-            &format!("virtserialport,chardev=log,name={}", ports::LOG),
+            &format!("virtserialport,chardev=log,name={}", layout::LOG_PORT),
         ]);
         c.args([
             "-chardev",
@@ -161,7 +155,7 @@ impl Hypervisor for Qemu {
         ]);
         c.args([
             "-device",
-            &format!("virtserialport,chardev=exit,name={}", ports::EXIT),
+            &format!("virtserialport,chardev=exit,name={}", layout::EXIT_PORT),
         ]);
         for (i, d) in s.disks.iter().enumerate() {
             let ro = if d.readonly { ",readonly=on" } else { "" };

@@ -27,14 +27,14 @@
 mod accel;
 mod client;
 mod cpio;
-pub use cpio::{write_initrd, CONFIG_PATH};
+pub use cpio::write_initrd;
 mod disks;
 mod hypervisor;
 
 pub use accel::{detect as detect_accel, Accel};
-pub use client::{control_socket, Client, CONTROL_PORTS};
+pub use client::{control_socket, Client};
 pub use disks::{layer_image, upper_image};
-pub use hypervisor::{ports, Disk, Hypervisor, Qemu, VmSpec};
+pub use hypervisor::{Disk, Hypervisor, Qemu, VmSpec};
 
 use std::path::PathBuf;
 

@@ -8,7 +8,7 @@ use crate::ids::now_rfc3339;
 use crate::signals::signalfd;
 use crate::store::{Container, Status};
 use crate::{Engine, Error, Result};
-use isola_proto::layout::{BootConfig, ExitRecord};
+use isola_proto::layout::{BootConfig, ExitRecord, CONTROL_PORTS};
 use isola_proto::{
     ContainerConfig, ExecConfig, Filesystem, Frame, FrameWriter, Layer, Limits, Message, Rootfs,
     Stream, TtySize, Upper, MAIN_SESSION,
@@ -17,7 +17,7 @@ use isola_runtime_process::sys::{get_winsize, process_start_time};
 use isola_runtime_process::ProcessSpec;
 use isola_runtime_vm::{
     control_socket, detect_accel, files, layer_image, upper_image, write_initrd, Accel, Client,
-    Disk, Hypervisor, Qemu, VmSpec, CONTROL_PORTS,
+    Disk, Hypervisor, Qemu, VmSpec,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
