@@ -14,3 +14,8 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build -p isola-cli
 cargo test --workspace -- --test-threads="${ISOLA_TEST_THREADS:-4}"
+# The guest agent's boot tests: real VMs driven at the protocol level, one
+# at a time (they are #[ignore]d in the parallel run above).
+crates/agent/tests/boot.sh
+# The benchmark harness still runs (tiny N, installed engines only).
+bench/run.sh --smoke

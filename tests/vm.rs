@@ -127,6 +127,11 @@ fn vm_exit_codes_streams_and_guest_kernel() {
     let o = i.run(&["run", "--rm", "-t", VM, "busybox", "tty"]);
     assert!(stdout(&o).contains("/dev/pts/0"), "{}", stdout(&o));
     assert_eq!(i.ok(&["ps", "-aq"]), "", "--rm removed them all");
+    assert_fails(
+        &i.run(&["run", "--rm", VM, "--network", "host", "busybox", "true"]),
+        125,
+        "--network host is not available",
+    );
 }
 
 #[test]

@@ -129,6 +129,11 @@ impl Engine {
                 isolation.as_str()
             ))
         })?;
+        if isolation == Isolation::Vm && opts.network == NetworkMode::Host {
+            return Err(Error::Invalid(
+                "--network host is not available with --isolation=vm (the guest has its own network stack): use --network none".into(),
+            ));
+        }
         let image = self.images.resolve(&opts.image)?;
         let img = image.config.config().clone().unwrap_or_default();
 
