@@ -111,6 +111,22 @@ fn images_tag_rmi_and_inspect() {
 }
 
 #[test]
+fn rmi_force_of_an_image_in_use_only_untags_it() {
+    let i = Isola::new();
+    i.ok(&["create", "--name", "user", "busybox", "echo", "still-here"]);
+    let out = i.ok(&["rmi", "-f", "busybox"]);
+    assert!(
+        out.contains("Untagged: busybox:latest") && !out.contains("Deleted"),
+        "{out}"
+    );
+    assert!(
+        i.ok(&["images"]).contains("<none>"),
+        "kept as a dangling image"
+    );
+    assert_eq!(i.ok(&["start", "-a", "user"]), "still-here\n");
+}
+
+#[test]
 fn import_forms_and_changes() {
     let i = Isola::empty();
     let tar = TarBuilder::new().dir_all(".", busybox_rootfs()).finish();

@@ -220,6 +220,42 @@ fn vm_stop_kills_after_timeout_and_keeps_writes_across_restart() {
 }
 
 #[test]
+fn default_isolation_from_config_and_cpus_memory_sizing() {
+    let i = vm_root();
+    std::fs::write(i.path().join("config.toml"), "default_isolation = \"vm\"\n").unwrap();
+    assert!(i.ok(&["info"]).contains("Default Isolation: vm"));
+    let out = i.ok(&[
+        "run",
+        "--name",
+        "d",
+        "--cpus",
+        "2",
+        "--memory",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -c ^processor /proc/cpuinfo",
+    ]);
+    assert_eq!(out.trim(), "2", "--cpus 2 gives two vCPUs");
+    assert_eq!(i.inspect("d", "{{.HostConfig.Isolation}}"), "vm");
+    assert_eq!(
+        i.inspect("d", "{{.State.VM.MemoryMib}}"),
+        (64 + 96).to_string()
+    );
+    // --isolation=process still overrides the default.
+    i.ok(&[
+        "run",
+        "--name",
+        "p",
+        "--isolation=process",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(i.inspect("p", "{{.HostConfig.Isolation}}"), "process");
+}
+
+#[test]
 fn four_vms_at_once() {
     let i = vm_root();
     let children: Vec<_> = (0..4)
