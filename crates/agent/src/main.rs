@@ -18,7 +18,6 @@ mod control;
 mod error;
 mod lifecycle;
 mod log;
-mod net;
 mod outbox;
 mod port;
 mod power;

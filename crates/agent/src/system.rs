@@ -30,7 +30,7 @@ pub fn setup() -> Result<()> {
     mount_fs("tmpfs", "/run", scratch, Some("mode=0755"))?;
     mount_fs("cgroup2", "/sys/fs/cgroup", hidden, None)?;
     fs::create_dir_all(RUN_DIR).ctx(|| format!("creating {RUN_DIR}"))?;
-    crate::net::loopback_up()
+    Ok(isola_runtime_process::net::loopback_up()?)
 }
 
 /// Moves the agent's root from the initramfs onto a bind mount of itself.

@@ -22,7 +22,7 @@ pub mod cgroups;
 mod exec;
 mod init;
 mod mounts;
-mod net;
+pub mod net;
 pub mod seccomp;
 mod spawn;
 mod stdio;

@@ -1,11 +1,13 @@
 //! Brings up the loopback interface of a fresh network namespace, which is
-//! all `--network none` provides (as in Docker).
+//! all `--network none` provides (as in Docker). Public because the guest
+//! agent does the same for the VM's own network namespace.
 
 use crate::{Context, Result};
 use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 use std::os::fd::AsRawFd;
 
-pub(crate) fn loopback_up() -> Result<()> {
+/// Sets `lo` up in the calling process's network namespace.
+pub fn loopback_up() -> Result<()> {
     let sock = socket(
         AddressFamily::Inet,
         SockType::Datagram,
