@@ -529,7 +529,36 @@ class Runsc(Oci):
         return sandbox, pids, f"{len(stubs)} ptrace stub process(es) not counted"
 
 
-class Podman(Engine):
+class DockerLikeCli(Engine):
+    """The verbs docker and podman share (same CLI, same image names)."""
+
+    rm_flags: tuple = ("-f",)
+
+    def cli(self, *args):
+        raise NotImplementedError
+
+    def remove(self, ids):
+        for i in range(0, len(ids), 100):
+            run(self.cli("rm", *self.rm_flags, *ids[i:i + 100]), timeout=600)
+
+    def count_left(self):
+        return len(run(self.cli("ps", "-aq"))[1].split())
+
+    def count_running(self):
+        return len(run(self.cli("ps", "-q"))[1].split())
+
+    def load_argv(self, archive, rep):
+        return self.cli("load", "-q", "-i", archive)
+
+    def load_check(self, rep):
+        if "isola-bench/load" not in run(self.cli("images"))[1]:
+            raise Failed(f"`{self.name} images` does not list isola-bench/load after load")
+
+    def load_reset(self, rep):
+        run(self.cli("rmi", "-f", "isola-bench/load:latest"), check=False)
+
+
+class Podman(DockerLikeCli):
     name, label = "podman", "podman"
     counted = "conmon"
 
@@ -557,31 +586,13 @@ class Podman(Engine):
         keep = set(subtree(w, kids))
         return w, [p for p in subtree(conmon, kids) if p not in keep], ""
 
-    def remove(self, ids):
-        for i in range(0, len(ids), 100):
-            run(self.cli("rm", "-f", "-t", "0", *ids[i:i + 100]), timeout=600)
-
-    def count_left(self):
-        return len(run(self.cli("ps", "-aq"))[1].split())
-
-    def count_running(self):
-        return len(run(self.cli("ps", "-q"))[1].split())
-
-    def load_argv(self, archive, rep):
-        return self.cli("load", "-q", "-i", archive)
-
-    def load_check(self, rep):
-        if "isola-bench/load" not in run(self.cli("images"))[1]:
-            raise Failed("`podman images` does not list isola-bench/load after load")
-
-    def load_reset(self, rep):
-        run(self.cli("rmi", "-f", "isola-bench/load:latest"), check=False)
+    rm_flags = ("-f", "-t", "0")
 
     def stream_argv(self, tag):
         return self.cli("run", "-i", "--rm", *self.run_flags, self.img, "cat")
 
 
-class Docker(Engine):
+class Docker(DockerLikeCli):
     name, label = "docker", "docker"
     counted = "containerd-shim-runc-v2"
 
@@ -614,25 +625,7 @@ class Docker(Engine):
             return []
         return [d] + [p for p in kids.get(d, []) if (proc_stat(p) or ("",))[0] == "containerd"]
 
-    def remove(self, ids):
-        for i in range(0, len(ids), 100):
-            run(self.cli("rm", "-f", *ids[i:i + 100]), timeout=600)
-
-    def count_left(self):
-        return len(run(self.cli("ps", "-aq"))[1].split())
-
-    def count_running(self):
-        return len(run(self.cli("ps", "-q"))[1].split())
-
-    def load_argv(self, archive, rep):
-        return self.cli("load", "-q", "-i", archive)
-
-    def load_check(self, rep):
-        if "isola-bench/load" not in run(self.cli("images"))[1]:
-            raise Failed("`docker images` does not list isola-bench/load after load")
-
-    def load_reset(self, rep):
-        run(self.cli("rmi", "-f", "isola-bench/load:latest"), check=False)
+    rm_flags = ("-f",)
 
     def stream_argv(self, tag):
         return self.cli("run", "-i", "--rm", "--network", "none", self.img, "cat")
@@ -1192,10 +1185,7 @@ class Suite:
           "--runtime=runc` (crun fails on hybrid cgroups), `--network none --ulimit nofile=20000:20000 "
           "--ulimit nproc=32768:32768`.")
         a("- isola: default process mode (its default network is `none`: loopback only); private `--root` "
-          f"(`{self.engines['isola'].root if 'isola' in self.engines else '-'}`). The root is deliberately short: "
-          "VM mode puts QEMU's unix sockets at `ROOT/containers/<64-hex id>/ctl-N.sock`, and with a root of ~33 "
-          "characters (e.g. `/var/tmp/isola-bench.XXXXXX/isola`) that path exceeds the 107-byte socket path "
-          "limit and every VM start fails with \"the VM is not reachable: the VM exited\" (an isola bug).")
+          f"(`{self.engines['isola'].root if 'isola' in self.engines else '-'}`).")
         a("- The driver runs below a child-subreaper that reaps orphans at once (PID 1 of this machine "
           "reaps late), so detached containers and monitors are reaped as on a normal host.")
         if self.na:

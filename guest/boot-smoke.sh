@@ -23,23 +23,13 @@ log() { echo "boot-smoke: $*" >&2; }
 kernel=${1:-${ISOLA_KERNEL:-${ISOLA_CACHE:-/var/cache/isola}/kernel/vmlinux}}
 timeout_s=${ISOLA_SMOKE_TIMEOUT:-60}
 qemu_bin=qemu-system-x86_64
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 deps=(busybox-static qemu-system-x86 cpio gzip coreutils)
 
 [[ -s $kernel ]] || die "no kernel at $kernel; build it with guest/build-kernel.sh (or pass its path)"
 [[ $timeout_s =~ ^[0-9]+$ ]] || die "ISOLA_SMOKE_TIMEOUT must be a number of seconds, got '$timeout_s'"
 
-missing=()
-for p in "${deps[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  [[ $(id -u) -eq 0 ]] || die "missing packages: ${missing[*]}; rerun as root or run: apt-get install ${missing[*]}"
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 || die "apt-get update failed; check the network and /etc/apt/sources.list"
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
-    || die "apt-get install ${missing[*]} failed; see the apt output above"
-fi
+"$repo/scripts/deps.sh" "${deps[@]}" || die "could not install ${deps[*]}"
 busybox=$(command -v busybox) || die "busybox not on PATH although busybox-static is installed; run: apt-get install --reinstall busybox-static"
 file -L "$busybox" 2>/dev/null | grep -q 'statically linked' \
   || ldd "$busybox" 2>&1 | grep -q 'not a dynamic executable' \

@@ -21,6 +21,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
 fragment=$here/kernel.config
 cache=${ISOLA_CACHE:-/var/cache/isola}
 kdir=$cache/kernel
@@ -42,18 +43,7 @@ esac
 [[ -r $fragment ]] || die "config fragment $fragment is missing; restore guest/kernel.config from git"
 
 # --- 1. build dependencies -----------------------------------------------------
-missing=()
-for p in "${deps[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  [[ $(id -u) -eq 0 ]] || die "missing packages: ${missing[*]}; rerun as root or run: apt-get install ${missing[*]}"
-  log "installing build dependencies: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 || die "apt-get update failed; check the network and /etc/apt/sources.list"
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
-    || die "apt-get install ${missing[*]} failed; see the apt output above"
-fi
+"$repo/scripts/deps.sh" "${deps[@]}" || die "could not install ${deps[*]}"
 [[ -r $tarball ]] || die "$tarball not found although $src_pkg is installed; run: apt-get install --reinstall $src_pkg"
 
 # --- 2. cache key and fast path -------------------------------------------------
