@@ -357,8 +357,7 @@ fi
 
 # ------------------------------------------------------------------ isola ---
 if [[ -x $isola ]] && want_engine isola; then
-  # A short root of its own: VM mode puts unix sockets at ROOT/containers/<64 hex>/ctl-N.sock,
-  # which must fit in 107 bytes (a root below the scratch dir is too long).
+  # A private root of its own, removed with the scratch data at exit.
   iroot=$(mktemp -d "${BENCH_TMP:-/var/tmp}/i.XXXX")
   log "importing the rootfs into isola (root $iroot)"
   if ! "$isola" --root "$iroot" import -c 'CMD ["sh"]' "$work/rootfs" busybox >/dev/null 2>"$work/isola-import.log"; then
