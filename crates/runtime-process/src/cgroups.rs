@@ -3,7 +3,7 @@
 //! cgroup v2. Each container gets `isola/<id>` in every hierarchy it uses,
 //! and [`Cgroup::remove`] deletes exactly those directories again.
 
-use crate::{Error, Result};
+use crate::{devices, Error, Result};
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -13,22 +13,6 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// v1 controllers we create a directory in: the ones carrying limits, plus
 /// devices (Docker's device allow-list) and cpuacct for accounting.
 const V1_CONTROLLERS: &[&str] = &["memory", "cpu", "cpuacct", "pids", "devices"];
-/// Docker's default device allow-list for cgroup v1 ("c major:minor access").
-const V1_DEVICE_ALLOW: &[&str] = &[
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",    // null
-    "c 1:5 rwm",    // zero
-    "c 1:7 rwm",    // full
-    "c 1:8 rwm",    // random
-    "c 1:9 rwm",    // urandom
-    "c 5:0 rwm",    // tty
-    "c 5:1 rwm",    // console
-    "c 5:2 rwm",    // ptmx
-    "c 136:* rwm",  // pts
-    "c 10:200 rwm", // tun
-];
-
 /// Which cgroup layout the host has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CgroupVersion {
@@ -149,6 +133,8 @@ impl Cgroup {
                 if let Some(p) = limits.pids {
                     write(dir, "pids.max", &pids_value(p))?;
                 }
+                // v2 has no devices.allow: the allow-list is a BPF program.
+                devices::attach(dir, &devices::docker_default())?;
             }
             CgroupVersion::V1 => {
                 for (ctrl, dir) in &self.dirs {
@@ -177,7 +163,7 @@ impl Cgroup {
                         }
                         "devices" => {
                             write(dir, "devices.deny", "a")?;
-                            for rule in V1_DEVICE_ALLOW {
+                            for rule in devices::DOCKER_DEFAULT {
                                 write(dir, "devices.allow", rule)?;
                             }
                         }

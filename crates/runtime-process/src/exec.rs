@@ -109,6 +109,10 @@ fn join_and_clone(
     console: Option<&OwnedFd>,
     err_w: &OwnedFd,
 ) -> Result<Pid> {
+    // Before joining anything: a non-dumpable process's /proc/PID/exe (the
+    // host's isola binary) cannot be opened from the container, and the
+    // process it clones into the container inherits the flag.
+    sys::set_dumpable(false).ctx(|| "PR_SET_DUMPABLE".into())?;
     cgroup.add(getpid().as_raw())?;
     for (file, flag) in ns {
         setns(file, *flag).ctx(|| format!("joining the container's {flag:?}"))?;

@@ -4,7 +4,7 @@
 //! learns whether `execve` succeeded (EOF) or why it failed.
 
 use crate::spawn::ProcessSpec;
-use crate::{capabilities, seccomp, user, Context, Error, Result};
+use crate::{capabilities, seccomp, sys, user, Context, Error, Result};
 use nix::unistd::{execve, setgid, setgroups, setuid, Gid, Uid};
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -72,6 +72,23 @@ fn prepare_and_exec(process: &ProcessSpec) -> Result<std::convert::Infallible> {
     let program = find_program(&process.args, &env)?;
 
     let keep = capabilities::docker_default();
+    let filters = seccomp::default_filters(&keep)?;
+    let cstr =
+        |s: &str| CString::new(s).map_err(|_| Error::Setup(format!("{s:?} contains a NUL byte")));
+    let argv = process
+        .args
+        .iter()
+        .map(|a| cstr(a))
+        .collect::<Result<Vec<_>>>()?;
+    let envp = env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>>>()?;
+    let path = cstr(&program.to_string_lossy())?;
+
+    // The filter goes on first, while we still hold CAP_SYS_ADMIN: the
+    // kernel then does not require no_new_privs, which Docker sets only
+    // with `--security-opt no-new-privileges` (with it, set-uid programs
+    // in images such as `su` or `ping` would not work). Everything below
+    // uses only syscalls the policy allows.
+    seccomp::apply(&filters)?;
     capabilities::drop_bounding(&keep)?;
     let gids: Vec<Gid> = id
         .additional_gids
@@ -82,19 +99,11 @@ fn prepare_and_exec(process: &ProcessSpec) -> Result<std::convert::Infallible> {
     setgid(Gid::from_raw(id.gid)).ctx(|| format!("setgid {}", id.gid))?;
     setuid(Uid::from_raw(id.uid)).ctx(|| format!("setuid {}", id.uid))?;
     capabilities::set_process(&keep, id.uid == 0)?;
-    nix::sys::prctl::set_no_new_privs().ctx(|| "no_new_privs".into())?;
-    let filters = seccomp::default_filters(&keep)?;
-
-    let cstr =
-        |s: &str| CString::new(s).map_err(|_| Error::Setup(format!("{s:?} contains a NUL byte")));
-    let argv = process
-        .args
-        .iter()
-        .map(|a| cstr(a))
-        .collect::<Result<Vec<_>>>()?;
-    let envp = env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>>>()?;
-    let path = cstr(&program.to_string_lossy())?;
-    seccomp::apply(&filters)?;
+    // The engine runs with whatever umask its caller had; containers get
+    // Docker's 0022.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    // Nothing but stdio may cross into the container (CVE-2024-21626).
+    sys::cloexec_from(3);
     let err = execve(&path, &argv, &envp).unwrap_err();
     Err(exec_error(&process.args[0], err))
 }

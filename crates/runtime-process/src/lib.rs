@@ -1,6 +1,6 @@
 //! Runs one container process on the host kernel: namespaces, cgroups, an
 //! overlayfs root entered with pivot_root, Docker's default capabilities and
-//! seccomp policy, and no_new_privs.
+//! seccomp policy (no_new_privs only when asked, as in Docker).
 //!
 //! We deliberately wrote this layer ourselves instead of embedding youki's
 //! `libcontainer`:
@@ -19,6 +19,8 @@
 
 pub mod capabilities;
 pub mod cgroups;
+mod devices;
+pub mod exe;
 mod exec;
 mod init;
 mod mounts;

@@ -651,19 +651,41 @@ fn allowlist(caps: &[Capability], kernel: Option<(u32, u32)>) -> Result<Rules> {
     Ok(rules)
 }
 
-/// Installs `filters` on the calling thread, in order, after setting
-/// `no_new_privs` (which the kernel requires of a process without
-/// `CAP_SYS_ADMIN`, and which we want anyway).
+/// Installs `filters` on the calling thread, in order.
+///
+/// Unlike `seccompiler::apply_filter`, this does not set `no_new_privs`:
+/// Docker sets that only when asked (`--security-opt no-new-privileges`),
+/// so the container init installs the filters while it still holds
+/// `CAP_SYS_ADMIN`, which is what the kernel requires instead.
 ///
 /// Meant for the container init right before `execve`: it does not
-/// allocate unless it fails, so it is safe in a child forked from a
-/// multi-threaded process. Only the calling thread is filtered (no TSYNC):
-/// the init is single-threaded, and every process it starts inherits the
-/// filters. Once installed, filters cannot be removed.
+/// allocate, so it is safe in a child forked from a multi-threaded
+/// process. Only the calling thread is filtered (no TSYNC): the init is
+/// single-threaded, and every process it starts inherits the filters.
+/// Once installed, filters cannot be removed.
 pub fn apply(filters: &[BpfProgram]) -> Result<()> {
     for filter in filters {
-        seccompiler::apply_filter(filter)
-            .map_err(|e| Error::Seccomp(format!("installing the filter: {e}")))?;
+        let prog = libc::sock_fprog {
+            len: filter.len() as u16,
+            // seccompiler's instruction type has sock_filter's layout.
+            filter: filter.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: the kernel copies `len` instructions from `filter`, which
+        // stays alive and unchanged for the duration of the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &prog as *const libc::sock_fprog,
+            )
+        };
+        if rc != 0 {
+            return Err(Error::Seccomp(format!(
+                "installing the filter: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
     }
     Ok(())
 }

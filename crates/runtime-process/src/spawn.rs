@@ -128,6 +128,9 @@ fn container_init(
     console: Option<&OwnedFd>,
     sync: &OwnedFd,
 ) -> Result<std::convert::Infallible> {
+    // Until it executes the command, this process is a copy of the host's
+    // isola binary inside the container's namespaces.
+    sys::set_dumpable(false).ctx(|| "PR_SET_DUMPABLE".into())?;
     if !wait_for_parent(sync) {
         return Err(Error::Setup("the monitor went away before start".into()));
     }
