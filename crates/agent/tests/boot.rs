@@ -257,7 +257,7 @@ impl Vm {
             control_sockets: (0..CONTROL_PORTS).map(control_socket).collect(),
             log_file: dir.join("json.log"),
             exit_file: dir.join("exit.json"),
-            console_file: dir.join("console.log"),
+            console: isola_runtime_vm::Console::File(dir.join("console.log")),
             vmm_log: dir.join("vmm.log"),
         };
         let vmm_log = fs::File::create(&spec.vmm_log).unwrap();
@@ -298,9 +298,18 @@ impl Vm {
         left
     }
 
+    /// The test's remaining time for booting and for every answer alike.
+    fn timeouts(&self) -> isola_runtime_vm::Timeouts {
+        let left = self.left();
+        isola_runtime_vm::Timeouts {
+            boot: left,
+            response: left,
+        }
+    }
+
     /// Attaches to port 0, as `isola start -a` will.
     fn attach(&self) -> Client {
-        let c = Client::attach(&self.dir, self.left(), &|| self.running())
+        let c = Client::attach(&self.dir, self.timeouts(), &|| self.running())
             .expect("attaching to port 0");
         eprintln!("{}: attached after {:.2}s", self.name, self.elapsed());
         c
@@ -308,7 +317,7 @@ impl Vm {
 
     /// Connects to a free port other than 0, as `isola exec` will.
     fn connect(&self) -> Client {
-        Client::connect(&self.dir, self.left(), &|| self.running())
+        Client::connect(&self.dir, self.timeouts(), &|| self.running())
             .expect("connecting to a control port")
     }
 

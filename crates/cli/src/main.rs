@@ -17,6 +17,10 @@ use commands::{containers, images};
 use isola_engine::{Engine, MonitorOptions};
 
 fn main() {
+    // Whatever the caller left open without CLOEXEC (a shell's `exec 9<dir`)
+    // must not reach a monitor, a container or QEMU (CVE-2024-21626);
+    // descriptors meant for a child are passed explicitly.
+    isola_engine::close_inherited_fds();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -25,6 +29,21 @@ fn main() {
             std::process::exit(code);
         }
     };
+    match cli.command {
+        // The monitor handles broken pipes itself (a detached reader must
+        // not kill the container's owner).
+        Command::Monitor(_) => {}
+        // `exec` joins a running container: run it from a sealed copy of
+        // the binary (CVE-2019-5736; see isola_runtime_process::exe).
+        Command::Exec(_) => {
+            if let Err(e) = isola_engine::run_from_sealed_binary() {
+                eprintln!("isola: {e}");
+                std::process::exit(125);
+            }
+            restore_sigpipe();
+        }
+        _ => restore_sigpipe(),
+    }
     let code = match dispatch(&cli) {
         Ok(code) => code,
         Err(e) => {
@@ -33,6 +52,19 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Output into a closed pipe (`isola ps | head -1`) ends the command
+/// quietly, as it does for other Unix tools, instead of a panic in
+/// `println!` (Rust ignores SIGPIPE by default).
+fn restore_sigpipe() {
+    // SAFETY: installing SIG_DFL runs no handler code.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
 }
 
 /// The error and its causes on one line.

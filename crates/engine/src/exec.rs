@@ -39,6 +39,7 @@ impl Engine {
         process.args = opts.command.clone();
         process.env = merge_env(&process.env, &opts.env);
         if let Some(w) = &opts.workdir {
+            crate::lifecycle::check_workdir(w)?;
             process.cwd = w.clone();
         }
         if let Some(u) = &opts.user {

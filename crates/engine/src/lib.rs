@@ -74,6 +74,19 @@ pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) 
     move |source| Error::Io { context, source }
 }
 
+/// Marks every descriptor above stdio close-on-exec: what the caller of
+/// isola held open must never reach a monitor, container or hypervisor.
+/// Call first thing in every isola process.
+pub fn close_inherited_fds() {
+    isola_runtime_process::sys::cloexec_from(3);
+}
+
+/// Re-executes this process from a sealed in-memory copy of its binary,
+/// for commands that join a running container's namespaces.
+pub fn run_from_sealed_binary() -> Result<()> {
+    Ok(isola_runtime_process::exe::reexec_sealed()?)
+}
+
 /// The engine over one state directory (`--root`).
 pub struct Engine {
     root: PathBuf,
@@ -82,21 +95,36 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens (creating if needed) the state directory `root`.
+    /// Opens (creating if needed) the state directory `root`, and gives
+    /// it and everything below it private permissions (see
+    /// [`store::ROOT_MODE`]); a root made by an older isola is tightened
+    /// the first time.
     pub fn open(root: &Path) -> Result<Engine> {
-        for dir in ["containers", "names"] {
-            std::fs::create_dir_all(root.join(dir)).map_err(io_err(format!(
-                "creating state directory {}",
-                root.display()
-            )))?;
+        std::fs::create_dir_all(root).map_err(io_err(format!(
+            "creating state directory {}",
+            root.display()
+        )))?;
+        let upgrade = {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(root).map_or(true, |m| {
+                m.permissions().mode() & 0o7777 != store::ROOT_MODE
+            })
+        };
+        store::secure_dir(root, store::ROOT_MODE)?;
+        for dir in ["containers", "names", "images", "vm"] {
+            store::secure_dir(&root.join(dir), store::PRIVATE_DIR)?;
         }
         let images = isola_image::Store::open(&root.join("images"))?;
         let config = config::HostConfig::load(root)?;
-        Ok(Engine {
+        let engine = Engine {
             root: root.to_path_buf(),
             images,
             config,
-        })
+        };
+        if upgrade {
+            engine.secure_existing();
+        }
+        Ok(engine)
     }
 
     pub fn images(&self) -> &isola_image::Store {

@@ -2,7 +2,7 @@
 //! Docker defines it, on top of the state store and the monitor.
 
 use crate::backend::{attach_main, await_boot, Isolation};
-use crate::ids::{new_id, new_name, now_rfc3339, validate_name};
+use crate::ids::{new_id, now_rfc3339, validate_name};
 use crate::signals::wait_attached;
 use crate::store::{Container, ContainerConfig, HostSettings, RunConfig, Status};
 use crate::{io_err, Engine, Error, Result};
@@ -105,6 +105,18 @@ impl Started {
     }
 }
 
+/// Docker refuses a relative `-w`: it would resolve against whatever the
+/// image's working directory happens to be.
+pub(crate) fn check_workdir(w: &str) -> Result<()> {
+    if w.starts_with('/') {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "the working directory '{w}' is invalid, it needs to be an absolute path: use -w /{w}"
+        )))
+    }
+}
+
 /// Merges `overrides` into `base` by key (`KEY=VALUE`), keeping order.
 pub(crate) fn merge_env(base: &[String], overrides: &[String]) -> Vec<String> {
     let key = |e: &str| e.split('=').next().unwrap_or("").to_string();
@@ -122,6 +134,9 @@ impl Engine {
     /// Creates a container: resolves the image and the isolation mode,
     /// reserves the name and prepares the writable layer.
     pub fn create(&self, opts: CreateOptions) -> Result<Container> {
+        if let Some(w) = &opts.workdir {
+            check_workdir(w)?;
+        }
         let isolation = self.config.resolve(opts.isolation.as_deref())?;
         self.availability(isolation).map_err(|why| {
             Error::Invalid(format!(
@@ -173,17 +188,10 @@ impl Engine {
         }
         let env = merge_env(&merge_env(&env, &extra), &opts.env);
 
-        let name = match &opts.name {
-            Some(n) => {
-                let n = validate_name(n)?;
-                self.reserve_name(&n, &id)?;
-                n
-            }
-            None => self.reserve_generated_name(&id)?,
-        };
+        let name = opts.name.as_deref().map(validate_name).transpose()?;
         let config = ContainerConfig {
             id: id.clone(),
-            name: name.clone(),
+            name: String::new(), // set once reserved
             created: now_rfc3339(),
             image_id: image.id.clone(),
             path: args[0].clone(),
@@ -218,29 +226,7 @@ impl Engine {
             },
             layers: image.layers.clone(),
         };
-        let created = self.write_new(config).and_then(|c| {
-            prepare_dir(&c, opts.network)?;
-            Ok(c)
-        });
-        if created.is_err() {
-            self.release_name(&name, &id);
-            let _ = fs::remove_dir_all(self.containers_dir().join(&id));
-        }
-        created
-    }
-
-    fn reserve_generated_name(&self, id: &str) -> Result<String> {
-        for _ in 0..64 {
-            let n = new_name();
-            match self.reserve_name(&n, id) {
-                Ok(()) => return Ok(n),
-                Err(Error::NameInUse { .. }) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::Conflict(
-            "could not find a free container name: pass --name".into(),
-        ))
+        self.write_new(config, name.as_deref(), |c| prepare_dir(c, opts.network))
     }
 
     /// Starts the container under a new monitor process. Attached, the
@@ -345,23 +331,31 @@ impl Engine {
                 c.name()
             )));
         }
-        self.backend(c).signal(c, signal)
+        self.backend(c).signal(c, signal, Duration::MAX)
     }
 
     /// Docker's stop: SIGTERM, then SIGKILL after `timeout`, then wait until
-    /// the monitor has recorded the exit.
+    /// the monitor has recorded the exit. Bounded whatever the container
+    /// does: a VM that does not answer (stopped, hung) is killed outright
+    /// once `timeout` has passed.
     pub fn stop(&self, c: &Container, timeout: Duration) -> Result<()> {
         if c.state.status != Status::Running {
             return Ok(());
         }
-        let _ = self.kill(c, Signal::SIGTERM);
-        if self.wait_not_running(c, timeout) {
+        let backend = self.backend(c);
+        let deadline = Instant::now() + timeout;
+        if c.state.init_alive() {
+            let _ = backend.signal(c, Signal::SIGTERM, timeout);
+        }
+        if self.wait_not_running(c, deadline.saturating_duration_since(Instant::now())) {
             return Ok(());
         }
-        let _ = self.kill(c, Signal::SIGKILL);
-        if !self.wait_not_running(c, Duration::from_secs(10)) {
+        if c.state.init_alive() {
+            let _ = backend.signal(c, Signal::SIGKILL, Duration::from_secs(1));
+        }
+        if !self.wait_not_running(c, Duration::from_secs(2)) {
             // The guest (or the process tree) did not obey: kill it outright.
-            self.backend(c).force_kill(c);
+            backend.force_kill(c);
             self.wait_not_running(c, Duration::from_secs(10));
         }
         Ok(())
@@ -398,6 +392,11 @@ impl Engine {
     /// Afterwards nothing of it remains: no process, cgroup, files or name.
     pub fn remove(&self, c: &Container, force: bool) -> Result<()> {
         let mut c = c.clone();
+        if c.state.status == Status::Dead {
+            // Its state cannot be trusted: find what still runs of it by id.
+            self.reap(&c);
+            return self.delete(&c);
+        }
         if c.state.status == Status::Running && c.state.init_alive() {
             if !force {
                 return Err(Error::Conflict(format!(
@@ -405,7 +404,9 @@ impl Engine {
                     c.name()
                 )));
             }
-            c.update(|s| s.status = Status::Removing)?;
+            // Best effort: on a full disk this write fails, and removal
+            // must still work (it frees space rather than needs it).
+            let _ = c.update(|s| s.status = Status::Removing);
             self.backend(&c).force_kill(&c);
         }
         // Let a live monitor finish its own teardown first.
@@ -417,6 +418,21 @@ impl Engine {
         backend.force_kill(&c);
         backend.cleanup(&c)?;
         self.delete(&c)
+    }
+
+    /// Kills everything of a container whose state file is damaged: its
+    /// monitor and hypervisor (found by the id on their command lines),
+    /// then whatever the backends hold for it.
+    fn reap(&self, c: &Container) {
+        let me = std::process::id() as i32;
+        for pid in isola_runtime_process::sys::pids_mentioning(c.id()) {
+            if pid != me {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        for backend in crate::backend::all() {
+            let _ = backend.cleanup(c);
+        }
     }
 }
 

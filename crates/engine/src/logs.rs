@@ -8,6 +8,7 @@ use crate::{io_err, Engine, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 const MAX_LINE: usize = 16 * 1024;
@@ -46,6 +47,7 @@ impl LogWriter {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&path)
             .map_err(io_err(format!("opening log {}", path.display())))?;
         Ok(LogWriter {
@@ -122,31 +124,25 @@ impl Engine {
         err: &mut dyn Write,
     ) -> Result<()> {
         let path = c.log_path();
-        let Ok(file) = File::open(&path) else {
+        let Ok(mut file) = File::open(&path) else {
             return Ok(()); // never started: no output yet
         };
-        let mut reader = BufReader::new(file);
-        let mut lines: Vec<String> = Vec::new();
-        let mut line = String::new();
-        while reader.read_line(&mut line).unwrap_or(0) > 0 && line.ends_with('\n') {
-            lines.push(std::mem::take(&mut line));
-        }
-        let mut pos = reader.stream_position().unwrap_or(0) - line.len() as u64;
-        let skip = opts.tail.map_or(0, |n| lines.len().saturating_sub(n));
-        for l in &lines[skip..] {
-            emit(l, opts.timestamps, out, err);
-        }
-        if !opts.follow {
-            return Ok(());
-        }
+        // Memory stays bounded whatever the log's size: --tail seeks back
+        // from the end, and lines are streamed one at a time.
+        let mut pos = match opts.tail {
+            Some(n) => tail_start(&mut file, n).map_err(io_err("reading the log"))?,
+            None => 0,
+        };
         loop {
-            let running =
-                matches!(self.lookup(c.id()), Ok(now) if now.state.status == Status::Running);
-            let mut file = reader.into_inner();
+            // Looked up before reading, so nothing written before the
+            // container stopped is missed.
+            let running = opts.follow
+                && matches!(self.lookup(c.id()), Ok(now) if now.state.status == Status::Running);
             file.seek(SeekFrom::Start(pos))
                 .map_err(io_err("reading the log"))?;
-            reader = BufReader::new(file);
+            let mut reader = BufReader::new(&mut file);
             let mut line = String::new();
+            // A partial last line is left for the next round.
             while reader.read_line(&mut line).unwrap_or(0) > 0 && line.ends_with('\n') {
                 emit(&line, opts.timestamps, out, err);
                 pos += line.len() as u64;
@@ -160,6 +156,42 @@ impl Engine {
     }
 }
 
+/// The offset of the start of the last `n` complete lines of `file`,
+/// found by reading backwards in 64 KiB blocks.
+fn tail_start(file: &mut File, n: usize) -> std::io::Result<u64> {
+    const BLOCK: u64 = 64 * 1024;
+    let len = file.seek(SeekFrom::End(0))?;
+    if n == 0 {
+        return Ok(len);
+    }
+    let mut buf = vec![0u8; BLOCK as usize];
+    let mut end = len;
+    // The newline ending the last line does not start a line.
+    let mut newlines = 0usize;
+    let mut skip_last = true;
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        std::io::Read::read_exact(file, chunk)?;
+        for (i, b) in chunk.iter().enumerate().rev() {
+            if *b != b'\n' {
+                continue;
+            }
+            if skip_last && start + i as u64 == len - 1 {
+                skip_last = false;
+                continue;
+            }
+            newlines += 1;
+            if newlines == n {
+                return Ok(start + i as u64 + 1);
+            }
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
 fn emit(line: &str, timestamps: bool, out: &mut dyn Write, err: &mut dyn Write) {
     let Ok(e) = serde_json::from_str::<Entry>(line) else {
         return;
@@ -170,4 +202,39 @@ fn emit(line: &str, timestamps: bool, out: &mut dyn Write, err: &mut dyn Write) 
     }
     let _ = w.write_all(e.log.as_bytes());
     let _ = w.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail_start;
+    use std::io::Write;
+
+    fn start_of_tail(content: &[u8], n: usize) -> String {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(content).unwrap();
+        let pos = tail_start(&mut f, n).unwrap() as usize;
+        String::from_utf8_lossy(&content[pos..]).into_owned()
+    }
+
+    #[test]
+    fn tail_counts_lines_from_the_end() {
+        assert_eq!(start_of_tail(b"a\nb\nc\n", 1), "c\n");
+        assert_eq!(start_of_tail(b"a\nb\nc\n", 2), "b\nc\n");
+        assert_eq!(start_of_tail(b"a\nb\nc\n", 9), "a\nb\nc\n");
+        assert_eq!(start_of_tail(b"a\nb\nc\n", 0), "");
+        assert_eq!(start_of_tail(b"", 3), "");
+        // An unfinished last line counts as one.
+        assert_eq!(start_of_tail(b"a\nb\npart", 1), "part");
+    }
+
+    #[test]
+    fn tail_crosses_block_boundaries() {
+        let mut data = Vec::new();
+        for i in 0..50_000 {
+            data.extend_from_slice(format!("line {i}\n").as_bytes());
+        }
+        assert_eq!(start_of_tail(&data, 2), "line 49998\nline 49999\n");
+        let all = start_of_tail(&data, 30_000);
+        assert!(all.starts_with("line 20000\n"), "{}", &all[..20]);
+    }
 }

@@ -132,11 +132,13 @@ impl Engine {
         c.state.oom_killed = oom;
         c.state.finished_at = Some(now_rfc3339());
         c.state.pid = 0;
-        c.save_state()?;
+        // On a full disk the write fails; --rm must still remove.
+        let saved = c.save_state();
         drop(_lock);
         if c.config.host_config.auto_remove {
             self.delete(&c)?;
+            return Ok(code);
         }
-        Ok(code)
+        saved.map(|()| code)
     }
 }

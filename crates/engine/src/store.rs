@@ -11,6 +11,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Docker's `Config` of a container: what runs, as the user asked.
@@ -65,6 +66,9 @@ pub enum Status {
     Exited,
     /// `rm -f` is tearing it down; the monitor must not write it back.
     Removing,
+    /// Its state or config file is damaged: shown so that `rm -f` can
+    /// kill whatever still runs of it and free its name.
+    Dead,
 }
 
 impl Status {
@@ -74,6 +78,7 @@ impl Status {
             Status::Running => "running",
             Status::Exited => "exited",
             Status::Removing => "removing",
+            Status::Dead => "dead",
         }
     }
 }
@@ -109,6 +114,15 @@ pub struct VmInfo {
 }
 
 impl State {
+    /// The state of a container whose files are damaged.
+    fn dead(why: String) -> State {
+        State {
+            status: Status::Dead,
+            error: why,
+            ..State::new()
+        }
+    }
+
     fn new() -> State {
         State {
             status: Status::Created,
@@ -207,16 +221,61 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T
     })
 }
 
+/// Writes `value` as JSON to `path` atomically (temp file + rename), mode
+/// 0600: config and state carry the container's environment, which often
+/// holds secrets (CVE-2021-41091 class).
 pub(crate) fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let data = serde_json::to_vec_pretty(value).expect("state serializes");
     let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
+        let mut f = private_file(&tmp)?;
         f.write_all(&data)?;
         f.sync_all()?;
         fs::rename(&tmp, path)
     };
-    write().map_err(io_err(format!("writing {}", path.display())))
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io_err(format!("writing {}", path.display()))(e)
+    })
+}
+
+/// Creates (truncating) a file only root can read.
+pub(crate) fn private_file(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Permission bits of the state directories, as Docker sets them: the root
+/// 0710 (traversable by a configured group, listable by none), everything
+/// below it 0700, so no other host user can read a container's config or
+/// logs or execute a set-uid file a container made (CVE-2021-41091).
+pub(crate) const ROOT_MODE: u32 = 0o710;
+pub(crate) const PRIVATE_DIR: u32 = 0o700;
+
+/// Creates `dir` if needed and gives it exactly `mode`.
+pub(crate) fn secure_dir(dir: &Path, mode: u32) -> Result<()> {
+    match fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io_err(format!("creating {}", dir.display()))(e)),
+    }
+    let meta = fs::metadata(dir).map_err(io_err(format!("reading {}", dir.display())))?;
+    if meta.permissions().mode() & 0o7777 != mode {
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+            .map_err(io_err(format!("securing {}", dir.display())))?;
+    }
+    Ok(())
+}
+
+/// Takes the lock at `path` if nobody holds it; `None` when it is held
+/// or cannot be opened. Does not create the file.
+fn try_lock_existing(path: &Path) -> Option<Flock<File>> {
+    let f = OpenOptions::new().write(true).open(path).ok()?;
+    Flock::lock(f, FlockArg::LockExclusiveNonblock).ok()
 }
 
 impl Engine {
@@ -235,6 +294,9 @@ impl Engine {
             Ok(mut f) => f
                 .write_all(id.as_bytes())
                 .map_err(io_err(format!("writing {}", path.display()))),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && self.free_stale_name(name) => {
+                self.reserve_name(name, id)
+            }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 let owner = fs::read_to_string(&path).unwrap_or_default();
                 Err(Error::NameInUse {
@@ -253,32 +315,236 @@ impl Engine {
         }
     }
 
-    /// Writes a new container's directory. The config is written last, so
-    /// a directory without `config.json` is an unfinished create.
-    pub(crate) fn write_new(&self, config: ContainerConfig) -> Result<Container> {
-        let dir = self.containers_dir().join(&config.id);
-        fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
-        let c = Container {
-            config,
+    /// Writes a new container's directory, crash-safely. Everything is
+    /// prepared in `containers/.new-<id>` while the creator holds the lock
+    /// `containers/.new-<id>.lock`; then the name is reserved, config.json
+    /// written and the directory renamed into place. A creator killed at
+    /// any point leaves either nothing visible or a staging directory whose
+    /// lock is free, which the next command that meets it rolls back
+    /// ([`Engine::collect_abandoned`]), freeing the name with it.
+    /// `name: None` picks a free generated name.
+    pub(crate) fn write_new(
+        &self,
+        mut config: ContainerConfig,
+        name: Option<&str>,
+        prepare: impl FnOnce(&Container) -> Result<()>,
+    ) -> Result<Container> {
+        let id = config.id.clone();
+        let containers = self.containers_dir();
+        let lock_path = containers.join(format!(".new-{id}.lock"));
+        let staging = containers.join(format!(".new-{id}"));
+        let lock = lock_file(&lock_path)?;
+        let mut c = Container {
+            config: config.clone(),
             state: State::new(),
-            dir,
+            dir: staging.clone(),
         };
-        c.save_state()?;
-        write_json_atomic(&c.dir.join("config.json"), &c.config)?;
-        Ok(c)
+        let built = (|| {
+            secure_dir(&staging, PRIVATE_DIR)?;
+            c.save_state()?;
+            prepare(&c)?;
+            let name = match name {
+                Some(n) => {
+                    self.reserve_name(n, &id)?;
+                    n.to_string()
+                }
+                None => self.reserve_generated_name(&id)?,
+            };
+            config.name = name.clone();
+            c.config = config;
+            let done = write_json_atomic(&staging.join("config.json"), &c.config).and_then(|()| {
+                let dir = containers.join(&id);
+                fs::rename(&staging, &dir)
+                    .map_err(io_err(format!("creating {}", dir.display())))?;
+                c.dir = dir;
+                Ok(())
+            });
+            if done.is_err() {
+                self.release_name(&name, &id);
+            }
+            done
+        })();
+        if built.is_err() {
+            let _ = fs::remove_dir_all(&staging);
+        }
+        let _ = fs::remove_file(&lock_path);
+        drop(lock);
+        built.map(|()| c)
+    }
+
+    fn reserve_generated_name(&self, id: &str) -> Result<String> {
+        for _ in 0..64 {
+            let n = crate::ids::new_name();
+            match self.reserve_name(&n, id) {
+                Ok(()) => return Ok(n),
+                Err(Error::NameInUse { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict(
+            "could not find a free container name: pass --name".into(),
+        ))
+    }
+
+    /// Tightens the containers of a root written by an older isola: each
+    /// container directory 0700 and its files 0600.
+    pub(crate) fn secure_existing(&self) {
+        let Ok(entries) = fs::read_dir(self.containers_dir()) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let dir = e.path();
+            let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(PRIVATE_DIR));
+            for f in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                // Not hosts, hostname, resolv.conf: they are bind-mounted
+                // into the container for its users to read.
+                let n = f.file_name().to_string_lossy().into_owned();
+                if n.ends_with(".json") || n.ends_with(".log") {
+                    let _ = fs::set_permissions(f.path(), fs::Permissions::from_mode(0o600));
+                }
+            }
+        }
+    }
+
+    /// Whether the container `id` that a name points to exists or is being
+    /// created right now; false for the leftovers of a killed create.
+    fn id_is_live(&self, id: &str) -> bool {
+        let containers = self.containers_dir();
+        let lock_path = containers.join(format!(".new-{id}.lock"));
+        if lock_path.exists() && try_lock_existing(&lock_path).is_none() {
+            return true; // a create holds it
+        }
+        // Checked after the lock: a create that just finished has renamed
+        // its directory into place before giving the lock up.
+        containers.join(id).join("config.json").exists()
+            || (containers.join(id).exists()
+                && try_lock_existing(&containers.join(id).join("lock")).is_none())
+    }
+
+    /// Rolls back what killed creates and removes left behind: staging
+    /// directories whose creator is gone, container directories without
+    /// config.json (a removal cut short), and names that point at nothing.
+    /// Cheap when there is nothing to do: one directory listing.
+    pub(crate) fn collect_abandoned(&self) {
+        let containers = self.containers_dir();
+        let Ok(entries) = fs::read_dir(&containers) else {
+            return;
+        };
+        let mut gone = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let id = if let Some(rest) = name.strip_prefix(".new-") {
+                rest.trim_end_matches(".lock").to_string()
+            } else if name.len() == 64 && !e.path().join("config.json").exists() {
+                name.clone()
+            } else {
+                continue;
+            };
+            if gone.contains(&id) || self.id_is_live(&id) {
+                continue;
+            }
+            let _ = fs::remove_dir_all(containers.join(format!(".new-{id}")));
+            if let Some(_l) = try_lock_existing(&containers.join(&id).join("lock")) {
+                let _ = fs::remove_dir_all(containers.join(&id));
+            }
+            let _ = fs::remove_file(containers.join(format!(".new-{id}.lock")));
+            gone.push(id);
+        }
+        if gone.is_empty() {
+            return;
+        }
+        if let Ok(names) = fs::read_dir(self.names_dir()) {
+            for n in names.flatten() {
+                if fs::read_to_string(n.path()).is_ok_and(|owner| gone.contains(&owner)) {
+                    let _ = fs::remove_file(n.path());
+                }
+            }
+        }
+    }
+
+    /// Frees `name` if it points at a container that does not exist (the
+    /// leftover of a killed create); true if it did.
+    pub(crate) fn free_stale_name(&self, name: &str) -> bool {
+        let path = self.names_dir().join(name);
+        let Ok(owner) = fs::read_to_string(&path) else {
+            return false;
+        };
+        if self.id_is_live(&owner) {
+            return false;
+        }
+        self.collect_abandoned();
+        let _ = fs::remove_file(&path);
+        true
     }
 
     fn load(&self, id: &str) -> Result<Container> {
         let dir = self.containers_dir().join(id);
-        let config: ContainerConfig = read_json(&dir.join("config.json"))
-            .map_err(|_| Error::NoSuchContainer(id.to_string()))?;
-        let state = read_json(&dir.join("state.json"))?;
+        let config_path = dir.join("config.json");
+        if !config_path.exists() {
+            return Err(Error::NoSuchContainer(id.to_string()));
+        }
+        let config: ContainerConfig = match read_json(&config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                return Ok(Container {
+                    config: self.placeholder_config(id),
+                    state: State::dead(format!("{e}: remove it with 'isola rm -f'")),
+                    dir,
+                })
+            }
+        };
+        let state = match read_json(&dir.join("state.json")) {
+            Ok(s) => s,
+            Err(e) => State::dead(format!("{e}: remove it with 'isola rm -f'")),
+        };
         let mut c = Container { config, state, dir };
-        self.reconcile(&mut c)?;
+        // A failed write (a full disk) must not hide the container.
+        let _ = self.reconcile(&mut c);
         if !c.dir.exists() {
             return Err(Error::NoSuchContainer(id.to_string())); // --rm took it
         }
         Ok(c)
+    }
+
+    /// What can still be said of a container whose config.json is damaged:
+    /// its id and the name that points to it.
+    fn placeholder_config(&self, id: &str) -> ContainerConfig {
+        let name = fs::read_dir(self.names_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|n| fs::read_to_string(n.path()).is_ok_and(|o| o == id))
+            .map(|n| n.file_name().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        ContainerConfig {
+            id: id.to_string(),
+            name,
+            created: String::new(),
+            image_id: String::new(),
+            path: String::new(),
+            args: Vec::new(),
+            config: RunConfig {
+                hostname: String::new(),
+                user: String::new(),
+                env: Vec::new(),
+                cmd: Vec::new(),
+                entrypoint: Vec::new(),
+                working_dir: String::new(),
+                tty: false,
+                open_stdin: false,
+                image: String::new(),
+            },
+            host_config: HostSettings {
+                isolation: Isolation::Process,
+                memory: 0,
+                nano_cpus: 0,
+                pids_limit: 0,
+                network_mode: String::new(),
+                readonly_rootfs: false,
+                auto_remove: false,
+            },
+            layers: Vec::new(),
+        }
     }
 
     /// Finds a container by full id, name, or unique id prefix.
@@ -289,6 +555,9 @@ impl Engine {
         if let Ok(id) = fs::read_to_string(self.names_dir().join(key)) {
             if let Ok(c) = self.load(&id) {
                 return Ok(c);
+            }
+            if self.free_stale_name(key) {
+                return Err(Error::NoSuchContainer(key.to_string()));
             }
         }
         let ids = self.ids()?;
@@ -312,6 +581,7 @@ impl Engine {
 
     /// All containers, newest first.
     pub fn list(&self) -> Result<Vec<Container>> {
+        self.collect_abandoned();
         let mut all: Vec<Container> = self
             .ids()?
             .iter()
@@ -344,7 +614,9 @@ impl Engine {
             c.state.error = ending.error;
             c.state.pid = 0;
             c.state.finished_at = Some(crate::ids::now_rfc3339());
-            c.save_state()?;
+            // Keep going on a full disk: the end is known in memory, and
+            // cleanup and --rm free space rather than need it.
+            let _ = c.save_state();
         }
         let _ = backend.cleanup(c);
         if c.config.host_config.auto_remove {
@@ -354,14 +626,27 @@ impl Engine {
     }
 
     /// Deletes the container's directory and name; the last step of `rm`.
+    /// Needs no free space (it only unlinks), so it works on a full disk.
     pub(crate) fn delete(&self, c: &Container) -> Result<()> {
+        // Under the lock, so that a removal cut short is recognisable (a
+        // directory without config.json whose lock is free) and finished by
+        // collect_abandoned.
+        let _lock = lock_file(&c.dir.join("lock")).ok();
         // Drop config.json first: from then on the container is gone for lookups.
         let _ = fs::remove_file(c.dir.join("config.json"));
         self.release_name(&c.config.name, &c.config.id);
-        match fs::remove_dir_all(&c.dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err(format!("removing {}", c.dir.display()))(e)),
+        let mut last = None;
+        for _ in 0..20 {
+            match fs::remove_dir_all(&c.dir) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+                // A monitor finishing at the same moment may add a file.
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
+        Err(io_err(format!("removing {}", c.dir.display()))(
+            last.expect("an error was recorded"),
+        ))
     }
 }

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use oci_spec::image::{MediaType, ANNOTATION_REF_NAME};
 use serde_json::{json, Map, Value};
 
-use crate::digest::sha256_hex;
+use crate::digest::{sha256_hex, Hashing};
 use crate::error::{to_json, IoContext, Result};
 use crate::reference::{fully_qualified, split_tag, CONTAINERD_NAME_ANNOTATION};
 use crate::repositories::Found;
@@ -120,7 +120,19 @@ impl Store {
             .metadata()
             .context(|| format!("reading blob {digest}"))?
             .len();
-        append(tar, &blob_member(digest), size, file)
+        // Verify on read: a blob damaged on disk must not leave the store
+        // under its old name. The digest is checked as the bytes stream
+        // into the archive; a mismatch fails the save, whose partial
+        // output the caller discards.
+        let mut hashing = Hashing::new(file);
+        append(tar, &blob_member(digest), size, &mut hashing)?;
+        let (_, actual, _) = hashing.finish();
+        if actual != digest {
+            return Err(crate::Error::Corrupt(format!(
+                "blob {digest} now hashes to {actual}"
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -37,10 +37,22 @@ pub struct VmSpec {
     pub log_file: PathBuf,
     /// Where the guest writes the exit status.
     pub exit_file: PathBuf,
-    /// The guest's serial console.
-    pub console_file: PathBuf,
+    /// Where the guest's serial console goes.
+    pub console: Console,
     /// The VMM's own stdout/stderr.
     pub vmm_log: PathBuf,
+}
+
+/// Where a guest's serial console goes.
+#[derive(Debug, Clone)]
+pub enum Console {
+    /// A ring buffer of this many bytes (a power of two) inside the VMM:
+    /// the guest is untrusted, and a file on the host would let it fill
+    /// the host's disk by writing to its console.
+    Ring(u32),
+    /// A file on the host: for test harnesses that boot trusted guests and
+    /// want the whole console to debug them.
+    File(PathBuf),
 }
 
 /// A VMM that can run a [`VmSpec`].
@@ -124,7 +136,16 @@ impl Hypervisor for Qemu {
             "-sandbox",
             "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
         ]);
-        c.args(["-serial", &format!("file:{}", path(&s.console_file))]);
+        match &s.console {
+            Console::Ring(size) => {
+                c.args(["-chardev", &format!("ringbuf,id=console,size={size}")]);
+                c.args(["-serial", "chardev:console"]);
+            }
+            Console::File(f) => {
+                c.args(["-serial", &format!("file:{}", path(f))]);
+            }
+        }
+        c.args(["-pidfile", crate::files::PIDFILE]);
         c.args(["-kernel", &path(&s.kernel), "-initrd", &path(&s.initrd)]);
         c.args([
             "-append",
@@ -164,7 +185,13 @@ impl Hypervisor for Qemu {
             let ro = if d.readonly { ",readonly=on" } else { "" };
             c.args([
                 "-drive",
-                &format!("file={},if=none,id=d{i},format=raw{ro}", path(&d.path)),
+                // On a full host disk the guest gets I/O errors instead of
+                // QEMU's default of pausing the VM, which would leave the
+                // container hung rather than failed.
+                &format!(
+                    "file={},if=none,id=d{i},format=raw{ro},werror=report,rerror=report",
+                    path(&d.path)
+                ),
             ]);
             c.args([
                 "-device",
@@ -197,7 +224,7 @@ mod tests {
             control_sockets: vec!["c0.sock".into(), "c1.sock".into()],
             log_file: "/log".into(),
             exit_file: "/exit".into(),
-            console_file: "/console".into(),
+            console: Console::Ring(65536),
             vmm_log: "/vmm".into(),
         };
         let c = Qemu {
@@ -216,10 +243,14 @@ mod tests {
         assert!(joined.contains("-m 320M -smp 2"), "{joined}");
         assert!(joined.contains("name=org.isola.ctl.1"), "{joined}");
         assert!(
-            joined.contains("file=/l0.erofs,if=none,id=d0,format=raw,readonly=on"),
+            joined.contains("file=/l0.erofs,if=none,id=d0,format=raw,readonly=on,werror=report"),
             "{joined}"
         );
         assert!(joined.contains("process=vm-0123456789ab"), "{joined}");
         assert!(joined.contains("-sandbox on"), "{joined}");
+        assert!(
+            joined.contains("ringbuf,id=console,size=65536 -serial chardev:console"),
+            "{joined}"
+        );
     }
 }

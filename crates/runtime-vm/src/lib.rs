@@ -32,9 +32,9 @@ mod disks;
 mod hypervisor;
 
 pub use accel::{detect as detect_accel, Accel};
-pub use client::{control_socket, Client};
+pub use client::{control_socket, Client, Timeouts};
 pub use disks::{layer_image, upper_image};
-pub use hypervisor::{Disk, Hypervisor, Qemu, VmSpec};
+pub use hypervisor::{Console, Disk, Hypervisor, Qemu, VmSpec};
 
 use std::path::PathBuf;
 
@@ -77,6 +77,14 @@ pub mod files {
     pub const INITRD: &str = "initrd.img";
     /// QEMU's own stderr (boot failures, panics).
     pub const VMM_LOG: &str = "vmm.log";
-    /// The guest's serial console.
+    /// The guest's serial console, where a test harness asks for it in a
+    /// file (containers keep it in a bounded ring buffer in QEMU).
     pub const CONSOLE: &str = "console.log";
+    /// QEMU's pidfile: QEMU deletes it when it exits by itself (guest
+    /// power-off, reboot, panic), so one left behind means it was killed.
+    pub const PIDFILE: &str = "vmm.pid";
+    /// Present once a client has been greeted by the guest's agent: from
+    /// then on an agent that does not answer promptly is a hung VM, not a
+    /// slow boot.
+    pub const BOOTED: &str = "booted";
 }

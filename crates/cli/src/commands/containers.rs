@@ -125,6 +125,7 @@ fn status_text(c: &Container) -> String {
         ),
         Status::Created => "Created".into(),
         Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
     }
 }
 
@@ -235,7 +236,16 @@ pub fn kill(engine: &Engine, a: &KillArgs) -> Result<i32> {
 
 pub fn rm(engine: &Engine, a: &RmArgs) -> Result<i32> {
     for_each(&a.containers, |name| {
-        engine.remove(&engine.lookup(name)?, a.force)?;
+        let c = match engine.lookup(name) {
+            // As Docker: `rm -f` of what is already gone says so but does
+            // not fail, so teardown scripts can run it unconditionally.
+            Err(e @ isola_engine::Error::NoSuchContainer(_)) if a.force => {
+                eprintln!("isola: {e}");
+                return Ok(());
+            }
+            other => other?,
+        };
+        engine.remove(&c, a.force)?;
         println!("{name}");
         Ok(())
     })

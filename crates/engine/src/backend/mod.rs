@@ -10,6 +10,7 @@ use crate::store::Container;
 use crate::{Engine, Error, Result};
 use isola_runtime_process::ProcessSpec;
 use nix::sys::signal::Signal;
+use std::time::Duration;
 
 pub(crate) use process::{main_process, ProcessBackend};
 pub(crate) use vm::{attach_main, await_boot, VmBackend, VmSettings};
@@ -64,8 +65,9 @@ pub(crate) trait Backend {
     fn exec(&self, c: &Container, process: &ProcessSpec, stdin: bool, tty: bool) -> Result<i32>;
     /// The container's processes.
     fn top(&self, c: &Container, ps_args: &[String]) -> Result<Top>;
-    /// Sends `signal` to the container's main process.
-    fn signal(&self, c: &Container, signal: Signal) -> Result<()>;
+    /// Sends `signal` to the container's main process, giving up after
+    /// `within` (at most) if the container does not take it.
+    fn signal(&self, c: &Container, signal: Signal, within: Duration) -> Result<()>;
     /// Kills the whole container now (`rm -f`, stop's last resort).
     fn force_kill(&self, c: &Container);
     /// How the container ended, once its monitor is gone without having
@@ -74,6 +76,12 @@ pub(crate) trait Backend {
     /// Frees what the container held outside its directory (cgroups, ...).
     /// Idempotent: also used by `rm -f` after a monitor died.
     fn cleanup(&self, c: &Container) -> Result<()>;
+}
+
+/// Every backend, for cleaning up after a container whose isolation mode
+/// is no longer known (its config file is damaged).
+pub(crate) fn all() -> [Box<dyn Backend>; 2] {
+    [Box::new(ProcessBackend), Box::new(VmBackend)]
 }
 
 impl Engine {

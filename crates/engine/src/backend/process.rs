@@ -163,7 +163,7 @@ impl Backend for ProcessBackend {
         Ok(Top { titles, processes })
     }
 
-    fn signal(&self, c: &Container, signal: Signal) -> Result<()> {
+    fn signal(&self, c: &Container, signal: Signal, _within: std::time::Duration) -> Result<()> {
         kill(Pid::from_raw(c.state.pid), signal).map_err(|e| Error::Io {
             context: format!("signalling container {}", c.name()),
             source: e.into(),

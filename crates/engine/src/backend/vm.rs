@@ -17,7 +17,7 @@ use isola_runtime_process::sys::{get_winsize, process_start_time};
 use isola_runtime_process::ProcessSpec;
 use isola_runtime_vm::{
     control_socket, detect_accel, files, layer_image, upper_image, write_initrd, Accel, Client,
-    Disk, Hypervisor, Qemu, VmSpec,
+    Console, Disk, Hypervisor, Qemu, Timeouts, VmSpec,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -42,9 +42,25 @@ fn boot_timeout() -> Duration {
         .map_or(Duration::from_secs(60), Duration::from_secs_f64)
 }
 
+/// How long a guest that has already booted may take to answer any request
+/// (`ISOLA_VM_RESPONSE_TIMEOUT` seconds overrides it).
+fn timeouts() -> Timeouts {
+    let response = std::env::var("ISOLA_VM_RESPONSE_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .map_or(Duration::from_secs(5), Duration::from_secs_f64);
+    Timeouts {
+        boot: boot_timeout(),
+        response,
+    }
+}
+
+/// Guest RAM of the serial console's ring buffer.
+const CONSOLE_RING_BYTES: u32 = 64 * 1024;
+
 /// A client on a free control port of the running container `c`.
 fn connect(c: &Container) -> Result<Client> {
-    Client::connect(&c.dir, boot_timeout(), &|| c.state.init_alive()).map_err(vm_err)
+    Client::connect(&c.dir, timeouts(), &|| c.state.init_alive()).map_err(vm_err)
 }
 
 /// Where VM mode finds its parts (from the host configuration).
@@ -211,7 +227,7 @@ impl Engine {
         let json = serde_json::to_vec(&boot).expect("boot config serializes");
         let initrd = c.dir.join(files::INITRD);
         write_initrd(&settings.initrd, &json, &initrd).map_err(vm_err)?;
-        for stale in [files::EXIT, files::CONSOLE] {
+        for stale in [files::EXIT, files::CONSOLE, files::BOOTED, files::PIDFILE] {
             let _ = std::fs::remove_file(c.dir.join(stale));
         }
         let sockets: Vec<PathBuf> = (0..CONTROL_PORTS).map(control_socket).collect();
@@ -236,7 +252,7 @@ impl Engine {
             control_sockets: sockets,
             log_file: c.log_path(),
             exit_file: c.dir.join(files::EXIT),
-            console_file: c.dir.join(files::CONSOLE),
+            console: Console::Ring(CONSOLE_RING_BYTES),
             vmm_log: c.dir.join(files::VMM_LOG),
         };
 
@@ -409,7 +425,7 @@ pub(crate) fn attach_main(
     mut vmm: std::process::Child,
 ) -> Result<i32> {
     let pid = vmm.id() as i32;
-    let result = Client::attach(dir, boot_timeout(), &|| vmm_alive(pid))
+    let result = Client::attach(dir, timeouts(), &|| vmm_alive(pid))
         .map_err(vm_err)
         .and_then(|client| relay(client, MAIN_SESSION, stdin, tty));
     if result.is_err() {
@@ -431,10 +447,20 @@ fn vmm_alive(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
+/// The exit record the guest (or [`VmBackend::force_kill`]) left.
+fn exit_record(c: &Container) -> Option<ExitRecord> {
+    std::fs::read_to_string(c.dir.join(files::EXIT))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| serde_json::from_str::<ExitRecord>(l).ok())
+        })
+}
+
 /// Waits until the guest of a just-started detached container answers, so
 /// `run -d` reports a VM that never comes up (and kills it).
 pub(crate) fn await_boot(dir: &Path, pid: i32) -> Result<()> {
-    match Client::connect(dir, boot_timeout(), &|| vmm_alive(pid)) {
+    match Client::connect(dir, timeouts(), &|| vmm_alive(pid)) {
         Ok(_) => Ok(()),
         Err(e) => {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
@@ -477,8 +503,10 @@ impl Backend for VmBackend {
         }
     }
 
-    fn signal(&self, c: &Container, signal: Signal) -> Result<()> {
-        let mut client = connect(c)?;
+    fn signal(&self, c: &Container, signal: Signal, within: Duration) -> Result<()> {
+        let mut t = timeouts();
+        t.response = t.response.min(within);
+        let mut client = Client::connect(&c.dir, t, &|| c.state.init_alive()).map_err(vm_err)?;
         match client
             .call(&Message::Signal {
                 session: MAIN_SESSION,
@@ -491,38 +519,53 @@ impl Backend for VmBackend {
         }
     }
 
+    /// Kills the hypervisor whatever the guest does (stopped, hung). The
+    /// end is recorded as a SIGKILL (137), as for a process-mode container
+    /// whose init is killed, unless the guest recorded its own.
     fn force_kill(&self, c: &Container) {
-        if c.state.init_alive() {
-            let _ = kill(Pid::from_raw(c.state.pid), Signal::SIGKILL);
+        if !c.state.init_alive() {
+            return;
+        }
+        let _ = kill(Pid::from_raw(c.state.pid), Signal::SIGKILL);
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while c.state.init_alive() && vmm_alive(c.state.pid) && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if exit_record(c).is_none() {
+            let record = ExitRecord {
+                code: 137,
+                oom_killed: false,
+                finished_at: now_rfc3339(),
+                error: "the VM was killed: it did not stop in time or was removed".into(),
+            };
+            if let Ok(line) = serde_json::to_string(&record) {
+                let _ = std::fs::write(c.dir.join(files::EXIT), line + "\n");
+            }
         }
     }
 
     /// Reads the exit record the guest left; without one the VM died
     /// (guest kernel panic, agent crash, hypervisor killed).
     fn ending(&self, c: &Container) -> Ending {
-        let record = std::fs::read_to_string(c.dir.join(files::EXIT))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| serde_json::from_str::<ExitRecord>(l).ok())
-            });
-        if let Some(r) = record {
+        if let Some(r) = exit_record(c) {
             return Ending {
                 code: r.code,
                 oom_killed: r.oom_killed,
                 error: r.error,
             };
         }
-        let console = std::fs::read_to_string(c.dir.join(files::CONSOLE)).unwrap_or_default();
-        let why = if console.contains("Kernel panic") {
-            "the guest kernel panicked"
+        // QEMU removes its pidfile when it exits by itself, which without
+        // an exit record means the guest kernel stopped the VM.
+        let why = if c.dir.join(files::PIDFILE).exists() {
+            "the VM ended without reporting an exit status: its hypervisor was killed"
         } else {
-            "the VM ended without reporting an exit status (agent crash or hypervisor killed)"
+            "the VM ended without reporting an exit status: the guest kernel panicked (or its agent crashed)"
         };
         Ending {
             code: 255,
             oom_killed: false,
-            error: format!("{why}: see {}", c.dir.join(files::CONSOLE).display()),
+            error: why.into(),
         }
     }
 
