@@ -169,7 +169,8 @@ fn docker_security_defaults() {
     ]);
     assert!(status.contains("CapEff:\t00000000a80425fb"), "{status}");
     assert!(status.contains("CapBnd:\t00000000a80425fb"), "{status}");
-    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    // As in Docker: no_new_privs only with --security-opt no-new-privileges.
+    assert!(status.contains("NoNewPrivs:\t0"), "{status}");
     assert!(status.contains("Seccomp:\t2"), "{status}");
     // Non-root users keep only the bounding set, as execve leaves them.
     let status = i.ok(&[

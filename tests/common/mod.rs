@@ -49,13 +49,36 @@ pub fn busybox_rootfs() -> &'static Path {
 
 /// One hermetic isola state directory.
 pub struct Isola {
-    pub root: tempfile::TempDir,
+    root: PathBuf,
+    /// The temporary directory the root lives in, removed on drop.
+    _tmp: Option<tempfile::TempDir>,
+    bin: PathBuf,
 }
 
 impl Isola {
     /// A fresh root with the `busybox` image imported.
     pub fn new() -> Isola {
-        let i = Isola::empty();
+        Isola::empty().with_busybox()
+    }
+
+    /// A root at `path` (which the caller cleans up), with busybox.
+    pub fn at(path: &Path) -> Isola {
+        Isola {
+            root: path.to_path_buf(),
+            _tmp: None,
+            bin: bin(),
+        }
+        .with_busybox()
+    }
+
+    /// The same root driven by another isola binary.
+    pub fn with_bin(mut self, bin: &Path) -> Isola {
+        self.bin = bin.to_path_buf();
+        self
+    }
+
+    fn with_busybox(self) -> Isola {
+        let i = self;
         i.ok(&[
             "import",
             "-c",
@@ -72,16 +95,20 @@ impl Isola {
             .prefix("isola-e2e-")
             .tempdir_in("/var/tmp")
             .unwrap();
-        Isola { root }
+        Isola {
+            root: root.path().to_path_buf(),
+            _tmp: Some(root),
+            bin: bin(),
+        }
     }
 
     pub fn path(&self) -> &Path {
-        self.root.path()
+        &self.root
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin());
-        c.arg("--root").arg(self.root.path()).args(args);
+        let mut c = Command::new(&self.bin);
+        c.arg("--root").arg(&self.root).args(args);
         c.stdin(Stdio::null());
         c
     }
