@@ -7,7 +7,7 @@ use crate::rootfs::{self, Mounts};
 use crate::stdio::{self, SessionIo};
 use crate::system::RUN_DIR;
 use isola_proto::{ContainerConfig, ExecConfig};
-use isola_runtime_process::{Cgroup, ContainerSpec, Limits, Network, ProcessSpec};
+use isola_runtime_process::{Cgroup, ContainerSpec, Network};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
@@ -28,20 +28,10 @@ impl Container {
         let rootfs = rootfs::assemble(&cfg.rootfs.layers, &cfg.rootfs.upper, cfg.readonly, mounts)?;
         let bind_files = network_files(&cfg.hostname)
             .ctx(|| format!("writing /etc/hostname and /etc/hosts under {RUN_DIR}"))?;
-        let limits = Limits {
-            memory_bytes: cfg.limits.memory_bytes,
-            nano_cpus: cfg.limits.nano_cpus,
-            pids: cfg.limits.pids,
-        };
-        let cgroup = Cgroup::create(CGROUP, &limits)?;
+        let cgroup = Cgroup::create(CGROUP, &cfg.limits)?;
         let spec = ContainerSpec {
             rootfs,
-            process: ProcessSpec {
-                args: cfg.args.clone(),
-                env: cfg.env.clone(),
-                cwd: cfg.cwd.clone(),
-                user: cfg.user.clone(),
-            },
+            process: cfg.process.clone(),
             hostname: cfg.hostname.clone(),
             network: if cfg.network_none {
                 Network::None
@@ -72,12 +62,7 @@ impl Container {
     /// Starts an exec session's process; it becomes the agent's child.
     pub fn exec(&self, cfg: &ExecConfig) -> Result<(i32, SessionIo)> {
         let (child_stdio, mut io) = stdio::create(cfg.tty, cfg.stdin, cfg.tty_size)?;
-        let process = ProcessSpec {
-            args: cfg.args.clone(),
-            env: cfg.env.clone(),
-            cwd: cfg.cwd.clone(),
-            user: cfg.user.clone(),
-        };
+        let process = cfg.process.clone();
         let spawned =
             isola_runtime_process::exec(self.init_pid, &self.cgroup, &process, child_stdio)?;
         if let Err(e) = io.attach_terminal(spawned.pty_master, cfg.stdin) {

@@ -18,8 +18,8 @@
 
 use isola_proto::layout::{BootConfig, ExitRecord, CONTROL_PORTS};
 use isola_proto::{
-    ContainerConfig, ExecConfig, Filesystem, Frame, Layer, Limits, Message, Rootfs, SessionId,
-    Stream, TtySize, Upper, MAIN_SESSION,
+    ContainerConfig, ExecConfig, Filesystem, Frame, Layer, Limits, Message, ProcessSpec, Rootfs,
+    SessionId, Stream, TtySize, Upper, MAIN_SESSION,
 };
 use isola_runtime_vm::{
     control_socket, detect_accel, layer_image, upper_image, write_initrd, Client, Disk, Hypervisor,
@@ -150,10 +150,13 @@ fn boot_config(args: &[&str]) -> BootConfig {
         .collect();
     BootConfig {
         container: ContainerConfig {
-            args: args.iter().map(|a| a.to_string()).collect(),
-            env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
-            cwd: String::new(),
-            user: String::new(),
+            process: ProcessSpec {
+                args: args.iter().map(|a| a.to_string()).collect(),
+                env: vec![
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                ],
+                ..ProcessSpec::default()
+            },
             hostname: "guest".into(),
             tty: false,
             open_stdin: false,
@@ -541,10 +544,11 @@ fn collect(c: &mut Client, session: SessionId, deadline: Instant) -> Collected {
 fn exec_config(session: SessionId, args: &[&str], stdin: bool, tty: bool) -> ExecConfig {
     ExecConfig {
         session,
-        args: args.iter().map(|a| a.to_string()).collect(),
-        env: vec!["PATH=/bin".into()],
-        cwd: String::new(),
-        user: String::new(),
+        process: ProcessSpec {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: vec!["PATH=/bin".into()],
+            ..ProcessSpec::default()
+        },
         tty,
         stdin,
         tty_size: tty.then_some(TtySize { rows: 33, cols: 77 }),
@@ -553,7 +557,10 @@ fn exec_config(session: SessionId, args: &[&str], stdin: bool, tty: bool) -> Exe
 
 /// Starts an exec session; returns its guest PID.
 fn exec(c: &mut Client, session: SessionId, args: &[&str], deadline: Instant) -> i32 {
-    send(c, &Message::Exec(exec_config(session, args, false, false)));
+    send(
+        c,
+        &Message::Exec(Box::new(exec_config(session, args, false, false))),
+    );
     wait_for(c, deadline, |m| match m {
         Message::ExecStarted { session: s, pid } if *s == session => Some(*pid),
         Message::ExecFailed {
@@ -745,7 +752,7 @@ fn serves_clients_on_several_ports_until_killed() {
     // stdin and stdout of an exec are binary-safe end to end.
     send(
         &mut b,
-        &Message::Exec(exec_config(2, &["cat"], true, false)),
+        &Message::Exec(Box::new(exec_config(2, &["cat"], true, false))),
     );
     wait_for(&mut b, dl, |m| {
         matches!(m, Message::ExecStarted { session: 2, .. }).then_some(())
@@ -854,7 +861,7 @@ fn a_container_waiting_for_attach_can_be_stopped() {
     assert!(processes(&mut c, dl).is_empty(), "started without a client");
     send(
         &mut c,
-        &Message::Exec(exec_config(1, &["true"], false, false)),
+        &Message::Exec(Box::new(exec_config(1, &["true"], false, false))),
     );
     let code = wait_for(&mut c, dl, |m| match m {
         Message::ExecFailed {

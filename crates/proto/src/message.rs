@@ -45,7 +45,7 @@ pub enum Message {
     },
     /// Client: start another process in the running container; its I/O
     /// flows on this port only, and it is killed when the client leaves.
-    Exec(ExecConfig),
+    Exec(Box<ExecConfig>),
     /// Guest: an exec session's process runs as guest PID `pid`.
     ExecStarted { session: SessionId, pid: i32 },
     /// Guest: an exec could not be started (codes as in `StartFailed`).
@@ -116,15 +116,8 @@ pub struct TtySize {
 /// the guest reads it at boot from [`crate::layout::BootConfig`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerConfig {
-    pub args: Vec<String>,
-    /// `KEY=value` entries, the image's merged with the user's.
-    pub env: Vec<String>,
-    /// Working directory; empty means `/`.
-    #[serde(default)]
-    pub cwd: String,
-    /// `--user` as given (`name`, `uid`, `uid:gid`, `name:group`); empty means root.
-    #[serde(default)]
-    pub user: String,
+    /// The main process, as the host's runtime would run it.
+    pub process: ProcessSpec,
     pub hostname: String,
     pub tty: bool,
     /// `-i`: stdin stays open and its data flows as stream 0 of session 0.
@@ -145,16 +138,8 @@ pub struct ContainerConfig {
 }
 
 /// `--memory`, `--cpus`, `--pids-limit`, applied to a cgroup in the guest.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Limits {
-    #[serde(default)]
-    pub memory_bytes: Option<u64>,
-    /// CPUs in billionths, like Docker's `NanoCpus`.
-    #[serde(default)]
-    pub nano_cpus: Option<u64>,
-    #[serde(default)]
-    pub pids: Option<i64>,
-}
+pub use isola_runtime_process::Limits;
+pub use isola_runtime_process::ProcessSpec;
 
 /// Where the container's root comes from: read-only layers overlaid with a
 /// writable upper layer.
@@ -214,12 +199,7 @@ pub struct ExecConfig {
     /// Chosen by the client; must not be [`MAIN_SESSION`] or in use on
     /// this port (ids are per port: clients on other ports may reuse it).
     pub session: SessionId,
-    pub args: Vec<String>,
-    pub env: Vec<String>,
-    #[serde(default)]
-    pub cwd: String,
-    #[serde(default)]
-    pub user: String,
+    pub process: ProcessSpec,
     pub tty: bool,
     /// `-i`: stdin data flows; without it the process gets /dev/null.
     pub stdin: bool,

@@ -5,14 +5,19 @@ use std::io::Cursor;
 
 fn sample_config() -> ContainerConfig {
     ContainerConfig {
-        args: vec![
-            "sh".into(),
-            "-c".into(),
-            "echo out; echo err >&2; exit 3".into(),
-        ],
-        env: vec!["PATH=/bin".into(), "Ü=ünïcode".into()],
-        cwd: "/work".into(),
-        user: "1000:1000".into(),
+        process: ProcessSpec {
+            args: vec![
+                "sh".into(),
+                "-c".into(),
+                "echo out; echo err >&2; exit 3".into(),
+            ],
+            env: vec!["PATH=/bin".into(), "Ü=ünïcode".into()],
+            cwd: "/work".into(),
+            user: "1000:1000".into(),
+            capabilities: vec!["CAP_CHOWN".into()],
+            seccomp: None,
+            no_new_privileges: true,
+        },
         hostname: "c0ffee".into(),
         tty: true,
         open_stdin: true,
@@ -63,16 +68,17 @@ fn every_message() -> Vec<Message> {
             rows: 50,
             cols: 132,
         },
-        Message::Exec(ExecConfig {
+        Message::Exec(Box::new(ExecConfig {
             session: 7,
-            args: vec!["ps".into()],
-            env: vec![],
-            cwd: String::new(),
-            user: "nobody".into(),
+            process: ProcessSpec {
+                args: vec!["ps".into()],
+                user: "nobody".into(),
+                ..ProcessSpec::default()
+            },
             tty: false,
             stdin: true,
             tty_size: None,
-        }),
+        })),
         Message::ExecStarted { session: 7, pid: 9 },
         Message::ExecFailed {
             session: 7,
@@ -388,7 +394,7 @@ fn hello_with_another_major_version_is_rejected() {
     );
     assert!(err
         .to_string()
-        .contains("this side speaks 2.0, the peer speaks 3.0"));
+        .contains("this side speaks 3.0, the peer speaks 4.0"));
 }
 
 #[test]

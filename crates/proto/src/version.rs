@@ -18,7 +18,7 @@ pub struct Version {
 ///   (`CreateContainer` and `Started` are gone), several control ports,
 ///   `Ok` answers `Signal`.
 /// - 1.0: one control port; the host sent `CreateContainer`.
-pub const VERSION: Version = Version { major: 2, minor: 0 };
+pub const VERSION: Version = Version { major: 3, minor: 0 };
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -35,8 +35,43 @@
 use crate::{Error, Result};
 use caps::Capability;
 
-/// The 14 capabilities Docker grants a container by default.
-pub fn docker_default() -> Vec<Capability> {
+/// The names of every capability this build knows (`CAP_CHOWN`, ...).
+pub fn known() -> Vec<String> {
+    let mut names: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+    names.sort();
+    names
+}
+
+/// Capabilities by their names (`CAP_CHOWN`; `CHOWN` is accepted too).
+/// `ALL` stands for every capability this process may hand on (its
+/// permitted set): that is what `--privileged` means, on the host as in a
+/// VM's guest, even where the engine itself runs with fewer capabilities.
+pub fn parse(names: &[String]) -> Result<Vec<Capability>> {
+    if names.iter().any(|n| n == "ALL") {
+        let permitted = current()?.permitted;
+        return Ok(caps::all()
+            .into_iter()
+            .filter(|c| permitted & c.bitmask() != 0)
+            .collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            let full = if n.starts_with("CAP_") {
+                n.to_uppercase()
+            } else {
+                format!("CAP_{}", n.to_uppercase())
+            };
+            full.parse::<Capability>()
+                .map_err(|_| Error::Capabilities(format!("unknown capability {n:?}")))
+        })
+        .collect()
+}
+
+/// Docker's 14 default capabilities, for the tests here (the engine holds
+/// the policy).
+#[cfg(test)]
+fn docker_default() -> Vec<Capability> {
     vec![
         Capability::CAP_CHOWN,
         Capability::CAP_DAC_OVERRIDE,
@@ -236,7 +271,7 @@ fn os_error(what: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seccomp::tests::{in_child, is_root};
+    use crate::testing::{in_child, require_root};
     use nix::errno::Errno;
 
     #[test]
@@ -275,9 +310,7 @@ mod tests {
 
     #[test]
     fn apply_as_root_keeps_exactly_the_docker_set() {
-        if !is_root() {
-            return;
-        }
+        require_root();
         let keep = docker_default();
         let code = in_child(|| {
             if !unshare_uts() {
@@ -312,9 +345,7 @@ mod tests {
 
     #[test]
     fn root_to_non_root_in_the_documented_order() {
-        if !is_root() {
-            return;
-        }
+        require_root();
         let keep = docker_default();
         let code = in_child(|| {
             if !unshare_uts() {
@@ -375,9 +406,7 @@ mod tests {
 
     #[test]
     fn setuid_without_keepcaps_loses_the_permitted_set() {
-        if !is_root() {
-            return;
-        }
+        require_root();
         let keep = docker_default();
         let code = in_child(|| {
             // SAFETY: plain syscall on the child's own credentials.

@@ -39,7 +39,8 @@ impl CgroupVersion {
 }
 
 /// Limits as the user gave them (`--memory`, `--cpus`, `--pids-limit`).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Limits {
     pub memory_bytes: Option<u64>,
     /// CPUs in billionths, like Docker's `NanoCpus`.

@@ -71,8 +71,11 @@ fn prepare_and_exec(process: &ProcessSpec) -> Result<std::convert::Infallible> {
     })?;
     let program = find_program(&process.args, &env)?;
 
-    let keep = capabilities::docker_default();
-    let filters = seccomp::default_filters(&keep)?;
+    let keep = capabilities::parse(&process.capabilities)?;
+    let filters = match &process.seccomp {
+        Some(policy) => seccomp::compile(policy)?,
+        None => Vec::new(),
+    };
     let cstr =
         |s: &str| CString::new(s).map_err(|_| Error::Setup(format!("{s:?} contains a NUL byte")));
     let argv = process
@@ -102,6 +105,9 @@ fn prepare_and_exec(process: &ProcessSpec) -> Result<std::convert::Infallible> {
     // The engine runs with whatever umask its caller had; containers get
     // Docker's 0022.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    if process.no_new_privileges {
+        nix::sys::prctl::set_no_new_privs().ctx(|| "no_new_privs".into())?;
+    }
     // Nothing but stdio may cross into the container (CVE-2024-21626).
     sys::cloexec_from(3);
     let err = execve(&path, &argv, &envp).unwrap_err();

@@ -29,6 +29,9 @@ pub mod seccomp;
 mod spawn;
 mod stdio;
 pub mod sys;
+mod syscalls;
+#[doc(hidden)]
+pub mod testing;
 pub mod user;
 
 pub use cgroups::{Cgroup, CgroupVersion, Limits};

@@ -28,13 +28,23 @@ pub struct Rootfs {
 }
 
 /// The process to run, as Docker's Config describes it.
-#[derive(Debug, Clone, Default)]
+/// Shared with the guest agent through `isola-proto`, so host and guest
+/// describe a process with one type.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ProcessSpec {
     pub args: Vec<String>,
     pub env: Vec<String>,
     pub cwd: String,
     /// `--user` as given (`name`, `uid`, `uid:gid`, `name:group`).
     pub user: String,
+    /// The capabilities the process keeps (bounding, permitted and
+    /// effective sets), by name (`CAP_CHOWN`, ...).
+    pub capabilities: Vec<String>,
+    /// The seccomp policy; `None` runs unconfined.
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// Set `no_new_privs` (Docker's `--security-opt no-new-privileges`).
+    pub no_new_privileges: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,8 +18,21 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
 }
 
 /// Whether `pid` is alive and is the process that started at `start_time`.
+/// A zombie is not alive: it has exited and only waits to be reaped, which
+/// an init that is slow to reap (or a dead parent) can delay indefinitely.
 pub fn process_is(pid: i32, start_time: u64) -> bool {
-    pid > 0 && process_start_time(pid) == Some(start_time)
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return false;
+    };
+    let mut fields = rest.split_whitespace();
+    let state = fields.next().unwrap_or("");
+    state != "Z" && state != "X" && fields.nth(18).and_then(|t| t.parse().ok()) == Some(start_time)
 }
 
 /// The window size of terminal `fd`, if it is one.

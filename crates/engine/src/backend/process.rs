@@ -29,6 +29,8 @@ pub(super) fn limits(c: &Container) -> Limits {
 /// The container's main process as the runtime wants it.
 pub(crate) fn main_process(c: &Container) -> ProcessSpec {
     let cfg = &c.config.config;
+    let h = &c.config.host_config;
+    let capabilities = crate::policy::capabilities(h);
     ProcessSpec {
         args: std::iter::once(c.config.path.clone())
             .chain(c.config.args.iter().cloned())
@@ -36,6 +38,9 @@ pub(crate) fn main_process(c: &Container) -> ProcessSpec {
         env: cfg.env.clone(),
         cwd: cfg.working_dir.clone(),
         user: cfg.user.clone(),
+        seccomp: crate::policy::seccomp(h, &capabilities),
+        capabilities,
+        no_new_privileges: crate::policy::no_new_privileges(h),
     }
 }
 

@@ -10,8 +10,8 @@ use crate::store::{Container, Status};
 use crate::{Engine, Error, Result};
 use isola_proto::layout::{BootConfig, ExitRecord, CONTROL_PORTS};
 use isola_proto::{
-    ContainerConfig, ExecConfig, Filesystem, Frame, FrameWriter, Layer, Limits, Message, Rootfs,
-    Stream, TtySize, Upper, MAIN_SESSION,
+    ContainerConfig, ExecConfig, Filesystem, Frame, FrameWriter, Layer, Message, Rootfs, Stream,
+    TtySize, Upper, MAIN_SESSION,
 };
 use isola_runtime_process::sys::{get_winsize, process_start_time};
 use isola_runtime_process::ProcessSpec;
@@ -196,10 +196,7 @@ impl Engine {
         let limits = limits(c);
         let boot = BootConfig {
             container: ContainerConfig {
-                args: process.args,
-                env: process.env,
-                cwd: process.cwd,
-                user: process.user,
+                process,
                 hostname: cfg.hostname.clone(),
                 tty: cfg.tty,
                 open_stdin: cfg.open_stdin,
@@ -213,11 +210,7 @@ impl Engine {
                 },
                 readonly: h.readonly_rootfs,
                 network_none: true,
-                limits: Limits {
-                    memory_bytes: limits.memory_bytes,
-                    nano_cpus: limits.nano_cpus,
-                    pids: limits.pids,
-                },
+                limits,
                 time_ns: SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos() as u64),
@@ -474,16 +467,13 @@ impl Backend for VmBackend {
         let mut client = connect(c)?;
         let session = new_session();
         client
-            .send(&Message::Exec(ExecConfig {
+            .send(&Message::Exec(Box::new(ExecConfig {
                 session,
-                args: process.args.clone(),
-                env: process.env.clone(),
-                cwd: process.cwd.clone(),
-                user: process.user.clone(),
+                process: process.clone(),
                 tty,
                 stdin,
                 tty_size: if tty { tty_size() } else { None },
-            }))
+            })))
             .map_err(vm_err)?;
         relay(client, session, stdin, tty)
     }
