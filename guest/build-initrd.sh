@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the base initramfs of isola's VMs: the statically linked guest
-# agent (crates/agent) as /init and a /dev/console node, as a gzip'd newc
+# agent (crates/agent) as /init, tini as /isola/tini (--init) and a
+# /dev/console node, as a gzip'd newc
 # cpio archive. The engine appends each container's /isola/config.json to
 # it (isola_runtime_vm::write_initrd), so it is built once per agent build.
 #
@@ -67,6 +68,13 @@ else
   cp "$agent" "$root/init"
 fi
 chmod 0755 "$root/init"
+# --init in VM mode: Debian's static tini at /isola/tini (isola_proto's
+# GUEST_INIT), bound into the container like on the host.
+tini=/usr/bin/tini-static
+[[ -x $tini ]] || "$repo/scripts/deps.sh" tini || die "could not install tini"
+mkdir -p "$root/isola"
+cp "$tini" "$root/isola/tini"
+chmod 0755 "$root/isola/tini"
 # The kernel opens /dev/console for /init's stdio before devtmpfs exists;
 # without the node (mknod needs root) the agent attaches the console itself.
 mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null \

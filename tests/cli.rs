@@ -29,7 +29,7 @@ fn isolation_flag_values_and_default_resolution() {
     assert_fails(
         &i.run(&["run", "--isolation", "bogus", "busybox", "true"]),
         125,
-        "invalid isolation \"bogus\"",
+        "invalid value 'bogus' for '--isolation",
     );
     // VM mode must never fall back to process silently.
     for mode in ["vm", "hyperv"] {
@@ -88,7 +88,7 @@ fn names_conflict_and_bad_input_is_one_line_125() {
     assert_fails(
         &i.run(&["run", "--network", "bridge", "busybox", "true"]),
         125,
-        "not supported",
+        "invalid value 'bridge' for '--network",
     );
     assert_fails(&i.run(&["logs", "nope"]), 125, "no such container");
     assert_fails(

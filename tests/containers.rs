@@ -200,7 +200,7 @@ fn kill_rm_and_nothing_left_behind() {
     assert_fails(&o, 125, "is not running");
     i.ok(&["rm", "k"]);
     assert!(leftovers(&id).is_empty(), "{:?}", leftovers(&id));
-    assert!(comm(pid).is_empty() && comm(monitor).is_empty());
+    assert!(!running(pid) && !running(monitor));
     assert!(!i.path().join("containers").join(&id).exists());
     let o = i.run(&["inspect", "k"]);
     assert_fails(&o, 125, "no such object");

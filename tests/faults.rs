@@ -109,25 +109,10 @@ fn damaged_state_shows_dead_and_rm_f_kills_what_runs() {
         assert!(row.contains("Dead"), "{row}");
         let o = i.run(&["rm", "-f", name]);
         assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
-        assert!(
-            !isola_runtime_alive(pid),
-            "{name}: process {pid} still runs"
-        );
+        assert!(!running(pid), "{name}: process {pid} still runs");
         assert!(leftovers(&id).is_empty(), "{name}: {:?}", leftovers(&id));
     }
     assert_empty_root(&i);
-}
-
-fn isola_runtime_alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
 }
 
 #[test]

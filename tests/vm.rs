@@ -408,3 +408,56 @@ fn missing_or_corrupt_parts_are_one_line_125_errors() {
     assert_ne!(i.inspect("slow", "{{.State.Status}}"), "running");
     assert_eq!(i.ok(&["ps", "-q"]), "");
 }
+
+#[test]
+fn isolation_rules_choose_vm_for_matching_images_unless_asked() {
+    let i = vm_root();
+    i.ok(&["tag", "busybox", "untrusted.example:5000/tools/busybox:1"]);
+    std::fs::write(
+        i.path().join("config.toml"),
+        "default_isolation = \"process\"\n\n[[isolation_rule]]\nimage = \"untrusted.example:5000/*\"\nisolation = \"vm\"\n",
+    )
+    .unwrap();
+    let info = i.ok(&["info"]);
+    assert!(
+        info.contains(" 1: image untrusted.example:5000/* -> vm"),
+        "{info}"
+    );
+    i.ok(&[
+        "create",
+        "--name",
+        "u",
+        "untrusted.example:5000/tools/busybox:1",
+    ]);
+    assert_eq!(i.inspect("u", "{{.HostConfig.Isolation}}"), "vm");
+    assert!(i
+        .inspect("u", "{{.HostConfig.IsolationSource}}")
+        .starts_with("isolation_rule 1"));
+    let o = i.run(&["start", "-a", "u"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Other images keep the host default; an explicit flag beats the rule.
+    i.ok(&["create", "--name", "t", "busybox"]);
+    assert_eq!(i.inspect("t", "{{.HostConfig.Isolation}}"), "process");
+    assert!(i
+        .inspect("t", "{{.HostConfig.IsolationSource}}")
+        .starts_with("default"));
+    i.ok(&[
+        "create",
+        "--name",
+        "p",
+        "--isolation=process",
+        "untrusted.example:5000/tools/busybox:1",
+    ]);
+    assert_eq!(i.inspect("p", "{{.HostConfig.Isolation}}"), "process");
+    assert_eq!(
+        i.inspect("p", "{{.HostConfig.IsolationSource}}"),
+        "--isolation"
+    );
+    // A bad rule is one clear line.
+    std::fs::write(
+        i.path().join("config.toml"),
+        "[[isolation_rule]]\nimage = \"x/*\"\nisolation = \"container\"\n",
+    )
+    .unwrap();
+    assert_fails(&i.run(&["ps"]), 125, "isolation_rule 1");
+}

@@ -214,6 +214,20 @@ pub fn leftovers(id: &str) -> Vec<String> {
     found
 }
 
+/// Whether process `pid` still runs: exists and is not a zombie (an exited
+/// process whose parent, often a slow-reaping init, has not reaped it).
+pub fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
 /// The host's name for process `pid` (`comm`).
 pub fn comm(pid: i32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))

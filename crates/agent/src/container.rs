@@ -7,7 +7,7 @@ use crate::rootfs::{self, Mounts};
 use crate::stdio::{self, SessionIo};
 use crate::system::RUN_DIR;
 use isola_proto::{ContainerConfig, ExecConfig};
-use isola_runtime_process::{Cgroup, ContainerSpec, Network};
+use isola_runtime_process::{Cgroup, ContainerSpec, LinuxSettings, Network};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ impl Container {
         let rootfs = rootfs::assemble(&cfg.rootfs.layers, &cfg.rootfs.upper, cfg.readonly, mounts)?;
         let bind_files = network_files(&cfg.hostname)
             .ctx(|| format!("writing /etc/hostname and /etc/hosts under {RUN_DIR}"))?;
-        let cgroup = Cgroup::create(CGROUP, &cfg.limits)?;
+        let cgroup = Cgroup::create(CGROUP, &cfg.limits, &cfg.linux.device_allow_list()?)?;
         let spec = ContainerSpec {
             rootfs,
             process: cfg.process.clone(),
@@ -39,6 +39,13 @@ impl Container {
                 Network::Host
             },
             bind_files,
+            linux: LinuxSettings {
+                // The virtio-serial ports carry this agent's protocol, the
+                // log and the exit record: not even a privileged container
+                // gets them.
+                exclude_devices: vec!["vport".into()],
+                ..cfg.linux.clone()
+            },
         };
         let (child_stdio, mut io) = stdio::create(cfg.tty, cfg.open_stdin, cfg.tty_size)?;
         let spawned = match isola_runtime_process::spawn(&spec, &cgroup, child_stdio) {

@@ -18,9 +18,10 @@
 
 use isola_proto::layout::{BootConfig, ExitRecord, CONTROL_PORTS};
 use isola_proto::{
-    ContainerConfig, ExecConfig, Filesystem, Frame, Layer, Limits, Message, ProcessSpec, Rootfs,
-    SessionId, Stream, TtySize, Upper, MAIN_SESSION,
+    ContainerConfig, ExecConfig, Filesystem, Frame, Layer, Limits, LinuxSettings, Message,
+    ProcessSpec, Rootfs, SessionId, Stream, TtySize, Upper, MAIN_SESSION,
 };
+use isola_runtime_process::DeviceNode;
 use isola_runtime_vm::{
     control_socket, detect_accel, layer_image, upper_image, write_initrd, Client, Disk, Hypervisor,
     Qemu, VmSpec,
@@ -156,6 +157,19 @@ fn boot_config(args: &[&str]) -> BootConfig {
                     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
                 ],
                 ..ProcessSpec::default()
+            },
+            // The engine sends Docker's full defaults; a few nodes will do.
+            linux: LinuxSettings {
+                devices: ["/dev/null", "/dev/zero", "/dev/urandom", "/dev/tty"]
+                    .iter()
+                    .map(|p| DeviceNode {
+                        source: p.to_string(),
+                        path: p.to_string(),
+                        access: "rwm".into(),
+                    })
+                    .collect(),
+                device_rules: vec!["c 5:1 rwm".into(), "c 5:2 rwm".into(), "c 136:* rwm".into()],
+                ..LinuxSettings::default()
             },
             hostname: "guest".into(),
             tty: false,

@@ -82,6 +82,39 @@ pub enum ImageCommand {
     Rm(RmiArgs),
 }
 
+/// `--isolation` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IsolationArg {
+    /// Namespaces, cgroups, capabilities and seccomp on the host kernel
+    Process,
+    /// A micro-VM with its own guest kernel
+    Vm,
+    /// Alias of vm (Windows' name)
+    Hyperv,
+    /// The host's setting (config.toml or ISOLA_DEFAULT_ISOLATION)
+    Default,
+}
+
+impl IsolationArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IsolationArg::Process => "process",
+            IsolationArg::Vm => "vm",
+            IsolationArg::Hyperv => "hyperv",
+            IsolationArg::Default => "default",
+        }
+    }
+}
+
+/// `--network` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NetworkArg {
+    /// Loopback only
+    None,
+    /// The host's network stack (process isolation only)
+    Host,
+}
+
 /// Flags shared by `create` and `run`.
 #[derive(Debug, Args)]
 pub struct ContainerFlags {
@@ -127,12 +160,61 @@ pub struct ContainerFlags {
     /// Maximum number of processes (-1: unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
-    /// Network: none (loopback only) or host
-    #[arg(long = "network", alias = "net", default_value = "none")]
-    pub network: String,
-    /// Isolation: process, vm (alias hyperv) or default
+    /// Network
+    #[arg(long = "network", alias = "net", value_enum, default_value_t = NetworkArg::None)]
+    pub network: NetworkArg,
+    /// Isolation (default: the host's setting)
+    #[arg(long, value_enum)]
+    pub isolation: Option<IsolationArg>,
+    /// Add Linux capabilities (e.g. NET_ADMIN, or ALL)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities (e.g. NET_RAW, or ALL)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Every capability and no seccomp filter (in VM mode: inside the guest only)
     #[arg(long)]
-    pub isolation: Option<String>,
+    pub privileged: bool,
+    /// Security options: seccomp=FILE, seccomp=unconfined, no-new-privileges
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Set metadata (KEY=VALUE)
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// Read labels from a file of KEY=VALUE lines
+    #[arg(long = "label-file", value_name = "FILE")]
+    pub label_file: Vec<PathBuf>,
+    /// Signal that stops the container (default SIGTERM)
+    #[arg(long = "stop-signal", value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+    /// Seconds to wait for the stop signal before killing (default 10)
+    #[arg(
+        long = "stop-timeout",
+        value_name = "SECONDS",
+        allow_hyphen_values = true
+    )]
+    pub stop_timeout: Option<i64>,
+    /// Write the container id to this file (which must not exist)
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<PathBuf>,
+    /// Add a device (in VM mode: a device of the guest) HOST[:CONTAINER[:rwm]]
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Vec<String>,
+    /// Set a namespaced kernel parameter (KEY=VALUE)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub sysctl: Vec<String>,
+    /// Size of /dev/shm (e.g. 64m)
+    #[arg(long = "shm-size", value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// Resource limit NAME=SOFT[:HARD] (e.g. nofile=1024:2048)
+    #[arg(long, value_name = "ULIMIT")]
+    pub ulimit: Vec<String>,
+    /// Additional groups to join (names or numbers)
+    #[arg(long = "group-add", value_name = "GROUP")]
+    pub group_add: Vec<String>,
+    /// Run an init (tini) as PID 1 that reaps zombies and forwards signals
+    #[arg(long)]
+    pub init: bool,
     /// Print help
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -149,8 +231,28 @@ pub struct RunArgs {
     /// Run in the background and print the container id
     #[arg(short, long)]
     pub detach: bool,
+    /// Attach to these streams only (default: stdout and stderr, and stdin with -i)
+    #[arg(
+        short = 'a',
+        long = "attach",
+        value_enum,
+        value_name = "STREAM",
+        conflicts_with = "detach"
+    )]
+    pub attach: Vec<StreamArg>,
+    /// Forward the signals this command receives to the container
+    #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, value_name = "BOOL")]
+    pub sig_proxy: bool,
     #[command(flatten)]
     pub flags: ContainerFlags,
+}
+
+/// `-a/--attach` streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StreamArg {
+    Stdin,
+    Stdout,
+    Stderr,
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +285,9 @@ pub struct PsArgs {
     /// Do not truncate ids and commands
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
+    /// Filter: id=, name=, label=KEY[=VALUE], status=, isolation=
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -209,9 +314,9 @@ pub struct LogsArgs {
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    /// Seconds to wait before killing
-    #[arg(short = 't', long = "time", alias = "timeout", default_value_t = 10)]
-    pub time: u64,
+    /// Seconds to wait before killing (default: the container's --stop-timeout, else 10)
+    #[arg(short = 't', long = "time", alias = "timeout")]
+    pub time: Option<u64>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

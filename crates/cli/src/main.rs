@@ -23,10 +23,21 @@ fn main() {
     isola_engine::close_inherited_fds();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // One line, as every other isola error: clap's own rendering
+            // spreads a bad value over several.
+            let text = e.render().to_string();
+            let line: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+                .collect();
+            eprintln!("isola: {}", line.join(" ").trim_start_matches("error: "));
+            std::process::exit(125);
+        }
         Err(e) => {
-            let code = if e.use_stderr() { 125 } else { 0 };
             let _ = e.print();
-            std::process::exit(code);
+            std::process::exit(0);
         }
     };
     match cli.command {
@@ -190,6 +201,12 @@ fn info(engine: &Engine) -> Result<i32> {
         "Default Isolation: {} (from {})",
         i.default_isolation, i.default_isolation_source
     );
+    if !i.isolation_rules.is_empty() {
+        println!("Isolation Rules:");
+        for (n, r) in i.isolation_rules.iter().enumerate() {
+            println!(" {}: image {} -> {}", n + 1, r.image, r.isolation);
+        }
+    }
     println!("Isolation Modes:");
     for m in &i.isolation_modes {
         if m.available {

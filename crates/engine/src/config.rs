@@ -22,6 +22,19 @@ struct File {
     vm_accel: Option<String>,
     vm_kernel: Option<PathBuf>,
     vm_initrd: Option<PathBuf>,
+    /// `[[isolation_rule]]` tables: the isolation of images by reference.
+    #[serde(default)]
+    isolation_rule: Vec<IsolationRule>,
+}
+
+/// Runs images whose normalised reference matches `image` (a pattern
+/// where `*` matches any run of characters) in `isolation`, unless the
+/// user asks for a mode with `--isolation`. The first matching rule wins.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IsolationRule {
+    pub image: String,
+    pub isolation: String,
 }
 
 /// The resolved host settings and where the default came from (`info`).
@@ -29,6 +42,7 @@ struct File {
 pub struct HostConfig {
     pub default_isolation: Isolation,
     pub default_isolation_source: String,
+    pub isolation_rules: Vec<IsolationRule>,
     pub(crate) vm: VmSettings,
 }
 
@@ -51,7 +65,7 @@ impl HostConfig {
             break;
         }
         let (default_isolation, default_isolation_source) = match file.default_isolation {
-            Some(v) => (parse_default(&v, &source)?, source),
+            Some(v) => (parse_default(&v, &source)?, source.clone()),
             None => match std::env::var(ENV_DEFAULT_ISOLATION) {
                 Ok(v) => (
                     parse_default(&v, ENV_DEFAULT_ISOLATION)?,
@@ -60,6 +74,15 @@ impl HostConfig {
                 Err(_) => (Isolation::Process, "built-in default".to_string()),
             },
         };
+        for (n, rule) in file.isolation_rule.iter().enumerate() {
+            Isolation::parse(&rule.isolation).map_err(|_| {
+                Error::Invalid(format!(
+                    "isolation_rule {} in {source}: isolation {:?} is invalid: use process or vm",
+                    n + 1,
+                    rule.isolation
+                ))
+            })?;
+        }
         let cache = std::env::var_os(ENV_CACHE)
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CACHE));
@@ -76,17 +99,59 @@ impl HostConfig {
         Ok(HostConfig {
             default_isolation,
             default_isolation_source,
+            isolation_rules: file.isolation_rule,
             vm,
         })
     }
 
-    /// Resolves a `--isolation` value (`None` or `default` use the host default).
-    pub fn resolve(&self, requested: Option<&str>) -> Result<Isolation> {
-        match requested {
-            None | Some("default") => Ok(self.default_isolation),
-            Some(v) => Isolation::parse(v),
+    /// Resolves a `--isolation` value for `image` (its normalised
+    /// reference), and says what chose it: an explicit mode wins, then the
+    /// first matching isolation rule, then the host default.
+    pub fn resolve(&self, requested: Option<&str>, image: &str) -> Result<(Isolation, String)> {
+        if let Some(v) = requested.filter(|v| *v != "default") {
+            return Ok((Isolation::parse(v)?, "--isolation".into()));
+        }
+        for (n, rule) in self.isolation_rules.iter().enumerate() {
+            if glob_match(&rule.image, image) {
+                let mode = Isolation::parse(&rule.isolation)?;
+                return Ok((
+                    mode,
+                    format!("isolation_rule {} (image {:?})", n + 1, rule.image),
+                ));
+            }
+        }
+        Ok((
+            self.default_isolation,
+            format!("default ({})", self.default_isolation_source),
+        ))
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` matches any run of
+/// characters (also `/`) and everything else itself. Written here rather
+/// than pulling in a glob crate: references are not paths, and this is the
+/// whole of the syntax.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
         }
     }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 fn parse_default(value: &str, source: &str) -> Result<Isolation> {
@@ -102,6 +167,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn glob_patterns() {
+        assert!(glob_match(
+            "docker.io/library/*",
+            "docker.io/library/busybox:latest"
+        ));
+        assert!(glob_match("*busybox*", "docker.io/library/busybox:latest"));
+        assert!(glob_match(
+            "registry.example:5000/untrusted/*",
+            "registry.example:5000/untrusted/a/b:1"
+        ));
+        assert!(!glob_match("docker.io/library/*", "quay.io/x/busybox:1"));
+        assert!(!glob_match("busybox", "docker.io/library/busybox:latest"));
+        assert!(glob_match("*", ""));
+    }
+
+    #[test]
     fn root_config_wins_and_bad_values_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("config.toml");
@@ -109,9 +190,12 @@ mod tests {
         let c = HostConfig::load(dir.path()).unwrap();
         assert_eq!(c.default_isolation, Isolation::Vm);
         assert_eq!(c.vm.kernel, PathBuf::from("/k"));
-        assert_eq!(c.resolve(Some("process")).unwrap(), Isolation::Process);
-        assert_eq!(c.resolve(Some("default")).unwrap(), Isolation::Vm);
-        assert!(c.resolve(Some("bogus")).is_err());
+        assert_eq!(
+            c.resolve(Some("process"), "x").unwrap().0,
+            Isolation::Process
+        );
+        assert_eq!(c.resolve(Some("default"), "x").unwrap().0, Isolation::Vm);
+        assert!(c.resolve(Some("bogus"), "x").is_err());
 
         std::fs::write(&cfg, "default_isolation = \"x\"\n").unwrap();
         let e = HostConfig::load(dir.path()).unwrap_err().to_string();

@@ -24,6 +24,7 @@ pub struct Info {
     pub images: usize,
     pub default_isolation: String,
     pub default_isolation_source: String,
+    pub isolation_rules: Vec<crate::config::IsolationRule>,
     pub isolation_modes: Vec<IsolationMode>,
     pub cgroup_version: String,
     pub kernel_version: String,
@@ -50,6 +51,7 @@ impl Engine {
             images: self.images.list()?.len(),
             default_isolation: self.config.default_isolation.as_str().into(),
             default_isolation_source: self.config.default_isolation_source.clone(),
+            isolation_rules: self.config.isolation_rules.clone(),
             isolation_modes: [Isolation::Process, Isolation::Vm]
                 .into_iter()
                 .map(|m| {

@@ -48,6 +48,12 @@ impl Engine {
             "Config": cfg.config,
             "HostConfig": {
                 "Isolation": cfg.host_config.isolation.as_str(),
+                "IsolationSource": cfg.host_config.isolation_source,
+                "CapAdd": cfg.host_config.cap_add,
+                "CapDrop": cfg.host_config.cap_drop,
+                "Privileged": cfg.host_config.privileged,
+                "SecurityOpt": cfg.host_config.security_opt.iter().map(|o| if o.starts_with("seccomp={") { "seccomp=<profile>".to_string() } else { o.clone() }).collect::<Vec<_>>(),
+                "Init": cfg.host_config.init,
                 "Memory": cfg.host_config.memory,
                 "NanoCpus": cfg.host_config.nano_cpus,
                 "PidsLimit": cfg.host_config.pids_limit,

@@ -69,15 +69,41 @@ pub struct CreateOptions {
     /// `--isolation` as given; `None` or `default` take the host default.
     pub isolation: Option<String>,
     pub auto_remove: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub security_opt: Vec<String>,
+    /// `KEY=VALUE` (or `KEY`, an empty value), `--label-file` lines included.
+    pub labels: Vec<String>,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
+    pub devices: Vec<String>,
+    pub sysctls: Vec<String>,
+    pub shm_size: Option<u64>,
+    pub ulimits: Vec<String>,
+    pub group_add: Vec<String>,
+    pub init: bool,
 }
 
-/// Which of the CLI's streams the container gets when started attached.
+/// Which of the CLI's streams the container gets when started attached
+/// (Docker's `-a/--attach`), and whether the CLI forwards the signals it
+/// receives to the container (`--sig-proxy`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Attach {
-    /// The CLI's stdout/stderr receive the container's (and the CLI waits).
-    pub output: bool,
     /// The CLI's stdin feeds the container's.
     pub stdin: bool,
+    /// The CLI's stdout receives the container's (and the CLI waits).
+    pub stdout: bool,
+    /// The CLI's stderr receives the container's.
+    pub stderr: bool,
+    pub sig_proxy: bool,
+}
+
+impl Attach {
+    /// Whether the CLI stays attached to some output until the end.
+    pub fn output(&self) -> bool {
+        self.stdout || self.stderr
+    }
 }
 
 /// A started container whose monitor is a child of this process.
@@ -96,9 +122,9 @@ impl Started {
     /// sig-proxy) and window-size changes, and returns its exit code.
     pub fn wait(self, engine: &Engine) -> Result<i32> {
         let Some(dir) = self.vm_dir else {
-            return Ok(wait_attached(self.monitor, self.pid));
+            return Ok(wait_attached(self.monitor, self.pid, self.attach.sig_proxy));
         };
-        let code = attach_main(&dir, self.attach.stdin, self.tty, self.monitor);
+        let code = attach_main(&dir, self.attach, self.tty, self.monitor);
         // The hypervisor has exited: record the end (and honour --rm).
         let _ = engine.lookup(&self.id);
         code
@@ -137,7 +163,37 @@ impl Engine {
         if let Some(w) = &opts.workdir {
             check_workdir(w)?;
         }
-        let isolation = self.config.resolve(opts.isolation.as_deref())?;
+        // Every flag is checked before anything is created.
+        let cap_add = crate::policy::normalize_caps("--cap-add", &opts.cap_add)?;
+        let cap_drop = crate::policy::normalize_caps("--cap-drop", &opts.cap_drop)?;
+        let security_opt = crate::policy::normalize_security_opts(&opts.security_opt)?;
+        let devices = crate::policy::check_devices(&opts.devices)?;
+        let sysctls =
+            crate::policy::check_sysctls(&opts.sysctls, opts.network == NetworkMode::Host)?;
+        let ulimits = crate::policy::check_ulimits(&opts.ulimits)?;
+        if let Some(sig) = &opts.stop_signal {
+            crate::signals::parse_signal(sig)
+                .map_err(|e| Error::Invalid(format!("--stop-signal: {e}")))?;
+        }
+        let labels = opts
+            .labels
+            .iter()
+            .map(|l| {
+                let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+                if k.is_empty() {
+                    return Err(Error::Invalid(format!(
+                        "invalid label {l:?}: use KEY=VALUE"
+                    )));
+                }
+                Ok((k.to_string(), v.to_string()))
+            })
+            .collect::<Result<std::collections::BTreeMap<_, _>>>()?;
+        // Rules match the image as the user named it, normalised as Docker
+        // does (busybox → docker.io/library/busybox:latest).
+        let reference =
+            isola_image::normalize_reference(&opts.image).unwrap_or_else(|_| opts.image.clone());
+        let (isolation, isolation_source) =
+            self.config.resolve(opts.isolation.as_deref(), &reference)?;
         self.availability(isolation).map_err(|why| {
             Error::Invalid(format!(
                 "{} isolation is unavailable on this host: {why}",
@@ -214,6 +270,9 @@ impl Engine {
                 tty: opts.tty,
                 open_stdin: opts.open_stdin,
                 image: opts.image.clone(),
+                labels,
+                stop_signal: opts.stop_signal.clone(),
+                stop_timeout: opts.stop_timeout,
             },
             host_config: HostSettings {
                 isolation,
@@ -223,6 +282,17 @@ impl Engine {
                 network_mode: opts.network.as_str().into(),
                 readonly_rootfs: opts.read_only,
                 auto_remove: opts.auto_remove,
+                cap_add,
+                cap_drop,
+                privileged: opts.privileged,
+                security_opt,
+                isolation_source,
+                devices,
+                sysctls,
+                shm_size: opts.shm_size,
+                ulimits,
+                group_add: opts.group_add.clone(),
+                init: opts.init,
             },
             layers: image.layers.clone(),
         };
@@ -262,7 +332,7 @@ impl Engine {
             .arg("__monitor")
             .arg("--ready-fd")
             .arg(ready_w.as_raw_fd().to_string());
-        if attach.output {
+        if attach.output() {
             cmd.arg("--attach-output");
         }
         if attach.stdin {
@@ -274,14 +344,15 @@ impl Engine {
         } else {
             Stdio::null()
         });
-        let out = || {
-            if attach.output {
+        // A stream not attached goes nowhere (it is still logged).
+        let out = |attached: bool| {
+            if attached {
                 Stdio::inherit()
             } else {
                 Stdio::null()
             }
         };
-        cmd.stdout(out()).stderr(out());
+        cmd.stdout(out(attach.stdout)).stderr(out(attach.stderr));
         let mut monitor = cmd
             .spawn()
             .map_err(io_err("starting the container monitor"))?;
@@ -291,7 +362,7 @@ impl Engine {
         let _ = BufReader::new(fs::File::from(ready_r)).read_line(&mut line);
         let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         if let Some(pid) = ready["pid"].as_i64() {
-            if vm && !attach.output {
+            if vm && !attach.output() {
                 if let Err(e) = await_boot(&c.dir, pid as i32) {
                     let _ = monitor.wait();
                     let _ = self.lookup(c.id()); // records how it ended
@@ -338,14 +409,23 @@ impl Engine {
     /// the monitor has recorded the exit. Bounded whatever the container
     /// does: a VM that does not answer (stopped, hung) is killed outright
     /// once `timeout` has passed.
-    pub fn stop(&self, c: &Container, timeout: Duration) -> Result<()> {
+    /// `timeout: None` takes the container's `--stop-timeout` (default 10 s).
+    pub fn stop(&self, c: &Container, timeout: Option<Duration>) -> Result<()> {
         if c.state.status != Status::Running {
             return Ok(());
         }
+        let cfg = &c.config.config;
+        let timeout = timeout
+            .unwrap_or_else(|| Duration::from_secs(cfg.stop_timeout.unwrap_or(10).max(0) as u64));
+        let signal = cfg
+            .stop_signal
+            .as_deref()
+            .and_then(|s| crate::signals::parse_signal(s).ok())
+            .unwrap_or(Signal::SIGTERM);
         let backend = self.backend(c);
         let deadline = Instant::now() + timeout;
         if c.state.init_alive() {
-            let _ = backend.signal(c, Signal::SIGTERM, timeout);
+            let _ = backend.signal(c, signal, timeout);
         }
         if self.wait_not_running(c, deadline.saturating_duration_since(Instant::now())) {
             return Ok(());

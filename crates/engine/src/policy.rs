@@ -30,6 +30,213 @@ pub(crate) const DEFAULT_CAPABILITIES: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
+/// Paths Docker hides from containers (moby `oci/defaults.go`).
+pub(crate) const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Paths Docker makes read-only.
+pub(crate) const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Docker's device nodes in /dev (the pts and ptmx come with devpts).
+pub(crate) const DEVICE_NODES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+];
+
+/// Docker's device allow-list (cgroup v1 syntax): mknod of anything, use
+/// of the nodes above, the console, ptmx, the ptys and tun.
+pub(crate) const DEVICE_RULES: &[&str] = &[
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
+];
+
+/// sysctls that live in a container's own namespaces (IPC, UTS, network)
+/// and may therefore be set per container, as in Docker; a prefix ends
+/// with a dot.
+const NAMESPACED_SYSCTLS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+    "kernel.domainname",
+    "fs.mqueue.",
+    "net.",
+];
+
+/// The container's `linux` settings: Docker's defaults, or with
+/// `--privileged` every device, nothing masked and /sys writable; plus
+/// its `--device`s, `--sysctl`s and `--shm-size`. (The backend adds the
+/// `--init` binary's path, which depends on where the runtime runs.)
+pub(crate) fn linux(h: &crate::store::HostSettings) -> isola_runtime_process::LinuxSettings {
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut devices: Vec<isola_runtime_process::DeviceNode> = DEVICE_NODES
+        .iter()
+        .map(|p| isola_runtime_process::DeviceNode {
+            source: p.to_string(),
+            path: p.to_string(),
+            access: "rwm".into(),
+        })
+        .collect();
+    devices.extend(h.devices.iter().cloned());
+    isola_runtime_process::LinuxSettings {
+        masked_paths: if h.privileged {
+            Vec::new()
+        } else {
+            strings(MASKED_PATHS)
+        },
+        readonly_paths: if h.privileged {
+            Vec::new()
+        } else {
+            strings(READONLY_PATHS)
+        },
+        devices,
+        all_devices: h.privileged,
+        exclude_devices: Vec::new(),
+        device_rules: strings(DEVICE_RULES),
+        sysctls: h.sysctls.clone(),
+        shm_size: h.shm_size,
+        sys_writable: h.privileged,
+        init: None,
+    }
+}
+
+/// `--sysctl KEY=VALUE` values: only namespaced ones (others would change
+/// the host), and no `net.*` with the host's network.
+pub(crate) fn check_sysctls(
+    values: &[String],
+    host_network: bool,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    values
+        .iter()
+        .map(|v| {
+            let Some((k, val)) = v.split_once('=') else {
+                return Err(Error::Invalid(format!("invalid --sysctl {v:?}: use KEY=VALUE")));
+            };
+            let namespaced = NAMESPACED_SYSCTLS
+                .iter()
+                .any(|n| if n.ends_with('.') { k.starts_with(n) } else { k == *n });
+            if !namespaced || k.contains("..") || k.contains('/') {
+                return Err(Error::Invalid(format!(
+                    "--sysctl {k} is not allowed: it is not namespaced, so it would change the host \
+                     (allowed: kernel.msg*, kernel.sem, kernel.shm*, kernel.domainname, fs.mqueue.*, net.*)"
+                )));
+            }
+            if host_network && k.starts_with("net.") {
+                return Err(Error::Invalid(format!(
+                    "--sysctl {k} is not allowed with --network host: it would change the host's network"
+                )));
+            }
+            Ok((k.to_string(), val.to_string()))
+        })
+        .collect()
+}
+
+/// `--ulimit NAME=SOFT[:HARD]` (-1: unlimited), as Docker parses it.
+pub(crate) fn check_ulimits(values: &[String]) -> Result<Vec<isola_runtime_process::Rlimit>> {
+    values
+        .iter()
+        .map(|v| {
+            let bad = |why: &str| Error::Invalid(format!("invalid --ulimit {v:?}: {why}"));
+            let (name, limits) = v
+                .split_once('=')
+                .ok_or_else(|| bad("use NAME=SOFT[:HARD]"))?;
+            if !isola_runtime_process::is_rlimit(name) {
+                return Err(bad(
+                    "unknown name (nofile, nproc, core, memlock, stack, ...)",
+                ));
+            }
+            let num = |s: &str| -> Result<u64> {
+                if s == "-1" {
+                    return Ok(u64::MAX);
+                }
+                s.parse::<u64>()
+                    .map_err(|_| bad("limits are whole numbers or -1"))
+            };
+            let (soft, hard) = match limits.split_once(':') {
+                Some((s, h)) => (num(s)?, num(h)?),
+                None => (num(limits)?, num(limits)?),
+            };
+            if soft > hard {
+                return Err(bad("the soft limit is above the hard limit"));
+            }
+            Ok(isola_runtime_process::Rlimit {
+                kind: name.to_string(),
+                soft,
+                hard,
+            })
+        })
+        .collect()
+}
+
+/// `--device HOST[:CONTAINER[:rwm]]`. The host path is read by the runtime
+/// where it runs: in VM mode it names a device of the guest, never of the
+/// host.
+pub(crate) fn check_devices(values: &[String]) -> Result<Vec<isola_runtime_process::DeviceNode>> {
+    values
+        .iter()
+        .map(|v| {
+            let bad = |why: &str| Error::Invalid(format!("invalid --device {v:?}: {why}"));
+            let parts: Vec<&str> = v.split(':').collect();
+            let (source, path, access) = match parts.as_slice() {
+                [s] => (*s, *s, "rwm"),
+                [s, p] if p.chars().all(|c| "rwm".contains(c)) && !p.starts_with('/') => {
+                    (*s, *s, *p)
+                }
+                [s, p] => (*s, *p, "rwm"),
+                [s, p, a] => (*s, *p, *a),
+                _ => return Err(bad("use HOST[:CONTAINER[:rwm]]")),
+            };
+            if !source.starts_with('/') || !path.starts_with('/') {
+                return Err(bad("paths must be absolute"));
+            }
+            if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
+                return Err(bad("permissions are a combination of r, w and m"));
+            }
+            Ok(isola_runtime_process::DeviceNode {
+                source: source.into(),
+                path: path.into(),
+                access: access.into(),
+            })
+        })
+        .collect()
+}
+
 /// isola's default seccomp profile, in Docker's profile format.
 pub(crate) const DEFAULT_SECCOMP_PROFILE: &str = include_str!("../profiles/seccomp.json");
 

@@ -48,9 +48,10 @@ pub(crate) fn signalfd(extra: &[Signal]) -> nix::Result<SignalFd> {
 }
 
 /// Waits for the monitor (whose exit status is the container's), sending
-/// proxied signals to the container init `pid` and SIGWINCH to the monitor.
-pub(crate) fn wait_attached(mut monitor: std::process::Child, pid: i32) -> i32 {
-    let mut watched = PROXIED.to_vec();
+/// proxied signals to the container init `pid` (with `proxy`) and SIGWINCH
+/// to the monitor.
+pub(crate) fn wait_attached(mut monitor: std::process::Child, pid: i32, proxy: bool) -> i32 {
+    let mut watched = if proxy { PROXIED.to_vec() } else { Vec::new() };
     watched.push(Signal::SIGWINCH);
     let sfd = signalfd(&watched).ok();
     loop {

@@ -27,6 +27,14 @@ pub struct RunConfig {
     pub tty: bool,
     pub open_stdin: bool,
     pub image: String,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `--stop-signal` (Docker's default: SIGTERM).
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds (Docker's default: 10).
+    #[serde(default)]
+    pub stop_timeout: Option<i64>,
 }
 
 /// Docker's `HostConfig`: how the host runs it.
@@ -40,6 +48,33 @@ pub struct HostSettings {
     pub network_mode: String,
     pub readonly_rootfs: bool,
     pub auto_remove: bool,
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    #[serde(default)]
+    pub privileged: bool,
+    /// `--security-opt` as Docker records it, with `seccomp=FILE` replaced
+    /// by the profile's content, read once at create.
+    #[serde(default)]
+    pub security_opt: Vec<String>,
+    /// What chose the isolation mode: `--isolation`, an isolation rule of
+    /// the host configuration, or the host default.
+    #[serde(default)]
+    pub isolation_source: String,
+    #[serde(default)]
+    pub devices: Vec<isola_runtime_process::DeviceNode>,
+    #[serde(default)]
+    pub sysctls: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub shm_size: Option<u64>,
+    #[serde(default)]
+    pub ulimits: Vec<isola_runtime_process::Rlimit>,
+    #[serde(default)]
+    pub group_add: Vec<String>,
+    /// `--init`: a small init (tini) as PID 1.
+    #[serde(default)]
+    pub init: bool,
 }
 
 /// Everything fixed at create time.
@@ -533,6 +568,9 @@ impl Engine {
                 tty: false,
                 open_stdin: false,
                 image: String::new(),
+                labels: Default::default(),
+                stop_signal: None,
+                stop_timeout: None,
             },
             host_config: HostSettings {
                 isolation: Isolation::Process,
@@ -542,6 +580,17 @@ impl Engine {
                 network_mode: String::new(),
                 readonly_rootfs: false,
                 auto_remove: false,
+                cap_add: Vec::new(),
+                cap_drop: Vec::new(),
+                privileged: false,
+                security_opt: Vec::new(),
+                isolation_source: String::new(),
+                devices: Vec::new(),
+                sysctls: Default::default(),
+                shm_size: None,
+                ulimits: Vec::new(),
+                group_add: Vec::new(),
+                init: false,
             },
             layers: Vec::new(),
         }

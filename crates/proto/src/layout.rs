@@ -37,6 +37,9 @@ pub struct BootConfig {
     pub wait_for_attach: bool,
 }
 
+/// Where the initramfs carries tini, the `--init` of VM containers.
+pub const GUEST_INIT: &str = "/isola/tini";
+
 /// How the container ended: one JSON line on the [`EXIT_PORT`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitRecord {

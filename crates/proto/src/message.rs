@@ -118,6 +118,9 @@ pub struct TtySize {
 pub struct ContainerConfig {
     /// The main process, as the host's runtime would run it.
     pub process: ProcessSpec,
+    /// Masked paths, devices, sysctls, ... (its `init` is a guest path).
+    #[serde(default)]
+    pub linux: LinuxSettings,
     pub hostname: String,
     pub tty: bool,
     /// `-i`: stdin stays open and its data flows as stream 0 of session 0.
@@ -139,7 +142,7 @@ pub struct ContainerConfig {
 
 /// `--memory`, `--cpus`, `--pids-limit`, applied to a cgroup in the guest.
 pub use isola_runtime_process::Limits;
-pub use isola_runtime_process::ProcessSpec;
+pub use isola_runtime_process::{LinuxSettings, ProcessSpec};
 
 /// Where the container's root comes from: read-only layers overlaid with a
 /// writable upper layer.

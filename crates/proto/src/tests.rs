@@ -17,6 +17,13 @@ fn sample_config() -> ContainerConfig {
             capabilities: vec!["CAP_CHOWN".into()],
             seccomp: None,
             no_new_privileges: true,
+            rlimits: vec![],
+            additional_groups: vec!["audio".into()],
+        },
+        linux: LinuxSettings {
+            masked_paths: vec!["/proc/kcore".into()],
+            shm_size: Some(1 << 20),
+            ..LinuxSettings::default()
         },
         hostname: "c0ffee".into(),
         tty: true,

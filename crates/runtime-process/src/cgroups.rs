@@ -86,11 +86,12 @@ impl Cgroup {
         Cgroup { version, dirs }
     }
 
-    /// Creates the cgroup and writes the limits. On error, whatever was
-    /// created is removed again.
-    pub fn create(name: &str, limits: &Limits) -> Result<Cgroup> {
+    /// Creates the cgroup, writes the limits and the device allow-list
+    /// (everything else is denied). On error, whatever was created is
+    /// removed again.
+    pub fn create(name: &str, limits: &Limits, devices: &[devices::Rule]) -> Result<Cgroup> {
         let cg = Cgroup::of(name);
-        if let Err(e) = cg.create_dirs().and_then(|()| cg.apply(limits)) {
+        if let Err(e) = cg.create_dirs().and_then(|()| cg.apply(limits, devices)) {
             let _ = cg.remove();
             return Err(e);
         }
@@ -118,7 +119,7 @@ impl Cgroup {
         Ok(())
     }
 
-    fn apply(&self, limits: &Limits) -> Result<()> {
+    fn apply(&self, limits: &Limits, devices: &[devices::Rule]) -> Result<()> {
         match self.version {
             CgroupVersion::V2 => {
                 let dir = &self.dirs[0].1;
@@ -135,7 +136,7 @@ impl Cgroup {
                     write(dir, "pids.max", &pids_value(p))?;
                 }
                 // v2 has no devices.allow: the allow-list is a BPF program.
-                devices::attach(dir, &devices::docker_default())?;
+                devices::attach(dir, devices)?;
             }
             CgroupVersion::V1 => {
                 for (ctrl, dir) in &self.dirs {
@@ -164,8 +165,8 @@ impl Cgroup {
                         }
                         "devices" => {
                             write(dir, "devices.deny", "a")?;
-                            for rule in devices::DOCKER_DEFAULT {
-                                write(dir, "devices.allow", rule)?;
+                            for rule in devices {
+                                write(dir, "devices.allow", &rule.to_string())?;
                             }
                         }
                         _ => {}
@@ -309,7 +310,7 @@ mod tests {
             nano_cpus: Some(500_000_000),
             pids: Some(10),
         };
-        let cg = Cgroup::create(&name, &limits).unwrap();
+        let cg = Cgroup::create(&name, &limits, &devices::tests::docker_default()).unwrap();
         for d in cg.dirs() {
             assert!(d.is_dir(), "{} missing", d.display());
         }

@@ -76,28 +76,23 @@ impl Rule {
     }
 }
 
-/// Docker's default device allow-list (cgroup v1 syntax).
-pub const DOCKER_DEFAULT: &[&str] = &[
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",    // null
-    "c 1:5 rwm",    // zero
-    "c 1:7 rwm",    // full
-    "c 1:8 rwm",    // random
-    "c 1:9 rwm",    // urandom
-    "c 5:0 rwm",    // tty
-    "c 5:1 rwm",    // console
-    "c 5:2 rwm",    // ptmx
-    "c 136:* rwm",  // pts
-    "c 10:200 rwm", // tun
-];
-
-/// The default list as rules.
-pub fn docker_default() -> Vec<Rule> {
-    DOCKER_DEFAULT
-        .iter()
-        .map(|r| Rule::parse(r).expect("valid built-in rule"))
-        .collect()
+impl std::fmt::Display for Rule {
+    /// cgroup v1 syntax, as `devices.allow` takes it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            Kind::Char => "c",
+            Kind::Block => "b",
+            Kind::Any => "a",
+        };
+        let num = |n: Option<u32>| n.map_or("*".to_string(), |n| n.to_string());
+        let mut access = String::new();
+        for (bit, ch) in [(READ, 'r'), (WRITE, 'w'), (MKNOD, 'm')] {
+            if self.access & bit != 0 {
+                access.push(ch);
+            }
+        }
+        write!(f, "{kind} {}:{} {access}", num(self.major), num(self.minor))
+    }
 }
 
 /// One eBPF instruction (`struct bpf_insn`).
@@ -172,6 +167,11 @@ pub(crate) fn program(rules: &[Rule]) -> Vec<Insn> {
         }
         p.push(insn(MOV64_K, 0, 0, 0, 1));
         p.push(insn(EXIT, 0, 0, 0, 0));
+        if emitted == 0 {
+            // This rule allows everything: what follows would be
+            // unreachable, which the kernel's verifier refuses.
+            return p;
+        }
     }
     p.push(insn(MOV64_K, 0, 0, 0, 0));
     p.push(insn(EXIT, 0, 0, 0, 0));
@@ -275,8 +275,36 @@ pub fn attach(dir: &Path, rules: &[Rule]) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Docker's default allow-list, as the engine passes it.
+    pub(crate) fn docker_default() -> Vec<Rule> {
+        [
+            "c *:* m",
+            "b *:* m",
+            "c 1:3 rwm",
+            "c 1:5 rwm",
+            "c 1:7 rwm",
+            "c 1:8 rwm",
+            "c 1:9 rwm",
+            "c 5:0 rwm",
+            "c 5:1 rwm",
+            "c 5:2 rwm",
+            "c 136:* rwm",
+            "c 10:200 rwm",
+        ]
+        .iter()
+        .map(|r| Rule::parse(r).unwrap())
+        .collect()
+    }
+
+    #[test]
+    fn rules_print_as_cgroup_v1() {
+        for r in ["c *:* m", "b 8:0 rw", "a *:* rwm", "c 136:* rwm"] {
+            assert_eq!(Rule::parse(r).unwrap().to_string(), r);
+        }
+    }
 
     /// Runs `prog` on a device access the way the kernel would, for the
     /// instruction subset [`program`] emits.
@@ -320,6 +348,17 @@ mod tests {
         assert!(!run(&p, true, 8, 0, READ), "a disk");
         assert!(!run(&p, true, 1, 3, READ), "block 1:3 is not null");
         assert!(!run(&p, false, 10, 229, rw), "fuse");
+    }
+
+    #[test]
+    fn allow_all_has_no_unreachable_code() {
+        let p = program(&[
+            Rule::parse("a *:* rwm").unwrap(),
+            Rule::parse("c 1:3 r").unwrap(),
+        ]);
+        assert_eq!(p.last().unwrap().code, EXIT);
+        assert_eq!(p.len(), 6 + 2, "prologue and one allow");
+        assert!(run(&p, true, 8, 0, READ | WRITE));
     }
 
     #[test]

@@ -53,7 +53,13 @@ pub(crate) fn exec_process(process: &ProcessSpec) -> Error {
 
 fn prepare_and_exec(process: &ProcessSpec) -> Result<std::convert::Infallible> {
     reset_signals()?;
-    let id = user::resolve(Path::new("/"), &process.user)?;
+    let mut id = user::resolve(Path::new("/"), &process.user)?;
+    for gid in user::group_ids(Path::new("/"), &process.additional_groups)? {
+        if !id.additional_gids.contains(&gid) {
+            id.additional_gids.push(gid);
+        }
+    }
+    set_rlimits(&process.rlimits)?;
     let mut env = process.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", id.home));
@@ -112,6 +118,46 @@ fn prepare_and_exec(process: &ProcessSpec) -> Result<std::convert::Infallible> {
     sys::cloexec_from(3);
     let err = execve(&path, &argv, &envp).unwrap_err();
     Err(exec_error(&process.args[0], err))
+}
+
+/// `--ulimit` names, as Docker takes them, and their resources.
+const RLIMIT_TABLE: &[(&str, nix::sys::resource::Resource)] = {
+    use nix::sys::resource::Resource::*;
+    &[
+        ("core", RLIMIT_CORE),
+        ("cpu", RLIMIT_CPU),
+        ("data", RLIMIT_DATA),
+        ("fsize", RLIMIT_FSIZE),
+        ("locks", RLIMIT_LOCKS),
+        ("memlock", RLIMIT_MEMLOCK),
+        ("msgqueue", RLIMIT_MSGQUEUE),
+        ("nice", RLIMIT_NICE),
+        ("nofile", RLIMIT_NOFILE),
+        ("nproc", RLIMIT_NPROC),
+        ("rss", RLIMIT_RSS),
+        ("rtprio", RLIMIT_RTPRIO),
+        ("rttime", RLIMIT_RTTIME),
+        ("sigpending", RLIMIT_SIGPENDING),
+        ("stack", RLIMIT_STACK),
+        ("as", RLIMIT_AS),
+    ]
+};
+
+/// Whether `name` is a `--ulimit` this runtime can set.
+pub fn is_rlimit(name: &str) -> bool {
+    RLIMIT_TABLE.iter().any(|(n, _)| *n == name)
+}
+
+/// Applies `--ulimit`s while the process still holds CAP_SYS_RESOURCE.
+fn set_rlimits(limits: &[crate::spawn::Rlimit]) -> Result<()> {
+    for l in limits {
+        let Some((_, resource)) = RLIMIT_TABLE.iter().find(|(n, _)| *n == l.kind) else {
+            return Err(Error::Setup(format!("unknown ulimit {:?}", l.kind)));
+        };
+        nix::sys::resource::setrlimit(*resource, l.soft, l.hard)
+            .ctx(|| format!("setting ulimit {}={}:{}", l.kind, l.soft, l.hard))?;
+    }
+    Ok(())
 }
 
 /// Gives the command default signal dispositions and an empty mask: both

@@ -19,10 +19,11 @@
 
 pub mod capabilities;
 pub mod cgroups;
-mod devices;
+pub mod devices;
 pub mod exe;
 mod exec;
 mod init;
+pub mod linux;
 mod mounts;
 pub mod net;
 pub mod seccomp;
@@ -36,7 +37,9 @@ pub mod user;
 
 pub use cgroups::{Cgroup, CgroupVersion, Limits};
 pub use exec::{exec, wait_exit_code};
-pub use spawn::{spawn, ContainerSpec, Network, ProcessSpec, Rootfs, Spawned};
+pub use init::is_rlimit;
+pub use linux::{DeviceNode, LinuxSettings};
+pub use spawn::{spawn, ContainerSpec, Network, ProcessSpec, Rlimit, Rootfs, Spawned};
 pub use stdio::Stdio;
 
 /// Errors of the process runtime. Each message names what failed and, where

@@ -2,49 +2,15 @@
 //! namespace: the overlayfs root, Docker's default mounts and devices,
 //! Docker's masked and read-only paths, then pivot_root.
 
+use crate::linux::{DeviceNode, Found, LinuxSettings, INIT_PATH};
 use crate::spawn::ContainerSpec;
 use crate::{CgroupVersion, Context, Error, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use nix::sys::stat::{mknod, Mode, SFlag};
 use nix::unistd::{chdir, pivot_root};
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Component, Path, PathBuf};
-
-/// Paths Docker hides from containers by default.
-const MASKED_PATHS: &[&str] = &[
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/interrupts",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-];
-
-/// Paths Docker makes read-only by default.
-const READONLY_PATHS: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
-
-/// Docker's default device nodes: (name, major, minor).
-const DEVICES: &[(&str, u64, u64)] = &[
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
 
 const DEV_LINKS: &[(&str, &str)] = &[
     ("/proc/self/fd", "fd"),
@@ -83,21 +49,18 @@ pub(crate) fn enter_rootfs(spec: &ContainerSpec) -> Result<()> {
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
     )?;
-    mount_fs(
-        root,
-        "tmpfs",
-        "/dev/shm",
-        nosuid_noexec_nodev,
-        Some("mode=1777,size=65536k"),
-    )?;
+    let shm = format!(
+        "mode=1777,size={}k",
+        spec.linux.shm_size.unwrap_or(64 << 20).div_ceil(1024)
+    );
+    mount_fs(root, "tmpfs", "/dev/shm", nosuid_noexec_nodev, Some(&shm))?;
     mount_fs(root, "mqueue", "/dev/mqueue", nosuid_noexec_nodev, None)?;
-    mount_fs(
-        root,
-        "sysfs",
-        "/sys",
-        nosuid_noexec_nodev | MsFlags::MS_RDONLY,
-        None,
-    )?;
+    let sys_ro = if spec.linux.sys_writable {
+        MsFlags::empty()
+    } else {
+        MsFlags::MS_RDONLY
+    };
+    mount_fs(root, "sysfs", "/sys", nosuid_noexec_nodev | sys_ro, None)?;
     if CgroupVersion::detect() == CgroupVersion::V2 {
         mount_fs(
             root,
@@ -107,17 +70,27 @@ pub(crate) fn enter_rootfs(spec: &ContainerSpec) -> Result<()> {
             None,
         )?;
     }
-    create_devices(root)?;
+    create_devices(root, &spec.linux)?;
     for (src, dst) in &spec.bind_files {
         bind_file(src, root, dst)?;
+    }
+    if let Some(init) = &spec.linux.init {
+        bind_file(init, root, INIT_PATH)?;
+        remount_readonly(&root.join(INIT_PATH.trim_start_matches('/')))?;
     }
 
     pivot(root)?;
 
-    for path in MASKED_PATHS {
+    // sysctls go in before /proc/sys turns read-only; each one names a
+    // setting of the container's own namespaces (the engine checks which).
+    for (key, value) in &spec.linux.sysctls {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        fs::write(&path, value).map_err(|e| Error::Setup(format!("sysctl {key}={value}: {e}")))?;
+    }
+    for path in &spec.linux.masked_paths {
         mask(path)?;
     }
-    for path in READONLY_PATHS {
+    for path in &spec.linux.readonly_paths {
         if Path::new(path).exists() {
             bind_readonly(path)?;
         }
@@ -204,25 +177,60 @@ fn bind_file(src: &Path, root: &Path, at: &str) -> Result<()> {
     .ctx(|| format!("bind-mounting {} on {at}", src.display()))
 }
 
-fn create_devices(root: &Path) -> Result<()> {
+/// The device nodes of the container's /dev: the listed ones, or (all
+/// devices) every node of the kernel we run on.
+fn create_devices(root: &Path, linux: &LinuxSettings) -> Result<()> {
     let dev = root.join("dev");
-    for (name, major, minor) in DEVICES {
-        let path = dev.join(name);
-        mknod(
-            &path,
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(0o666),
-            makedev(*major, *minor),
-        )
-        .ctx(|| format!("creating /dev/{name}"))?;
-        // mknod is subject to the umask; Docker's nodes are 0666.
+    let mut nodes: Vec<Found> = Vec::new();
+    for d in &linux.devices {
+        let mut f = d.find()?;
+        // Docker's nodes are 0666 whatever the host's mode.
+        f.mode = 0o666;
+        nodes.push(f);
+    }
+    if linux.all_devices {
+        for e in fs::read_dir("/dev").into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            // Links, directories and what devpts and the console provide
+            // are made below as for any container.
+            let link = e.file_type().map_or(true, |t| t.is_symlink() || t.is_dir());
+            let excluded = linux
+                .exclude_devices
+                .iter()
+                .any(|p| name.starts_with(p.as_str()));
+            if link || excluded || ["ptmx", "console"].contains(&name.as_str()) {
+                continue;
+            }
+            let node = DeviceNode {
+                source: format!("/dev/{name}"),
+                path: format!("/dev/{name}"),
+                access: "rwm".into(),
+            };
+            if let Ok(f) = node.find() {
+                if !nodes.iter().any(|n| n.path == f.path) {
+                    nodes.push(f);
+                }
+            }
+        }
+    }
+    for n in nodes {
+        let path = safe_path(root, &n.path, false)?;
+        let _ = fs::remove_file(&path); // safe_path left an empty file
+        let kind = if n.block {
+            SFlag::S_IFBLK
+        } else {
+            SFlag::S_IFCHR
+        };
+        mknod(&path, kind, Mode::from_bits_truncate(n.mode), n.rdev)
+            .ctx(|| format!("creating {}", n.path))?;
+        // mknod is subject to the umask.
         nix::sys::stat::fchmodat(
             None,
             &path,
-            Mode::from_bits_truncate(0o666),
+            Mode::from_bits_truncate(n.mode),
             nix::sys::stat::FchmodatFlags::FollowSymlink,
         )
-        .ctx(|| format!("chmod /dev/{name}"))?;
+        .ctx(|| format!("chmod {}", n.path))?;
     }
     for (target, name) in DEV_LINKS {
         symlink(target, dev.join(name))
@@ -262,6 +270,17 @@ fn mask(path: &str) -> Result<()> {
         )
     }
     .ctx(|| format!("masking {path}"))
+}
+
+fn remount_readonly(target: &Path) -> Result<()> {
+    mount(
+        None::<&str>,
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .ctx(|| format!("making {} read-only", target.display()))
 }
 
 fn bind_readonly(path: &str) -> Result<()> {

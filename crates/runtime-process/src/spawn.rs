@@ -45,6 +45,19 @@ pub struct ProcessSpec {
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     /// Set `no_new_privs` (Docker's `--security-opt no-new-privileges`).
     pub no_new_privileges: bool,
+    /// Resource limits (`--ulimit`).
+    pub rlimits: Vec<Rlimit>,
+    /// Supplementary groups by name or number (`--group-add`), resolved in
+    /// the container's /etc/group.
+    pub additional_groups: Vec<String>,
+}
+
+/// One `setrlimit`: `kind` as Docker names it (`nofile`, `nproc`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rlimit {
+    pub kind: String,
+    pub soft: u64,
+    pub hard: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +76,7 @@ pub struct ContainerSpec {
     pub network: Network,
     /// Host files bind-mounted into the container (hosts, hostname, resolv.conf).
     pub bind_files: Vec<(PathBuf, String)>,
+    pub linux: crate::LinuxSettings,
 }
 
 /// A started process: its host PID and start time (which together survive
@@ -153,6 +167,16 @@ fn container_init(
     }
     mounts::enter_rootfs(spec)?;
     stdio::install(stdio, console, true)?;
+    if spec.linux.init.is_some() {
+        // The init runs the command as its child, reaps zombies and
+        // forwards signals.
+        let mut process = spec.process.clone();
+        process.args = [crate::linux::INIT_PATH.to_string(), "--".into()]
+            .into_iter()
+            .chain(process.args)
+            .collect();
+        return Err(exec_process(&process));
+    }
     Err(exec_process(&spec.process))
 }
 

@@ -22,6 +22,31 @@ pub fn resolve(root: &Path, spec: &str) -> Result<Identity> {
     resolve_in(&passwd, &group, spec)
 }
 
+/// Gids of `--group-add` values (names looked up in the container's
+/// /etc/group, or numbers).
+pub fn group_ids(root: &Path, names: &[String]) -> Result<Vec<u32>> {
+    let group = std::fs::read_to_string(root.join("etc/group")).unwrap_or_default();
+    names
+        .iter()
+        .map(|n| {
+            n.parse::<u32>().or_else(|_| {
+                group
+                    .lines()
+                    .map(|l| l.split(':').collect::<Vec<_>>())
+                    .find(|f| f.len() >= 3 && f[0] == n)
+                    .map_or_else(
+                        || {
+                            Err(Error::Setup(format!(
+                                "unable to find group {n}: no matching entries in group file"
+                            )))
+                        },
+                        |f| parse_id(f[2]),
+                    )
+            })
+        })
+        .collect()
+}
+
 fn resolve_in(passwd: &str, group: &str, spec: &str) -> Result<Identity> {
     let spec = if spec.is_empty() { "0" } else { spec };
     let (user_part, group_part) = match spec.split_once(':') {

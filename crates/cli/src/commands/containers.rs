@@ -60,36 +60,107 @@ fn create_options(f: &ContainerFlags) -> Result<CreateOptions> {
         memory: f.memory.as_deref().map(parse_memory).transpose()?,
         nano_cpus: f.cpus.as_deref().map(parse_cpus).transpose()?,
         pids_limit: f.pids_limit,
-        network: NetworkMode::parse(&f.network)?,
-        isolation: f.isolation.clone(),
+        network: match f.network {
+            NetworkArg::None => NetworkMode::None,
+            NetworkArg::Host => NetworkMode::Host,
+        },
+        isolation: f.isolation.map(|i| i.as_str().to_string()),
         auto_remove: f.rm,
+        cap_add: f.cap_add.clone(),
+        cap_drop: f.cap_drop.clone(),
+        privileged: f.privileged,
+        security_opt: f.security_opt.clone(),
+        labels: read_label_files(&f.label_file)?
+            .into_iter()
+            .chain(f.label.iter().cloned())
+            .collect(),
+        stop_signal: f.stop_signal.clone(),
+        stop_timeout: f.stop_timeout,
+        devices: f.device.clone(),
+        sysctls: f.sysctl.clone(),
+        shm_size: f
+            .shm_size
+            .as_deref()
+            .map(|s| parse_memory(s).with_context(|| format!("--shm-size {s}")))
+            .transpose()?,
+        ulimits: f.ulimit.clone(),
+        group_add: f.group_add.clone(),
+        init: f.init,
     })
 }
 
+/// `--label-file`: KEY=VALUE lines; blank lines and # comments skipped.
+fn read_label_files(files: &[std::path::PathBuf]) -> Result<Vec<String>> {
+    let mut labels = Vec::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("--label-file {}", f.display()))?;
+        labels.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    Ok(labels)
+}
+
+/// Creates the container, honouring `--cidfile` (which Docker refuses to
+/// overwrite: a stale file usually means a script ran twice).
+fn create_container(engine: &Engine, f: &ContainerFlags) -> Result<isola_engine::Container> {
+    if let Some(p) = &f.cidfile {
+        if p.exists() {
+            bail!(
+                "--cidfile {}: the file exists: remove it or choose another",
+                p.display()
+            );
+        }
+    }
+    let c = engine.create(create_options(f)?)?;
+    if let Some(p) = &f.cidfile {
+        if let Err(e) = std::fs::write(p, c.id()) {
+            let _ = engine.remove(&c, true);
+            bail!("--cidfile {}: {e}", p.display());
+        }
+    }
+    Ok(c)
+}
+
 pub fn create(engine: &Engine, a: &CreateArgs) -> Result<i32> {
-    let c = engine.create(create_options(&a.flags)?)?;
+    let c = create_container(engine, &a.flags)?;
     println!("{}", c.id());
     Ok(0)
 }
 
 pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
-    let c = engine.create(create_options(&a.flags)?)?;
+    let c = create_container(engine, &a.flags)?;
     if a.detach {
         engine.start(&c, Attach::default())?;
         println!("{}", c.id());
         return Ok(0);
     }
-    attach_and_wait(engine, &c, a.flags.interactive)
+    let attach = if a.attach.is_empty() {
+        Attach {
+            stdin: a.flags.interactive,
+            stdout: true,
+            stderr: true,
+            sig_proxy: a.sig_proxy,
+        }
+    } else {
+        Attach {
+            stdin: a.flags.interactive && a.attach.contains(&StreamArg::Stdin),
+            stdout: a.attach.contains(&StreamArg::Stdout),
+            stderr: a.attach.contains(&StreamArg::Stderr),
+            sig_proxy: a.sig_proxy,
+        }
+    };
+    attach_and_wait(engine, &c, attach)
 }
 
-fn attach_and_wait(engine: &Engine, c: &Container, stdin: bool) -> Result<i32> {
-    let _raw = (stdin && c.config.config.tty)
+fn attach_and_wait(engine: &Engine, c: &Container, attach: Attach) -> Result<i32> {
+    let _raw = (attach.stdin && c.config.config.tty)
         .then(RawMode::enable)
         .flatten();
-    let attach = Attach {
-        output: true,
-        stdin,
-    };
     match engine.start(c, attach)? {
         Some(started) => Ok(started.wait(engine)?),
         None => bail!("container {} is already running", c.name()),
@@ -102,7 +173,13 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<i32> {
             bail!("you cannot start and attach multiple containers at once");
         }
         let c = engine.lookup(&a.containers[0])?;
-        return attach_and_wait(engine, &c, a.interactive);
+        let attach = Attach {
+            stdin: a.interactive,
+            stdout: true,
+            stderr: true,
+            sig_proxy: true,
+        };
+        return attach_and_wait(engine, &c, attach);
     }
     for_each(&a.containers, |name| {
         engine.start(&engine.lookup(name)?, Attach::default())?;
@@ -141,10 +218,12 @@ fn command_text(c: &Container, no_trunc: bool) -> String {
 }
 
 pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
+    let filters = isola_engine::Filters::parse(&a.filter)?;
     let containers: Vec<Container> = engine
         .list()?
         .into_iter()
         .filter(|c| a.all || c.state.status == Status::Running)
+        .filter(|c| filters.matches(c))
         .collect();
     let id = |c: &Container| {
         if a.no_trunc {
@@ -219,7 +298,7 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
 
 pub fn stop(engine: &Engine, a: &StopArgs) -> Result<i32> {
     for_each(&a.containers, |name| {
-        engine.stop(&engine.lookup(name)?, Duration::from_secs(a.time))?;
+        engine.stop(&engine.lookup(name)?, a.time.map(Duration::from_secs))?;
         println!("{name}");
         Ok(())
     })

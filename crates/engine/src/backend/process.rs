@@ -16,6 +16,10 @@ use std::process::Command;
 
 pub(crate) struct ProcessBackend;
 
+/// `--init` in process mode: Debian's statically linked tini, bound into
+/// the container (a dynamic binary would need the image's libraries).
+const HOST_INIT: &str = "/usr/bin/tini-static";
+
 /// The container's resource limits as the runtime takes them.
 pub(super) fn limits(c: &Container) -> Limits {
     let h = &c.config.host_config;
@@ -41,6 +45,8 @@ pub(crate) fn main_process(c: &Container) -> ProcessSpec {
         seccomp: crate::policy::seccomp(h, &capabilities),
         capabilities,
         no_new_privileges: crate::policy::no_new_privileges(h),
+        rlimits: h.ulimits.clone(),
+        additional_groups: h.group_add.clone(),
     }
 }
 
@@ -56,7 +62,11 @@ impl ProcessBackend {
     /// Starts the container's init; called in its monitor, which becomes
     /// its parent. Must be called while the process has a single thread.
     pub(crate) fn start(&self, c: &Container, stdio: Stdio) -> Result<Spawned> {
-        let cgroup = Cgroup::create(&c.cgroup_name(), &limits(c))?;
+        let mut linux = crate::policy::linux(&c.config.host_config);
+        if c.config.host_config.init {
+            linux.init = Some(HOST_INIT.into());
+        }
+        let cgroup = Cgroup::create(&c.cgroup_name(), &limits(c), &linux.device_allow_list()?)?;
         let spec = ContainerSpec {
             rootfs: Rootfs {
                 lower: c.config.layers.iter().rev().cloned().collect(),
@@ -76,6 +86,7 @@ impl ProcessBackend {
                 .iter()
                 .map(|f| (c.dir.join(f), format!("/etc/{f}")))
                 .collect(),
+            linux,
         };
         spawn(&spec, &cgroup, stdio).map_err(|e| {
             let _ = cgroup.remove();

@@ -5,6 +5,7 @@
 use super::process::limits;
 use super::{main_process, Backend, Ending, Top};
 use crate::ids::now_rfc3339;
+use crate::lifecycle::Attach;
 use crate::signals::signalfd;
 use crate::store::{Container, Status};
 use crate::{Engine, Error, Result};
@@ -194,9 +195,14 @@ impl Engine {
         let cfg = &c.config.config;
         let process = main_process(c);
         let limits = limits(c);
+        let mut linux = crate::policy::linux(h);
+        if h.init {
+            linux.init = Some(isola_proto::layout::GUEST_INIT.into());
+        }
         let boot = BootConfig {
             container: ContainerConfig {
                 process,
+                linux,
                 hostname: cfg.hostname.clone(),
                 tty: cfg.tty,
                 open_stdin: cfg.open_stdin,
@@ -288,18 +294,23 @@ impl Engine {
 /// Relays this process's stdio to a session in the guest until it exits;
 /// returns its exit code. Signals to this process go to the session, and
 /// SIGWINCH becomes a resize.
-fn relay(client: Client, session: u32, stdin: bool, tty: bool) -> Result<i32> {
+fn relay(client: Client, session: u32, attach: Attach, tty: bool) -> Result<i32> {
+    let stdin = attach.stdin;
     let Client {
         mut reader, writer, ..
     } = client;
     let writer = Arc::new(Mutex::new(writer));
-    let watched = [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGWINCH,
-    ];
+    let proxied: &[Signal] = if attach.sig_proxy {
+        &[
+            Signal::SIGINT,
+            Signal::SIGTERM,
+            Signal::SIGHUP,
+            Signal::SIGQUIT,
+        ]
+    } else {
+        &[]
+    };
+    let watched: Vec<Signal> = proxied.iter().copied().chain([Signal::SIGWINCH]).collect();
     let sfd = signalfd(&watched).map_err(|e| Error::Io {
         context: "signalfd".into(),
         source: e.into(),
@@ -371,13 +382,15 @@ fn relay(client: Client, session: u32, stdin: bool, tty: bool) -> Result<i32> {
                 stream,
                 data,
             } if s == session => {
-                let w: &mut dyn Write = if stream == Stream::Stderr {
-                    &mut err
+                let (w, attached): (&mut dyn Write, bool) = if stream == Stream::Stderr {
+                    (&mut err, attach.stderr)
                 } else {
-                    &mut out
+                    (&mut out, attach.stdout)
                 };
-                let _ = w.write_all(&data);
-                let _ = w.flush();
+                if attached {
+                    let _ = w.write_all(&data);
+                    let _ = w.flush();
+                }
             }
             Frame::Control(Message::Exited {
                 session: s, code, ..
@@ -413,14 +426,14 @@ fn exec_error(code: i32, message: String) -> isola_runtime_process::Error {
 /// main process's stdio over control port 0, then waits for the VM to end.
 pub(crate) fn attach_main(
     dir: &Path,
-    stdin: bool,
+    attach: Attach,
     tty: bool,
     mut vmm: std::process::Child,
 ) -> Result<i32> {
     let pid = vmm.id() as i32;
     let result = Client::attach(dir, timeouts(), &|| vmm_alive(pid))
         .map_err(vm_err)
-        .and_then(|client| relay(client, MAIN_SESSION, stdin, tty));
+        .and_then(|client| relay(client, MAIN_SESSION, attach, tty));
     if result.is_err() {
         let _ = vmm.kill();
     }
@@ -475,7 +488,13 @@ impl Backend for VmBackend {
                 tty_size: if tty { tty_size() } else { None },
             })))
             .map_err(vm_err)?;
-        relay(client, session, stdin, tty)
+        let attach = Attach {
+            stdin,
+            stdout: true,
+            stderr: true,
+            sig_proxy: true,
+        };
+        relay(client, session, attach, tty)
     }
 
     fn top(&self, c: &Container, _ps_args: &[String]) -> Result<Top> {
