@@ -91,19 +91,6 @@ fn inherited_fds_reach_no_container_monitor_or_vm() {
     assert_eq!(stdout(&o), "clean\n", "vm exec: {}", stderr(&o));
 }
 
-fn processes_mentioning(id: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(id))
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
 /// Runs `sh -c script` as user nobody (uid 65534, no groups).
 fn as_nobody(script: &str) -> std::process::Output {
     Command::new("setpriv")

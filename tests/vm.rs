@@ -19,20 +19,6 @@ fn vm_root() -> Isola {
     i
 }
 
-/// Host processes whose command line mentions `id`.
-fn processes_of(id: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(id))
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
 #[test]
 fn vm_seed_demo_guest_ping_and_one_host_process() {
     let i = vm_root();
@@ -58,14 +44,14 @@ fn vm_seed_demo_guest_ping_and_one_host_process() {
         .count();
     assert_eq!(host_pings, 0, "a ping runs on the host");
     // ... only the one VM monitor, whose PID inspect reports.
-    let procs = processes_of(&id);
+    let procs = processes_mentioning(&id);
     assert_eq!(procs.len(), 1, "host processes of the VM: {procs:?}");
     assert_eq!(i.inspect("v", "{{.State.Pid}}"), procs[0].to_string());
     assert_eq!(i.inspect("v", "{{.HostConfig.Isolation}}"), "vm");
     assert!(!i.inspect("v", "{{.State.VM.Kernel}}").is_empty());
     assert!(!i.inspect("v", "{{.State.VM.Accelerator}}").is_empty());
     i.ok(&["rm", "-f", "v"]);
-    assert!(processes_of(&id).is_empty());
+    assert!(processes_mentioning(&id).is_empty());
     assert!(!i.path().join("containers").join(&id).exists());
 }
 
@@ -182,7 +168,7 @@ fn vm_detached_logs_exec_stop_and_rm() {
     assert_eq!(String::from_utf8_lossy(&followed.stdout), "hello\nbye\n");
     assert_eq!(i.inspect("w", "{{.State.Status}}"), "exited");
     assert_eq!(i.inspect("w", "{{.State.ExitCode}}"), "0");
-    assert!(processes_of(&id).is_empty());
+    assert!(processes_mentioning(&id).is_empty());
     i.ok(&["rm", "w"]);
     assert!(!i.path().join("containers").join(&id).exists());
 }
@@ -317,7 +303,7 @@ fn vm_memory_limit_and_dead_vm_statuses() {
         .inspect("k9", "{{.State.Error}}")
         .contains("without reporting an exit status"));
     i.ok(&["rm", "k9"]);
-    assert!(processes_of(&id).is_empty());
+    assert!(processes_mentioning(&id).is_empty());
     assert!(!i.path().join("containers").join(&id).exists());
 }
 
@@ -361,7 +347,7 @@ fn crashed_agent_panics_the_guest_and_ends_the_container() {
         "{}",
         i.inspect("crash", "{{.State.Error}}")
     );
-    assert!(processes_of(&id).is_empty());
+    assert!(processes_mentioning(&id).is_empty());
 }
 
 #[test]
@@ -404,7 +390,9 @@ fn missing_or_corrupt_parts_are_one_line_125_errors() {
         .unwrap();
     assert_fails(&o, 125, "did not come up");
     let id = i.id("slow");
-    eventually("no VM process left", || processes_of(&id).is_empty());
+    eventually("no VM process left", || {
+        processes_mentioning(&id).is_empty()
+    });
     assert_ne!(i.inspect("slow", "{{.State.Status}}"), "running");
     assert_eq!(i.ok(&["ps", "-q"]), "");
 }

@@ -214,6 +214,20 @@ pub fn leftovers(id: &str) -> Vec<String> {
     found
 }
 
+/// Host processes whose command line mentions `needle` (a container id).
+pub fn processes_mentioning(needle: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
 /// Whether process `pid` still runs: exists and is not a zombie (an exited
 /// process whose parent, often a slow-reaping init, has not reaped it).
 pub fn running(pid: i32) -> bool {

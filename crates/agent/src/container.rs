@@ -97,12 +97,7 @@ fn network_files(hostname: &str) -> std::io::Result<Vec<(PathBuf, String)>> {
     let hostname_file = dir.join("hostname");
     std::fs::write(&hostname_file, format!("{hostname}\n"))?;
     let hosts = dir.join("hosts");
-    std::fs::write(
-        &hosts,
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
-         fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
-         ff02::2\tip6-allrouters\n",
-    )?;
+    std::fs::write(&hosts, isola_runtime_process::net::LOOPBACK_HOSTS)?;
     Ok(vec![
         (hostname_file, "/etc/hostname".into()),
         (hosts, "/etc/hosts".into()),

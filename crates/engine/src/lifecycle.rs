@@ -530,7 +530,7 @@ fn prepare_dir(c: &Container, network: NetworkMode) -> Result<()> {
             fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
         ),
         NetworkMode::None => (
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_string(),
+            isola_runtime_process::net::LOOPBACK_HOSTS.to_string(),
             String::new(),
         ),
     };

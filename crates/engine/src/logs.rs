@@ -7,26 +7,12 @@ use crate::store::{Container, Status};
 use crate::{io_err, Engine, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
-const MAX_LINE: usize = 16 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stream {
-    Stdout,
-    Stderr,
-}
-
-impl Stream {
-    fn name(self) -> &'static str {
-        match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        }
-    }
-}
+use isola_proto::jsonlog::JsonLog;
+pub(crate) use isola_proto::Stream;
 
 #[derive(Serialize, Deserialize)]
 struct Entry<'a> {
@@ -35,10 +21,12 @@ struct Entry<'a> {
     time: std::borrow::Cow<'a, str>,
 }
 
-/// Appends a container's output to its log, line by line.
+/// Appends a container's output to its log, line by line, in the format
+/// the guest agent writes too (`isola_proto::jsonlog`).
 pub(crate) struct LogWriter {
-    file: BufWriter<File>,
-    partial: [Vec<u8>; 2],
+    file: File,
+    lines: JsonLog,
+    buf: Vec<u8>,
 }
 
 impl LogWriter {
@@ -51,55 +39,32 @@ impl LogWriter {
             .open(&path)
             .map_err(io_err(format!("opening log {}", path.display())))?;
         Ok(LogWriter {
-            file: BufWriter::new(file),
-            partial: [Vec::new(), Vec::new()],
+            file,
+            lines: JsonLog::default(),
+            buf: Vec::new(),
         })
     }
 
     /// Logs `data`; complete lines are written now, the rest kept until
     /// its newline arrives (or it reaches 16 KiB).
     pub(crate) fn write(&mut self, stream: Stream, data: &[u8]) {
-        let idx = stream as usize;
-        let mut buf = std::mem::take(&mut self.partial[idx]);
-        buf.extend_from_slice(data);
         // One timestamp per read: every line of it arrived at once, and
         // formatting a time per line dominated the cost of chatty output.
         let time = now_rfc3339();
-        let mut start = 0;
-        while let Some(pos) = buf[start..].iter().position(|b| *b == b'\n') {
-            let end = (start + pos + 1).min(start + MAX_LINE);
-            self.entry(stream, &buf[start..end], &time);
-            start = end;
-        }
-        while buf.len() - start >= MAX_LINE {
-            self.entry(stream, &buf[start..start + MAX_LINE], &time);
-            start += MAX_LINE;
-        }
-        buf.drain(..start);
-        self.partial[idx] = buf;
-        let _ = self.file.flush();
+        self.lines.push(stream, data, &time, &mut self.buf);
+        self.flush();
     }
 
     /// Writes out unterminated output at the end of the container.
     pub(crate) fn finish(&mut self) {
-        let time = now_rfc3339();
-        for stream in [Stream::Stdout, Stream::Stderr] {
-            let rest = std::mem::take(&mut self.partial[stream as usize]);
-            if !rest.is_empty() {
-                self.entry(stream, &rest, &time);
-            }
-        }
-        let _ = self.file.flush();
+        self.lines.finish(&now_rfc3339(), &mut self.buf);
+        self.flush();
     }
 
-    fn entry(&mut self, stream: Stream, line: &[u8], time: &str) {
-        let e = Entry {
-            log: String::from_utf8_lossy(line),
-            stream: stream.name().into(),
-            time: time.into(),
-        };
-        if serde_json::to_writer(&mut self.file, &e).is_ok() {
-            let _ = self.file.write_all(b"\n");
+    fn flush(&mut self) {
+        if !self.buf.is_empty() {
+            let _ = self.file.write_all(&self.buf);
+            self.buf.clear();
         }
     }
 }

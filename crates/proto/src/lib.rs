@@ -46,6 +46,7 @@
 mod error;
 mod frame;
 mod io;
+pub mod jsonlog;
 pub mod layout;
 mod message;
 mod version;

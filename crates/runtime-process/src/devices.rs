@@ -278,19 +278,13 @@ pub fn attach(dir: &Path, rules: &[Rule]) -> Result<()> {
 pub(crate) mod tests {
     use super::*;
 
-    /// Docker's default allow-list, as the engine passes it.
+    /// An allow-list in the shape of Docker's (the engine holds the real
+    /// one): mknod of anything, null, the ptys and tun.
     pub(crate) fn docker_default() -> Vec<Rule> {
         [
             "c *:* m",
             "b *:* m",
             "c 1:3 rwm",
-            "c 1:5 rwm",
-            "c 1:7 rwm",
-            "c 1:8 rwm",
-            "c 1:9 rwm",
-            "c 5:0 rwm",
-            "c 5:1 rwm",
-            "c 5:2 rwm",
             "c 136:* rwm",
             "c 10:200 rwm",
         ]

@@ -31,3 +31,9 @@ pub fn loopback_up() -> Result<()> {
     nix::errno::Errno::result(rc).ctx(|| "bringing up lo".into())?;
     Ok(())
 }
+
+/// Docker's /etc/hosts for a container with only loopback, written by the
+/// engine (process mode) and the guest agent (VM mode) alike.
+pub const LOOPBACK_HOSTS: &str =
+    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
