@@ -511,6 +511,98 @@ mod tests {
         })
     }
 
+    /// The defaults, item by item, against Docker 28's (moby
+    /// `oci/defaults.go`, `oci/caps/defaults.go`, `daemon/oci_linux.go`
+    /// and `profiles/seccomp/default.json`).
+    #[test]
+    fn defaults_equal_dockers_item_by_item() {
+        let docker_caps = "CAP_CHOWN CAP_DAC_OVERRIDE CAP_FSETID CAP_FOWNER CAP_MKNOD CAP_NET_RAW \
+            CAP_SETGID CAP_SETUID CAP_SETFCAP CAP_SETPCAP CAP_NET_BIND_SERVICE CAP_SYS_CHROOT \
+            CAP_KILL CAP_AUDIT_WRITE";
+        assert_eq!(DEFAULT_CAPABILITIES.join(" "), docker_caps);
+        let docker_masked = "/proc/asound /proc/acpi /proc/interrupts /proc/kcore /proc/keys \
+            /proc/latency_stats /proc/timer_list /proc/timer_stats /proc/sched_debug /proc/scsi \
+            /sys/firmware /sys/devices/virtual/powercap";
+        assert_eq!(MASKED_PATHS.join(" "), docker_masked);
+        assert_eq!(
+            READONLY_PATHS.join(" "),
+            "/proc/bus /proc/fs /proc/irq /proc/sys /proc/sysrq-trigger"
+        );
+        let mut rules = DEVICE_RULES.to_vec();
+        rules.sort();
+        assert_eq!(
+            rules.join(", "),
+            "b *:* m, c *:* m, c 10:200 rwm, c 136:* rwm, c 1:3 rwm, c 1:5 rwm, c 1:7 rwm, \
+             c 1:8 rwm, c 1:9 rwm, c 5:0 rwm, c 5:1 rwm, c 5:2 rwm"
+        );
+        // Seccomp, per syscall: Docker's unconditional allow-list for amd64
+        // with the default capabilities includes these ...
+        let spec = default_seccomp(&default_caps());
+        for name in [
+            "accept4",
+            "arch_prctl",
+            "bind",
+            "chroot",
+            "epoll_wait",
+            "execveat",
+            "fchmodat2",
+            "landlock_create_ruleset",
+            "mmap",
+            "modify_ldt",
+            "name_to_handle_at",
+            "pidfd_open",
+            "process_vm_readv",
+            "ptrace",
+            "rseq",
+            "seccomp",
+            "socketcall",
+            "statx",
+            "tkill",
+        ] {
+            assert_eq!(
+                unconditional(&spec, name),
+                Some(0),
+                "{name} is allowed by Docker"
+            );
+        }
+        // ... ENOSYS for clone3, conditions on clone, socket, personality,
+        assert_eq!(unconditional(&spec, "clone3"), Some(38));
+        for name in ["clone", "socket", "personality"] {
+            let conditional = spec
+                .syscalls()
+                .iter()
+                .flatten()
+                .any(|s| s.names().iter().any(|n| n == name) && s.args().is_some());
+            assert!(
+                conditional && unconditional(&spec, name).is_none(),
+                "{name}"
+            );
+        }
+        // ... and the default (EPERM) for the rest, io_uring included
+        // (Docker 25 on), keyctl and the mount family without CAP_SYS_ADMIN.
+        for name in [
+            "add_key",
+            "bpf",
+            "io_uring_setup",
+            "keyctl",
+            "mount",
+            "open_by_handle_at",
+            "pivot_root",
+            "request_key",
+            "setns",
+            "umount2",
+            "unshare",
+            "userfaultfd",
+        ] {
+            assert_eq!(
+                unconditional(&spec, name),
+                None,
+                "{name} is denied by Docker"
+            );
+        }
+        assert_eq!(spec.default_errno_ret(), Some(1));
+    }
+
     #[test]
     fn parses_kernel_releases() {
         assert_eq!(parse_release("6.1.0-18-amd64"), Some((6, 1)));
@@ -664,12 +756,12 @@ mod tests {
                     return 4;
                 }
                 libc::close(fd);
-                for family in [libc::AF_VSOCK, libc::AF_ALG] {
-                    if libc::socket(family, libc::SOCK_STREAM, 0) != -1
-                        || Errno::last_raw() != libc::EPERM
-                    {
-                        return 5;
-                    }
+                // AF_VSOCK reaches the host; other families (AF_ALG too)
+                // are allowed, as in Docker.
+                if libc::socket(libc::AF_VSOCK, libc::SOCK_STREAM, 0) != -1
+                    || Errno::last_raw() != libc::EPERM
+                {
+                    return 5;
                 }
             }
             // glibc creates threads with clone3 and falls back to clone on ENOSYS.
