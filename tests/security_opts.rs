@@ -437,7 +437,7 @@ fn bad_runtime_flags_are_one_line_125() {
             &["--device", "/dev/null:/dev/x:rwx"][..],
             "combination of r, w and m",
         ),
-        (&["--shm-size", "lots"][..], "--shm-size lots"),
+        (&["--shm-size", "lots"][..], "'lots' for '--shm-size"),
     ] {
         let mut args = vec!["run", "--rm"];
         args.extend_from_slice(flags);

@@ -7,7 +7,7 @@ use crate::rootfs::{self, Mounts};
 use crate::stdio::{self, SessionIo};
 use crate::system::RUN_DIR;
 use isola_proto::{ContainerConfig, ExecConfig};
-use isola_runtime_process::{Cgroup, ContainerSpec, LinuxSettings, Network};
+use isola_runtime_process::{Cgroup, ContainerSpec, LinuxSettings};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
@@ -25,29 +25,29 @@ impl Container {
     /// Mounts made on the way are recorded in `mounts` even on failure.
     /// [`crate::error::Error::exit_code`] of an error is Docker's code.
     pub fn start(cfg: &ContainerConfig, mounts: &mut Mounts) -> Result<(Container, SessionIo)> {
-        let rootfs = rootfs::assemble(&cfg.rootfs.layers, &cfg.rootfs.upper, cfg.readonly, mounts)?;
-        let bind_files = network_files(&cfg.hostname)
+        // The same translation of the spec as on the host.
+        let run = isola_runtime_process::oci::from_spec(&cfg.spec)?;
+        let rootfs = rootfs::assemble(&cfg.rootfs.layers, &cfg.rootfs.upper, run.readonly, mounts)?;
+        let mut bind_files = network_files(&run.hostname)
             .ctx(|| format!("writing /etc/hostname and /etc/hosts under {RUN_DIR}"))?;
-        let cgroup = Cgroup::create(CGROUP, &cfg.limits, &cfg.linux.device_allow_list()?)?;
+        // Binds the spec names besides those (none from isola's engine).
+        bind_files.extend(run.binds.iter().cloned());
+        let cgroup = Cgroup::create(CGROUP, &run.limits, &run.linux.device_allow_list()?)?;
         let spec = ContainerSpec {
             rootfs,
-            process: cfg.process.clone(),
-            hostname: cfg.hostname.clone(),
-            network: if cfg.network_none {
-                Network::None
-            } else {
-                Network::Host
-            },
+            process: run.process.clone(),
+            hostname: run.hostname.clone(),
+            network: run.network,
             bind_files,
             linux: LinuxSettings {
                 // The virtio-serial ports carry this agent's protocol, the
                 // log and the exit record: not even a privileged container
                 // gets them.
                 exclude_devices: vec!["vport".into()],
-                ..cfg.linux.clone()
+                ..run.linux.clone()
             },
         };
-        let (child_stdio, mut io) = stdio::create(cfg.tty, cfg.open_stdin, cfg.tty_size)?;
+        let (child_stdio, mut io) = stdio::create(run.terminal, cfg.open_stdin, cfg.tty_size)?;
         let spawned = match isola_runtime_process::spawn(&spec, &cgroup, child_stdio) {
             Ok(s) => s,
             Err(e) => {

@@ -18,10 +18,9 @@
 
 use isola_proto::layout::{BootConfig, ExitRecord, CONTROL_PORTS};
 use isola_proto::{
-    ContainerConfig, ExecConfig, Filesystem, Frame, Layer, Limits, LinuxSettings, Message,
-    ProcessSpec, Rootfs, SessionId, Stream, TtySize, Upper, MAIN_SESSION,
+    ContainerConfig, ExecConfig, Filesystem, Frame, Layer, Message, ProcessSpec, Rootfs, SessionId,
+    Spec, Stream, TtySize, Upper, MAIN_SESSION,
 };
-use isola_runtime_process::DeviceNode;
 use isola_runtime_vm::{
     control_socket, detect_accel, layer_image, upper_image, write_initrd, Client, Disk, Hypervisor,
     Qemu, VmSpec,
@@ -151,28 +150,7 @@ fn boot_config(args: &[&str]) -> BootConfig {
         .collect();
     BootConfig {
         container: ContainerConfig {
-            process: ProcessSpec {
-                args: args.iter().map(|a| a.to_string()).collect(),
-                env: vec![
-                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-                ],
-                ..ProcessSpec::default()
-            },
-            // The engine sends Docker's full defaults; a few nodes will do.
-            linux: LinuxSettings {
-                devices: ["/dev/null", "/dev/zero", "/dev/urandom", "/dev/tty"]
-                    .iter()
-                    .map(|p| DeviceNode {
-                        source: p.to_string(),
-                        path: p.to_string(),
-                        access: "rwm".into(),
-                    })
-                    .collect(),
-                device_rules: vec!["c 5:1 rwm".into(), "c 5:2 rwm".into(), "c 136:* rwm".into()],
-                ..LinuxSettings::default()
-            },
-            hostname: "guest".into(),
-            tty: false,
+            spec: spec(args, false, None),
             open_stdin: false,
             tty_size: None,
             rootfs: Rootfs {
@@ -182,13 +160,47 @@ fn boot_config(args: &[&str]) -> BootConfig {
                     fs: Filesystem::Ext4,
                 },
             },
-            readonly: false,
-            network_none: true,
-            limits: Limits::default(),
             time_ns: now_ns(),
         },
         wait_for_attach: false,
     }
+}
+
+/// A small OCI spec for the guest: the engine sends Docker's full
+/// defaults; these namespaces, mounts and devices will do.
+fn spec(args: &[&str], terminal: bool, memory: Option<i64>) -> Spec {
+    let mut resources = serde_json::json!({"devices": [
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 5, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 136, "access": "rwm"},
+    ]});
+    if let Some(m) = memory {
+        resources["memory"] = serde_json::json!({"limit": m});
+    }
+    serde_json::from_value(serde_json::json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": terminal,
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "cwd": "/",
+        },
+        "root": {"path": "rootfs"},
+        "hostname": "guest",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs"},
+        ],
+        "linux": {
+            "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}],
+            "resources": resources,
+        },
+    }))
+    .unwrap()
 }
 
 /// Kills QEMU at the deadline unless it was reaped: a hung guest, or a
@@ -697,7 +709,7 @@ fn attached_client_gets_all_output_then_exited() {
 fn attached_terminal_takes_stdin_and_resize() {
     let mut boot = boot_config(&["sh"]);
     boot.wait_for_attach = true;
-    boot.container.tty = true;
+    boot.container.spec = spec(&["sh"], true, None);
     boot.container.open_stdin = true;
     boot.container.tty_size = Some(TtySize { rows: 24, cols: 80 });
     let mut vm = Vm::boot("tty", &boot);
@@ -921,8 +933,9 @@ fn an_invalid_boot_config_is_recorded_as_125() {
 #[ignore = "boots QEMU: needs root, the guest kernel and the agent's initramfs (see crates/agent/tests/boot.sh)"]
 fn the_memory_limit_ends_the_container_as_oom_killed() {
     // dd touches its whole 64 MiB buffer at once.
-    let mut boot = boot_config(&["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
-    boot.container.limits.memory_bytes = Some(32 << 20);
+    let args = ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"];
+    let mut boot = boot_config(&args);
+    boot.container.spec = spec(&args, false, Some(32 << 20));
     let mut vm = Vm::boot("oom", &boot);
     vm.wait_exit();
     let rec = vm.exit_record();

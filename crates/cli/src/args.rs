@@ -152,11 +152,11 @@ pub struct ContainerFlags {
     #[arg(long = "read-only")]
     pub read_only: bool,
     /// Memory limit (e.g. 64m, 1g); in VM mode the guest's RAM
-    #[arg(short, long)]
-    pub memory: Option<String>,
+    #[arg(short, long, value_parser = crate::units::parse_memory)]
+    pub memory: Option<u64>,
     /// Number of CPUs (e.g. 0.5)
-    #[arg(long)]
-    pub cpus: Option<String>,
+    #[arg(long, value_parser = crate::units::parse_cpus)]
+    pub cpus: Option<u64>,
     /// Maximum number of processes (-1: unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
@@ -185,7 +185,7 @@ pub struct ContainerFlags {
     #[arg(long = "label-file", value_name = "FILE")]
     pub label_file: Vec<PathBuf>,
     /// Signal that stops the container (default SIGTERM)
-    #[arg(long = "stop-signal", value_name = "SIGNAL")]
+    #[arg(long = "stop-signal", value_name = "SIGNAL", value_parser = crate::units::signal_name)]
     pub stop_signal: Option<String>,
     /// Seconds to wait for the stop signal before killing (default 10)
     #[arg(
@@ -204,8 +204,8 @@ pub struct ContainerFlags {
     #[arg(long, value_name = "KEY=VALUE")]
     pub sysctl: Vec<String>,
     /// Size of /dev/shm (e.g. 64m)
-    #[arg(long = "shm-size", value_name = "SIZE")]
-    pub shm_size: Option<String>,
+    #[arg(long = "shm-size", value_name = "SIZE", value_parser = crate::units::parse_memory)]
+    pub shm_size: Option<u64>,
     /// Resource limit NAME=SOFT[:HARD] (e.g. nofile=1024:2048)
     #[arg(long, value_name = "ULIMIT")]
     pub ulimit: Vec<String>,
@@ -323,8 +323,8 @@ pub struct StopArgs {
 
 #[derive(Debug, Args)]
 pub struct KillArgs {
-    /// Signal to send
-    #[arg(short, long, default_value = "KILL")]
+    /// Signal to send (a name like TERM or SIGTERM, or a number)
+    #[arg(short, long, default_value = "KILL", value_parser = crate::units::signal_name)]
     pub signal: String,
     #[arg(required = true)]
     pub containers: Vec<String>,

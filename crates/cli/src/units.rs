@@ -94,6 +94,13 @@ pub fn since(rfc3339: &str) -> Duration {
         .unwrap_or_default()
 }
 
+/// A signal as `kill -s` and `--stop-signal` take it (TERM, SIGTERM, 15),
+/// checked while parsing so a bad one is refused before anything happens.
+pub fn signal_name(s: &str) -> Result<String> {
+    isola_engine::parse_signal(s)?;
+    Ok(s.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ mod monitor;
 mod policy;
 mod pump;
 mod signals;
+mod spec;
 mod store;
 
 pub use backend::{Isolation, Top};

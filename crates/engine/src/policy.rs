@@ -55,16 +55,6 @@ pub(crate) const READONLY_PATHS: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
-/// Docker's device nodes in /dev (the pts and ptmx come with devpts).
-pub(crate) const DEVICE_NODES: &[&str] = &[
-    "/dev/null",
-    "/dev/zero",
-    "/dev/full",
-    "/dev/random",
-    "/dev/urandom",
-    "/dev/tty",
-];
-
 /// Docker's device allow-list (cgroup v1 syntax): mknod of anything, use
 /// of the nodes above, the console, ptmx, the ptys and tun.
 pub(crate) const DEVICE_RULES: &[&str] = &[
@@ -105,15 +95,6 @@ const NAMESPACED_SYSCTLS: &[&str] = &[
 /// `--init` binary's path, which depends on where the runtime runs.)
 pub(crate) fn linux(h: &crate::store::HostSettings) -> isola_runtime_process::LinuxSettings {
     let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let mut devices: Vec<isola_runtime_process::DeviceNode> = DEVICE_NODES
-        .iter()
-        .map(|p| isola_runtime_process::DeviceNode {
-            source: p.to_string(),
-            path: p.to_string(),
-            access: "rwm".into(),
-        })
-        .collect();
-    devices.extend(h.devices.iter().cloned());
     isola_runtime_process::LinuxSettings {
         masked_paths: if h.privileged {
             Vec::new()
@@ -125,7 +106,9 @@ pub(crate) fn linux(h: &crate::store::HostSettings) -> isola_runtime_process::Li
         } else {
             strings(READONLY_PATHS)
         },
-        devices,
+        // Docker's nodes (null, zero, ...) are the OCI spec's default
+        // devices, which the runtime creates; `--device`s go in the spec.
+        devices: Vec::new(),
         all_devices: h.privileged,
         exclude_devices: Vec::new(),
         device_rules: strings(DEVICE_RULES),

@@ -59,7 +59,7 @@ pub use frame::{
 pub use io::{FrameReader, FrameWriter};
 pub use message::{
     ContainerConfig, ExecConfig, Filesystem, Layer, Limits, LinuxSettings, Message, ProcessSpec,
-    Rootfs, SessionId, TtySize, Upper, MAIN_SESSION,
+    Rootfs, SessionId, Spec, TtySize, Upper, MAIN_SESSION,
 };
 pub use version::{check_hello, Version, VERSION};
 

@@ -116,25 +116,17 @@ pub struct TtySize {
 /// the guest reads it at boot from [`crate::layout::BootConfig`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerConfig {
-    /// The main process, as the host's runtime would run it.
-    pub process: ProcessSpec,
-    /// Masked paths, devices, sysctls, ... (its `init` is a guest path).
-    #[serde(default)]
-    pub linux: LinuxSettings,
-    pub hostname: String,
-    pub tty: bool,
+    /// The container's OCI runtime spec, the same the host's runtime would
+    /// run (its root, file binds and init are guest paths: the agent
+    /// assembles the root from `rootfs` and writes /etc/hostname and
+    /// /etc/hosts itself).
+    pub spec: Spec,
     /// `-i`: stdin stays open and its data flows as stream 0 of session 0.
     pub open_stdin: bool,
     /// Initial terminal size with `tty`, so the process starts with it.
     #[serde(default)]
     pub tty_size: Option<TtySize>,
     pub rootfs: Rootfs,
-    /// `--read-only`.
-    pub readonly: bool,
-    /// `--network none`: a fresh network namespace with only loopback.
-    pub network_none: bool,
-    #[serde(default)]
-    pub limits: Limits,
     /// The host's wall clock (nanoseconds since the Unix epoch): the guest
     /// has no RTC and sets its clock from this.
     pub time_ns: u64,
@@ -143,6 +135,7 @@ pub struct ContainerConfig {
 /// `--memory`, `--cpus`, `--pids-limit`, applied to a cgroup in the guest.
 pub use isola_runtime_process::Limits;
 pub use isola_runtime_process::{LinuxSettings, ProcessSpec};
+pub use oci_spec::runtime::Spec;
 
 /// Where the container's root comes from: read-only layers overlaid with a
 /// writable upper layer.

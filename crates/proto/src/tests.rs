@@ -5,28 +5,26 @@ use std::io::Cursor;
 
 fn sample_config() -> ContainerConfig {
     ContainerConfig {
-        process: ProcessSpec {
-            args: vec![
-                "sh".into(),
-                "-c".into(),
-                "echo out; echo err >&2; exit 3".into(),
-            ],
-            env: vec!["PATH=/bin".into(), "Ü=ünïcode".into()],
-            cwd: "/work".into(),
-            user: "1000:1000".into(),
-            capabilities: vec!["CAP_CHOWN".into()],
-            seccomp: None,
-            no_new_privileges: true,
-            rlimits: vec![],
-            additional_groups: vec!["audio".into()],
-        },
-        linux: LinuxSettings {
-            masked_paths: vec!["/proc/kcore".into()],
-            shm_size: Some(1 << 20),
-            ..LinuxSettings::default()
-        },
-        hostname: "c0ffee".into(),
-        tty: true,
+        spec: serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {
+                "terminal": true,
+                "user": {"uid": 1000, "gid": 1000},
+                "args": ["sh", "-c", "echo out; echo err >&2; exit 3"],
+                "env": ["PATH=/bin", "Ü=ünïcode"],
+                "cwd": "/work",
+                "noNewPrivileges": true,
+            },
+            "root": {"path": "rootfs", "readonly": true},
+            "hostname": "c0ffee",
+            "annotations": {"org.isola.user": "1000:1000"},
+            "linux": {
+                "namespaces": [{"type": "pid"}, {"type": "network"}],
+                "maskedPaths": ["/proc/kcore"],
+                "resources": {"memory": {"limit": 67108864}, "pids": {"limit": -1}},
+            },
+        }))
+        .unwrap(),
         open_stdin: true,
         tty_size: Some(TtySize { rows: 24, cols: 80 }),
         rootfs: Rootfs {
@@ -43,13 +41,6 @@ fn sample_config() -> ContainerConfig {
                 serial: "isola-upper".into(),
                 fs: Filesystem::Ext4,
             },
-        },
-        readonly: true,
-        network_none: true,
-        limits: Limits {
-            memory_bytes: Some(64 << 20),
-            nano_cpus: Some(500_000_000),
-            pids: Some(-1),
         },
         time_ns: 1_700_000_000_123_456_789,
     }

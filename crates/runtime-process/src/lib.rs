@@ -26,6 +26,7 @@ mod init;
 pub mod linux;
 mod mounts;
 pub mod net;
+pub mod oci;
 pub mod seccomp;
 mod spawn;
 mod stdio;

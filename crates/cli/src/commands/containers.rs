@@ -3,7 +3,7 @@
 
 use crate::args::*;
 use crate::terminal::RawMode;
-use crate::units::{human_duration, parse_cpus, parse_memory, since};
+use crate::units::{human_duration, since};
 use crate::{for_each, table};
 use anyhow::{bail, Context, Result};
 use isola_engine::{
@@ -57,8 +57,8 @@ fn create_options(f: &ContainerFlags) -> Result<CreateOptions> {
         tty: f.tty,
         open_stdin: f.interactive,
         read_only: f.read_only,
-        memory: f.memory.as_deref().map(parse_memory).transpose()?,
-        nano_cpus: f.cpus.as_deref().map(parse_cpus).transpose()?,
+        memory: f.memory,
+        nano_cpus: f.cpus,
         pids_limit: f.pids_limit,
         network: match f.network {
             NetworkArg::None => NetworkMode::None,
@@ -78,11 +78,7 @@ fn create_options(f: &ContainerFlags) -> Result<CreateOptions> {
         stop_timeout: f.stop_timeout,
         devices: f.device.clone(),
         sysctls: f.sysctl.clone(),
-        shm_size: f
-            .shm_size
-            .as_deref()
-            .map(|s| parse_memory(s).with_context(|| format!("--shm-size {s}")))
-            .transpose()?,
+        shm_size: f.shm_size,
         ulimits: f.ulimit.clone(),
         group_add: f.group_add.clone(),
         init: f.init,

@@ -12,7 +12,7 @@ use isola_runtime_process::ProcessSpec;
 use nix::sys::signal::Signal;
 use std::time::Duration;
 
-pub(crate) use process::{main_process, ProcessBackend};
+pub(crate) use process::{limits, main_process, ProcessBackend};
 pub(crate) use vm::{attach_main, await_boot, VmBackend, VmSettings};
 
 /// Isolation mode of one container (`--isolation`).

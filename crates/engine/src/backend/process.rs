@@ -6,8 +6,7 @@ use crate::pump::{make_stdio, pump, Input, Sinks};
 use crate::store::Container;
 use crate::{io_err, Error, Result};
 use isola_runtime_process::{
-    spawn, wait_exit_code, Cgroup, ContainerSpec, Limits, Network, ProcessSpec, Rootfs, Spawned,
-    Stdio,
+    spawn, wait_exit_code, Cgroup, ContainerSpec, Limits, ProcessSpec, Rootfs, Spawned, Stdio,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -21,7 +20,7 @@ pub(crate) struct ProcessBackend;
 const HOST_INIT: &str = "/usr/bin/tini-static";
 
 /// The container's resource limits as the runtime takes them.
-pub(super) fn limits(c: &Container) -> Limits {
+pub(crate) fn limits(c: &Container) -> Limits {
     let h = &c.config.host_config;
     Limits {
         memory_bytes: (h.memory > 0).then_some(h.memory),
@@ -62,31 +61,38 @@ impl ProcessBackend {
     /// Starts the container's init; called in its monitor, which becomes
     /// its parent. Must be called while the process has a single thread.
     pub(crate) fn start(&self, c: &Container, stdio: Stdio) -> Result<Spawned> {
-        let mut linux = crate::policy::linux(&c.config.host_config);
-        if c.config.host_config.init {
-            linux.init = Some(HOST_INIT.into());
-        }
-        let cgroup = Cgroup::create(&c.cgroup_name(), &limits(c), &linux.device_allow_list()?)?;
+        // The contract: the container's OCI spec, written as its bundle's
+        // config.json and run from that file, as runc would.
+        let placement = crate::spec::Placement {
+            root: c.dir.join("rootfs"),
+            binds: ["hostname", "hosts", "resolv.conf"]
+                .iter()
+                .map(|f| (c.dir.join(f), format!("/etc/{f}")))
+                .collect(),
+            init: c.config.host_config.init.then(|| HOST_INIT.into()),
+        };
+        let path = crate::spec::write_bundle(c, &crate::spec::build(c, &placement)?)?;
+        let run = isola_runtime_process::oci::from_spec(&crate::spec::read_bundle(&path)?)?;
+        let cgroup = Cgroup::create(
+            &c.cgroup_name(),
+            &run.limits,
+            &run.linux.device_allow_list()?,
+        )?;
         let spec = ContainerSpec {
+            // The overlay is the engine's own affair: OCI runtimes get a
+            // prepared root, this one assembles it from the layers.
             rootfs: Rootfs {
                 lower: c.config.layers.iter().rev().cloned().collect(),
                 upper: c.dir.join("upper"),
                 work: c.dir.join("work"),
-                target: c.dir.join("rootfs"),
-                readonly: c.config.host_config.readonly_rootfs,
+                target: run.root,
+                readonly: run.readonly,
             },
-            process: main_process(c),
-            hostname: c.config.config.hostname.clone(),
-            network: if c.config.host_config.network_mode == "host" {
-                Network::Host
-            } else {
-                Network::None
-            },
-            bind_files: ["hostname", "hosts", "resolv.conf"]
-                .iter()
-                .map(|f| (c.dir.join(f), format!("/etc/{f}")))
-                .collect(),
-            linux,
+            process: run.process,
+            hostname: run.hostname,
+            network: run.network,
+            bind_files: run.binds,
+            linux: run.linux,
         };
         spawn(&spec, &cgroup, stdio).map_err(|e| {
             let _ = cgroup.remove();

@@ -2,8 +2,7 @@
 //! prepares the VM and then becomes its hypervisor (see `isola-runtime-vm`
 //! for why). Everything else reaches the guest agent over a control port.
 
-use super::process::limits;
-use super::{main_process, Backend, Ending, Top};
+use super::{Backend, Ending, Top};
 use crate::ids::now_rfc3339;
 use crate::lifecycle::Attach;
 use crate::signals::signalfd;
@@ -193,18 +192,19 @@ impl Engine {
         });
         let h = &c.config.host_config;
         let cfg = &c.config.config;
-        let process = main_process(c);
-        let limits = limits(c);
-        let mut linux = crate::policy::linux(h);
-        if h.init {
-            linux.init = Some(isola_proto::layout::GUEST_INIT.into());
-        }
+        // The same contract as process mode: the container's OCI spec,
+        // with the guest's paths (the agent assembles the root from the
+        // disks and writes /etc/hostname and /etc/hosts itself).
+        let placement = crate::spec::Placement {
+            root: PathBuf::from("rootfs"),
+            binds: Vec::new(),
+            init: h.init.then(|| isola_proto::layout::GUEST_INIT.into()),
+        };
+        let spec = crate::spec::build(c, &placement)?;
+        crate::spec::write_bundle(c, &spec)?;
         let boot = BootConfig {
             container: ContainerConfig {
-                process,
-                linux,
-                hostname: cfg.hostname.clone(),
-                tty: cfg.tty,
+                spec,
                 open_stdin: cfg.open_stdin,
                 tty_size: None,
                 rootfs: Rootfs {
@@ -214,9 +214,6 @@ impl Engine {
                         fs: Filesystem::Ext4,
                     },
                 },
-                readonly: h.readonly_rootfs,
-                network_none: true,
-                limits,
                 time_ns: SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos() as u64),
@@ -435,6 +432,13 @@ pub(crate) fn attach_main(
         .map_err(vm_err)
         .and_then(|client| relay(client, MAIN_SESSION, attach, tty));
     if result.is_err() {
+        // Attaching fails when the guest died (a panic closes the port):
+        // let QEMU finish its own exit, which tells a panic from a kill
+        // (its pidfile), before killing a VM that really hangs.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while matches!(vmm.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = vmm.kill();
     }
     let _ = vmm.wait();
@@ -469,6 +473,11 @@ pub(crate) fn await_boot(dir: &Path, pid: i32) -> Result<()> {
     match Client::connect(dir, timeouts(), &|| vmm_alive(pid)) {
         Ok(_) => Ok(()),
         Err(e) => {
+            // As in attach_main: a guest that died is left to end on its own.
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            while vmm_alive(pid) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             Err(vm_err(e))
         }

@@ -1,0 +1,332 @@
+//! The container's OCI runtime spec: the one contract between the engine
+//! and both runtimes. The engine turns the image config, the user's flags
+//! and Docker's defaults (`policy`) into a `config.json` as runc's bundle
+//! would hold it; process mode runs it with `isola_runtime_process::oci`,
+//! VM mode sends it to the guest agent, which runs it with the same code.
+//! VM-only settings (guest RAM, vCPUs, kernel) live beside it, not in it.
+
+use crate::backend::main_process;
+use crate::policy;
+use crate::store::Container;
+use crate::{io_err, Error, Result};
+use isola_runtime_process::linux::INIT_PATH;
+use isola_runtime_process::oci::{
+    ANNOTATION_ALL_DEVICES, ANNOTATION_DEVICE_SOURCES, ANNOTATION_GROUPS, ANNOTATION_USER,
+};
+use oci_spec::runtime::Spec;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// Where the runtime that will run the spec finds things: these differ
+/// between the host and a VM's guest, the rest of the spec does not.
+pub(crate) struct Placement {
+    /// The container's root file system, as the runtime mounts it.
+    pub root: PathBuf,
+    /// Files bound into the container: (source, destination).
+    pub binds: Vec<(PathBuf, String)>,
+    /// `--init`'s binary, if asked for.
+    pub init: Option<PathBuf>,
+}
+
+/// The spec of container `c` for a runtime placed as `placement`.
+pub(crate) fn build(c: &Container, placement: &Placement) -> Result<Spec> {
+    let h = &c.config.host_config;
+    let cfg = &c.config.config;
+    let process = main_process(c);
+    let linux = policy::linux(h);
+
+    // Capabilities by the spec's names; "every capability" as all we know.
+    let caps: Vec<String> = if process.capabilities.iter().any(|c| c == "ALL") {
+        isola_runtime_process::capabilities::known()
+    } else {
+        process.capabilities.clone()
+    };
+    let rlimits: Vec<Value> = process
+        .rlimits
+        .iter()
+        .map(|r| json!({"type": format!("RLIMIT_{}", r.kind.to_uppercase()), "soft": r.soft, "hard": r.hard}))
+        .collect();
+
+    let nosuid_noexec_nodev = ["nosuid", "noexec", "nodev"];
+    let shm_kib = linux.shm_size.unwrap_or(64 << 20).div_ceil(1024);
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": nosuid_noexec_nodev}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+               "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+               "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
+               "options": [if linux.sys_writable { "rw" } else { "ro" }, "nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+               "options": ["ro", "nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": nosuid_noexec_nodev}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+               "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_kib}k")]}),
+    ];
+    for (source, dest) in &placement.binds {
+        mounts.push(json!({"destination": dest, "type": "bind", "source": source, "options": ["rbind", "rprivate"]}));
+    }
+    if let Some(init) = &placement.init {
+        mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["bind", "ro"]}));
+    }
+
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+        json!({"type": "cgroup"}),
+    ];
+    if h.network_mode != "host" {
+        namespaces.push(json!({"type": "network"}));
+    }
+
+    // The allow-list on top of a deny-all, as Docker writes it.
+    let mut device_rules = vec![json!({"allow": false, "access": "rwm"})];
+    let rules = if linux.all_devices {
+        vec!["a *:* rwm".to_string()]
+    } else {
+        linux.device_rules.clone()
+    };
+    for r in &rules {
+        let rule = isola_runtime_process::devices::Rule::parse(r)
+            .ok_or_else(|| Error::Invalid(format!("device rule {r:?}")))?;
+        device_rules.push(device_rule(&rule));
+    }
+    // `--device`s: listed with the numbers they have here where they exist
+    // (informative for other runtimes); the runtime reads them again from
+    // their source where it runs.
+    let mut devices = Vec::new();
+    let mut sources = serde_json::Map::new();
+    for d in &h.devices {
+        let (typ, major, minor) = host_numbers(Path::new(&d.source)).unwrap_or(("c", 0, 0));
+        devices.push(
+            json!({"path": d.path, "type": typ, "major": major, "minor": minor, "fileMode": 0o666}),
+        );
+        sources.insert(d.path.clone(), json!([d.source, d.access]));
+    }
+
+    let limits = crate::backend::limits(c);
+    let mut resources = json!({"devices": device_rules});
+    if let Some(m) = limits.memory_bytes {
+        // Docker's default --memory-swap is twice --memory.
+        resources["memory"] = json!({"limit": m, "swap": 2 * m});
+    }
+    if let Some(n) = limits.nano_cpus {
+        resources["cpu"] = json!({"quota": n / 10_000, "period": 100_000});
+    }
+    if let Some(p) = limits.pids {
+        resources["pids"] = json!({"limit": p});
+    }
+
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(ANNOTATION_USER.into(), json!(process.user));
+    if !process.additional_groups.is_empty() {
+        annotations.insert(
+            ANNOTATION_GROUPS.into(),
+            json!(process.additional_groups.join(",")),
+        );
+    }
+    if !sources.is_empty() {
+        annotations.insert(
+            ANNOTATION_DEVICE_SOURCES.into(),
+            json!(Value::Object(sources).to_string()),
+        );
+    }
+    if linux.all_devices {
+        annotations.insert(ANNOTATION_ALL_DEVICES.into(), json!("true"));
+    }
+    for (k, v) in &cfg.labels {
+        annotations.insert(k.clone(), json!(v));
+    }
+
+    let spec = json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": cfg.tty,
+            "user": {"uid": 0, "gid": 0},
+            "args": process.args,
+            "env": process.env,
+            "cwd": if process.cwd.is_empty() { "/".to_string() } else { process.cwd.clone() },
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "rlimits": rlimits,
+            "noNewPrivileges": process.no_new_privileges,
+        },
+        "root": {"path": placement.root, "readonly": h.readonly_rootfs},
+        "hostname": cfg.hostname,
+        "mounts": mounts,
+        "annotations": annotations,
+        "linux": {
+            "namespaces": namespaces,
+            "maskedPaths": linux.masked_paths,
+            "readonlyPaths": linux.readonly_paths,
+            "devices": devices,
+            "resources": resources,
+            "seccomp": process.seccomp,
+            "sysctl": linux.sysctls,
+        },
+    });
+    serde_json::from_value(spec).map_err(|e| Error::Invalid(format!("building the OCI spec: {e}")))
+}
+
+fn device_rule(r: &isola_runtime_process::devices::Rule) -> Value {
+    use isola_runtime_process::devices::{Kind, MKNOD, READ, WRITE};
+    let mut access = String::new();
+    for (bit, ch) in [(READ, 'r'), (WRITE, 'w'), (MKNOD, 'm')] {
+        if r.access & bit != 0 {
+            access.push(ch);
+        }
+    }
+    let mut v = json!({"allow": true, "access": access});
+    match r.kind {
+        Kind::Char => v["type"] = json!("c"),
+        Kind::Block => v["type"] = json!("b"),
+        Kind::Any => v["type"] = json!("a"),
+    }
+    if let Some(m) = r.major {
+        v["major"] = json!(m);
+    }
+    if let Some(m) = r.minor {
+        v["minor"] = json!(m);
+    }
+    v
+}
+
+fn host_numbers(path: &Path) -> Option<(&'static str, u64, u64)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let m = std::fs::metadata(path).ok()?;
+    let typ = if m.file_type().is_block_device() {
+        "b"
+    } else if m.file_type().is_char_device() {
+        "c"
+    } else {
+        return None;
+    };
+    Some((
+        typ,
+        nix::sys::stat::major(m.rdev()),
+        nix::sys::stat::minor(m.rdev()),
+    ))
+}
+
+/// Writes `spec` as the container's bundle, `DIR/bundle/config.json`, the
+/// file runc would read (root-only, like the rest of the state).
+pub(crate) fn write_bundle(c: &Container, spec: &Spec) -> Result<PathBuf> {
+    let dir = c.dir.join("bundle");
+    crate::store::secure_dir(&dir, crate::store::PRIVATE_DIR)?;
+    let path = dir.join("config.json");
+    crate::store::write_json_atomic(&path, spec)?;
+    Ok(path)
+}
+
+/// Reads a bundle's spec back.
+pub(crate) fn read_bundle(path: &Path) -> Result<Spec> {
+    let data = std::fs::read(path).map_err(io_err(format!("reading {}", path.display())))?;
+    serde_json::from_slice(&data).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Container, ContainerConfig};
+    use isola_runtime_process::oci::from_spec;
+    use isola_runtime_process::Network;
+
+    fn container(host: Value) -> Container {
+        let mut host_config = json!({
+            "Isolation": "process", "Memory": 64 << 20, "NanoCpus": 500_000_000u64, "PidsLimit": 10,
+            "NetworkMode": "none", "ReadonlyRootfs": true, "AutoRemove": false,
+        });
+        for (k, v) in host.as_object().unwrap() {
+            host_config[k] = v.clone();
+        }
+        let config: ContainerConfig = serde_json::from_value(json!({
+            "id": "0".repeat(64), "name": "t", "created": "", "image_id": "", "path": "sh",
+            "args": ["-c", "true"],
+            "config": {"Hostname": "h0st", "User": "nobody", "Env": ["A=1"], "Cmd": [], "Entrypoint": [],
+                       "WorkingDir": "/w", "Tty": true, "OpenStdin": false, "Image": "busybox",
+                       "Labels": {"team": "infra"}},
+            "host_config": host_config,
+            "layers": [],
+        }))
+        .unwrap();
+        Container { config, state: serde_json::from_value(json!({
+            "status": "created", "pid": 0, "pid_start": 0, "monitor_pid": 0, "monitor_start": 0,
+            "exit_code": 0, "error": "", "oom_killed": false, "started_at": null, "finished_at": null,
+        })).unwrap(), dir: "/c".into() }
+    }
+
+    fn placement() -> Placement {
+        Placement {
+            root: "/c/rootfs".into(),
+            binds: vec![("/c/hosts".into(), "/etc/hosts".into())],
+            init: Some("/usr/bin/tini-static".into()),
+        }
+    }
+
+    #[test]
+    fn the_spec_translates_back_to_what_the_engine_meant() {
+        let c = container(json!({
+            "CapAdd": ["CAP_NET_ADMIN"], "CapDrop": ["CAP_MKNOD"],
+            "SecurityOpt": ["no-new-privileges=true"],
+            "Ulimits": [{"kind": "nofile", "soft": 100, "hard": 200}],
+            "GroupAdd": ["audio"], "Sysctls": {"kernel.shmmni": "1234"}, "ShmSize": 33554432,
+            "Devices": [{"source": "/dev/null", "path": "/dev/mynull", "access": "r"}],
+            "Init": true,
+        }));
+        let spec = build(&c, &placement()).unwrap();
+        let json = serde_json::to_string(&spec).unwrap();
+        // It serialises and reads back as a spec.
+        let _: Spec = serde_json::from_str(&json).unwrap();
+        let run = from_spec(&spec).unwrap();
+        let mut want = main_process(&c);
+        want.capabilities.sort();
+        let mut got = run.process.clone();
+        got.capabilities.sort();
+        assert_eq!(got, want);
+        assert!(got.capabilities.contains(&"CAP_NET_ADMIN".into()));
+        assert!(!got.capabilities.contains(&"CAP_MKNOD".into()));
+        assert!(run.terminal && run.readonly);
+        assert_eq!(run.hostname, "h0st");
+        assert_eq!(run.network, Network::None);
+        assert_eq!(run.root, PathBuf::from("/c/rootfs"));
+        assert_eq!(
+            run.binds,
+            vec![(PathBuf::from("/c/hosts"), "/etc/hosts".to_string())]
+        );
+        assert_eq!(run.linux.init, Some(PathBuf::from("/usr/bin/tini-static")));
+        assert_eq!(run.linux.shm_size, Some(32 << 20));
+        assert_eq!(
+            run.linux.sysctls.get("kernel.shmmni").map(String::as_str),
+            Some("1234")
+        );
+        assert_eq!(run.linux.masked_paths, policy::MASKED_PATHS);
+        assert_eq!(run.linux.readonly_paths, policy::READONLY_PATHS);
+        for rule in policy::DEVICE_RULES {
+            assert!(run.linux.device_rules.iter().any(|r| r == rule), "{rule}");
+        }
+        let mine = run
+            .linux
+            .devices
+            .iter()
+            .find(|d| d.path == "/dev/mynull")
+            .unwrap();
+        assert_eq!(
+            (mine.source.as_str(), mine.access.as_str()),
+            ("/dev/null", "r")
+        );
+        assert_eq!(run.limits, crate::backend::limits(&c));
+        assert!(!run.linux.sys_writable && !run.linux.all_devices);
+    }
+
+    #[test]
+    fn privileged_and_host_network_round_trip() {
+        let c = container(json!({"Privileged": true, "NetworkMode": "host"}));
+        let run = from_spec(&build(&c, &placement()).unwrap()).unwrap();
+        assert_eq!(run.process.capabilities, vec!["ALL".to_string()]);
+        assert_eq!(run.process.seccomp, None);
+        assert!(run.linux.all_devices && run.linux.sys_writable);
+        assert!(run.linux.masked_paths.is_empty() && run.linux.readonly_paths.is_empty());
+        assert_eq!(run.network, Network::Host);
+    }
+}

@@ -1,0 +1,386 @@
+//! The OCI runtime spec as this runtime's input: [`from_spec`] turns a
+//! `config.json` into what [`crate::spawn`] runs, on the host or (the same
+//! spec, sent by the engine) inside a VM's guest. It is the one place that
+//! knows the spec's shape; everything after it uses the runtime's own
+//! types.
+//!
+//! Supported: the process (args, env, cwd, terminal, user, capabilities,
+//! rlimits, noNewPrivileges), hostname, the root's read-only flag, Docker's
+//! standard mounts (proc, /dev tmpfs, devpts, /dev/shm with its size,
+//! mqueue, sysfs read-only or not, cgroup) and file binds, the pid, ipc,
+//! uts, mount, cgroup and network namespaces (without a network namespace
+//! the container shares the runtime's), masked and read-only paths,
+//! devices, memory/cpu/pids/device resources, seccomp and sysctls. Anything
+//! else is refused by name rather than silently ignored.
+//!
+//! isola's extensions travel as annotations, the spec's extension point:
+//! the user as given (`--user name`, resolved inside the container at
+//! start, as Docker does for exec), `--group-add` names, where a device is
+//! read from (in a VM: the guest's device, never the host's) and
+//! `--privileged`'s "every device".
+
+use crate::linux::{DeviceNode, LinuxSettings, INIT_PATH};
+use crate::spawn::{Network, ProcessSpec, Rlimit};
+use crate::{Error, Limits, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::path::PathBuf;
+
+/// The user as given to `--user` (name or number, optionally `:group`).
+pub const ANNOTATION_USER: &str = "org.isola.user";
+/// `--group-add` values, comma-separated (names resolved in the container).
+pub const ANNOTATION_GROUPS: &str = "org.isola.group-add";
+/// JSON object: device path in the container → `[source, access]`: where
+/// the runtime reads the device (so in a VM the guest's numbers are used)
+/// and what the container may do with it.
+pub const ANNOTATION_DEVICE_SOURCES: &str = "org.isola.device-sources";
+
+/// The devices every OCI runtime provides (the spec's "default devices";
+/// the console and ptmx come with the terminal and devpts). Their access is
+/// granted by the spec's device rules.
+const DEFAULT_DEVICES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+];
+
+/// What the default devices, the console, ptmx and the ptys need, granted
+/// whatever the spec's rules say, as runc does: a spec cannot take them away.
+const DEFAULT_DEVICE_RULES: &[&str] = &[
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+];
+/// "true": every device of the kernel the runtime runs on.
+pub const ANNOTATION_ALL_DEVICES: &str = "org.isola.all-devices";
+
+/// What a spec asks this runtime to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FromSpec {
+    pub process: ProcessSpec,
+    pub terminal: bool,
+    pub hostname: String,
+    pub network: Network,
+    pub root: PathBuf,
+    pub readonly: bool,
+    /// File binds: (source, destination in the container).
+    pub binds: Vec<(PathBuf, String)>,
+    pub linux: LinuxSettings,
+    pub limits: Limits,
+}
+
+fn unsupported(what: String) -> Error {
+    Error::Setup(format!("unsupported in the OCI spec: {what}"))
+}
+
+/// Translates `spec` (see the module documentation for what is supported).
+pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
+    let empty = Default::default();
+    let annotations = spec.annotations().as_ref().unwrap_or(&empty);
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| unsupported("a spec without a process".into()))?;
+    let user = process.user();
+    let user_spec = annotations
+        .get(ANNOTATION_USER)
+        .cloned()
+        .unwrap_or_else(|| format!("{}:{}", user.uid(), user.gid()));
+    let mut groups: Vec<String> = annotations
+        .get(ANNOTATION_GROUPS)
+        .map(|g| {
+            g.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    for gid in user.additional_gids().iter().flatten() {
+        groups.push(gid.to_string());
+    }
+    let caps: Vec<String> = process
+        .capabilities()
+        .as_ref()
+        .and_then(|c| c.bounding().clone())
+        .map(|set| set.iter().map(|c| format!("CAP_{c}")).collect())
+        .unwrap_or_default();
+    // Every capability there is: hand on all the runtime holds itself.
+    let caps = if !caps.is_empty()
+        && crate::capabilities::known()
+            .iter()
+            .all(|k| caps.contains(k))
+    {
+        vec!["ALL".to_string()]
+    } else {
+        caps
+    };
+    let rlimits = process
+        .rlimits()
+        .iter()
+        .flatten()
+        .map(|r| Rlimit {
+            kind: format!("{:?}", r.typ())
+                .trim_start_matches("Rlimit")
+                .to_ascii_lowercase(),
+            soft: r.soft(),
+            hard: r.hard(),
+        })
+        .collect();
+    let process_spec = ProcessSpec {
+        args: process.args().clone().unwrap_or_default(),
+        env: process.env().clone().unwrap_or_default(),
+        cwd: process.cwd().display().to_string(),
+        user: user_spec,
+        capabilities: caps,
+        seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+        no_new_privileges: process.no_new_privileges().unwrap_or(false),
+        rlimits,
+        additional_groups: groups,
+    };
+
+    let linux_spec = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| unsupported("a spec without a linux section".into()))?;
+    let namespaces: Vec<LinuxNamespaceType> = linux_spec
+        .namespaces()
+        .iter()
+        .flatten()
+        .map(|n| {
+            if n.path().is_some() {
+                return Err(unsupported(format!(
+                    "joining the {:?} namespace of another process",
+                    n.typ()
+                )));
+            }
+            Ok(n.typ())
+        })
+        .collect::<Result<_>>()?;
+    for required in [
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Ipc,
+    ] {
+        if !namespaces.contains(&required) {
+            return Err(unsupported(format!(
+                "sharing the runtime's {required:?} namespace"
+            )));
+        }
+    }
+    let network = if namespaces.contains(&LinuxNamespaceType::Network) {
+        Network::None
+    } else {
+        Network::Host
+    };
+
+    let mut linux = LinuxSettings {
+        masked_paths: linux_spec.masked_paths().clone().unwrap_or_default(),
+        readonly_paths: linux_spec.readonly_paths().clone().unwrap_or_default(),
+        sysctls: linux_spec
+            .sysctl()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        all_devices: annotations
+            .get(ANNOTATION_ALL_DEVICES)
+            .is_some_and(|v| v == "true"),
+        ..LinuxSettings::default()
+    };
+    for path in DEFAULT_DEVICES {
+        linux.devices.push(DeviceNode {
+            source: path.to_string(),
+            path: path.to_string(),
+            access: String::new(),
+        });
+    }
+    let sources: std::collections::HashMap<String, (String, String)> = annotations
+        .get(ANNOTATION_DEVICE_SOURCES)
+        .map(|j| {
+            serde_json::from_str(j)
+                .map_err(|e| unsupported(format!("{ANNOTATION_DEVICE_SOURCES}: {e}")))
+        })
+        .transpose()?
+        .unwrap_or_default();
+    for d in linux_spec.devices().iter().flatten() {
+        let path = d.path().display().to_string();
+        let (source, access) = sources
+            .get(&path)
+            .cloned()
+            // Without isola's annotation: the node as the spec names it,
+            // its access granted by the spec's device rules.
+            .unwrap_or_else(|| (path.clone(), String::new()));
+        linux.devices.retain(|n| n.path != path);
+        linux.devices.push(DeviceNode {
+            source,
+            path,
+            access,
+        });
+    }
+
+    linux.device_rules = DEFAULT_DEVICE_RULES.iter().map(|r| r.to_string()).collect();
+    let mut limits = Limits::default();
+    if let Some(r) = linux_spec.resources() {
+        limits.memory_bytes = r
+            .memory()
+            .as_ref()
+            .and_then(|m| m.limit())
+            .map(|l| l.max(0) as u64);
+        if let Some(cpu) = r.cpu() {
+            if let (Some(q), Some(p)) = (cpu.quota(), cpu.period()) {
+                if q > 0 && p > 0 {
+                    limits.nano_cpus = Some(q as u64 * 1_000_000_000 / p);
+                }
+            }
+        }
+        limits.pids = r.pids().as_ref().map(|p| p.limit());
+        for (n, d) in r.devices().iter().flatten().enumerate() {
+            let kind = d.typ().map_or("a".to_string(), |t| t.as_str().to_string());
+            let num = |v: Option<i64>| v.map_or("*".to_string(), |v| v.to_string());
+            let access = d.access().clone().unwrap_or_else(|| "rwm".into());
+            if !d.allow() {
+                // Only the leading deny-all is supported: the list is an
+                // allow-list on top of it.
+                let deny_all =
+                    n == 0 && d.typ().is_none() && d.major().is_none() && d.minor().is_none();
+                if !deny_all {
+                    return Err(unsupported(format!(
+                        "device rule {n}: a deny rule after the first"
+                    )));
+                }
+                continue;
+            }
+            linux.device_rules.push(format!(
+                "{kind} {}:{} {access}",
+                num(d.major()),
+                num(d.minor())
+            ));
+        }
+    }
+
+    let mut binds = Vec::new();
+    for m in spec.mounts().iter().flatten() {
+        let dest = m.destination().display().to_string();
+        let typ = m.typ().clone().unwrap_or_default();
+        let options = m.options().clone().unwrap_or_default();
+        match (dest.as_str(), typ.as_str()) {
+            ("/proc", "proc")
+            | ("/dev", "tmpfs")
+            | ("/dev/pts", "devpts")
+            | ("/dev/mqueue", "mqueue") => {}
+            ("/sys/fs/cgroup", "cgroup" | "cgroup2") => {}
+            ("/sys", "sysfs") => linux.sys_writable = !options.iter().any(|o| o == "ro"),
+            ("/dev/shm", "tmpfs") => {
+                linux.shm_size = options
+                    .iter()
+                    .find_map(|o| o.strip_prefix("size="))
+                    .and_then(parse_size);
+            }
+            (_, "bind") | (_, "")
+                if options.iter().any(|o| o == "bind" || o == "rbind") || typ == "bind" =>
+            {
+                let source = m
+                    .source()
+                    .clone()
+                    .ok_or_else(|| unsupported(format!("bind mount of {dest} without a source")))?;
+                if dest == INIT_PATH {
+                    linux.init = Some(source);
+                } else {
+                    binds.push((source, dest));
+                }
+            }
+            _ => return Err(unsupported(format!("a {typ} mount on {dest}"))),
+        }
+    }
+
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| unsupported("a spec without a root".into()))?;
+    Ok(FromSpec {
+        process: process_spec,
+        terminal: process.terminal().unwrap_or(false),
+        hostname: spec.hostname().clone().unwrap_or_default(),
+        network,
+        root: root.path().clone(),
+        readonly: root.readonly().unwrap_or(false),
+        binds,
+        linux,
+        limits,
+    })
+}
+
+/// `65536k`, `64m`, `1g` or bytes, as mount options write sizes.
+fn parse_size(s: &str) -> Option<u64> {
+    let (num, mult) = match s.chars().last()? {
+        'k' | 'K' => (&s[..s.len() - 1], 1 << 10),
+        'm' | 'M' => (&s[..s.len() - 1], 1 << 20),
+        'g' | 'G' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok().map(|n| n * mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(extra: serde_json::Value) -> Spec {
+        let mut base = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {"user": {"uid": 1000, "gid": 100, "additionalGids": [5]}, "args": ["true"], "cwd": "/"},
+            "root": {"path": "rootfs"},
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]},
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn a_plain_runc_spec_runs_with_numeric_ids_and_default_devices() {
+        let run = from_spec(&spec(serde_json::json!({}))).unwrap();
+        assert_eq!(run.process.user, "1000:100");
+        assert_eq!(run.process.additional_groups, vec!["5".to_string()]);
+        assert_eq!(run.network, Network::Host, "no network namespace listed");
+        let paths: Vec<&str> = run.linux.devices.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, DEFAULT_DEVICES);
+    }
+
+    #[test]
+    fn what_is_not_supported_is_refused_by_name() {
+        let cases = [
+            (
+                serde_json::json!({"mounts": [{"destination": "/data", "type": "nfs", "source": "x"}]}),
+                "a nfs mount on /data",
+            ),
+            (
+                serde_json::json!({"linux": {"namespaces": [{"type": "pid", "path": "/proc/1/ns/pid"}, {"type": "mount"}]}}),
+                "joining the Pid namespace",
+            ),
+            (
+                serde_json::json!({"linux": {"namespaces": [{"type": "mount"}]}}),
+                "sharing the runtime's Pid namespace",
+            ),
+            (
+                serde_json::json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+                                 "resources": {"devices": [{"allow": true, "access": "rwm"}, {"allow": false, "type": "c", "major": 1, "access": "r"}]}}}),
+                "a deny rule after the first",
+            ),
+        ];
+        for (extra, needle) in cases {
+            let e = from_spec(&spec(extra)).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+    }
+}
