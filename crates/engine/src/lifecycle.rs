@@ -1,9 +1,8 @@
 //! create, start, stop, kill, rm and wait: the container lifecycle as
 //! Docker defines it, on top of the state store and the monitor.
 
-use crate::backend::{attach_main, await_boot, Isolation};
+use crate::backend::Isolation;
 use crate::ids::{new_id, now_rfc3339, validate_name};
-use crate::signals::wait_attached;
 use crate::store::{Container, ContainerConfig, HostSettings, RunConfig, Status};
 use crate::{io_err, Engine, Error, Result};
 use isola_runtime_process::sys::process_is;
@@ -110,24 +109,19 @@ impl Attach {
 pub struct Started {
     pub id: String,
     pub pid: i32,
-    monitor: std::process::Child,
-    /// VM mode: the container directory, to attach over its control port.
-    vm_dir: Option<std::path::PathBuf>,
-    attach: Attach,
-    tty: bool,
+    pub(crate) monitor: std::process::Child,
+    /// The container directory.
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) isolation: Isolation,
+    pub(crate) attach: Attach,
+    pub(crate) tty: bool,
 }
 
 impl Started {
     /// Waits for the container to end, forwarding signals to it (Docker's
     /// sig-proxy) and window-size changes, and returns its exit code.
     pub fn wait(self, engine: &Engine) -> Result<i32> {
-        let Some(dir) = self.vm_dir else {
-            return Ok(wait_attached(self.monitor, self.pid, self.attach.sig_proxy));
-        };
-        let code = attach_main(&dir, self.attach, self.tty, self.monitor);
-        // The hypervisor has exited: record the end (and honour --rm).
-        let _ = engine.lookup(&self.id);
-        code
+        crate::backend::of(self.isolation).wait_attached(engine, self)
     }
 }
 
@@ -200,11 +194,7 @@ impl Engine {
                 isolation.as_str()
             ))
         })?;
-        if isolation == Isolation::Vm && opts.network == NetworkMode::Host {
-            return Err(Error::Invalid(
-                "--network host is not available with --isolation=vm (the guest has its own network stack): use --network none".into(),
-            ));
-        }
+        crate::backend::of(isolation).check_create(opts.network)?;
         let image = self.images.resolve(&opts.image)?;
         let img = image.config.config().clone().unwrap_or_default();
 
@@ -309,9 +299,6 @@ impl Engine {
         }
         let isolation = c.config.host_config.isolation;
         self.availability(isolation).map_err(Error::Invalid)?;
-        // In VM mode the monitor becomes the hypervisor and the CLI attaches
-        // over a control port, so the monitor never holds the CLI's stdio.
-        let vm = isolation == Isolation::Vm;
         let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| Error::Io {
             context: "pipe".into(),
             source: e.into(),
@@ -362,18 +349,17 @@ impl Engine {
         let _ = BufReader::new(fs::File::from(ready_r)).read_line(&mut line);
         let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         if let Some(pid) = ready["pid"].as_i64() {
-            if vm && !attach.output() {
-                if let Err(e) = await_boot(&c.dir, pid as i32) {
-                    let _ = monitor.wait();
-                    let _ = self.lookup(c.id()); // records how it ended
-                    return Err(e);
-                }
+            if let Err(e) = self.backend(c).started(self, c, pid as i32, attach) {
+                let _ = monitor.wait();
+                let _ = self.lookup(c.id()); // records how it ended
+                return Err(e);
             }
             return Ok(Some(Started {
                 id: c.id().to_string(),
                 pid: pid as i32,
                 monitor,
-                vm_dir: vm.then(|| c.dir.clone()),
+                dir: c.dir.clone(),
+                isolation,
                 attach,
                 tty: c.config.config.tty,
             }));

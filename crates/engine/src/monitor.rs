@@ -3,10 +3,11 @@
 //! status and cleans up after it. It outlives the CLI that started it, so
 //! no daemon is needed; with `--rm` it also removes the container.
 
-use crate::backend::{Backend, Isolation, ProcessBackend};
+use crate::backend::{Backend, ProcessBackend};
 use crate::ids::now_rfc3339;
 use crate::logs::LogWriter;
 use crate::pump::{make_stdio, pump, Input, Sinks};
+use crate::store::Container;
 use crate::store::Status;
 use crate::{Engine, Error, Result};
 use isola_runtime_process::sys::process_start_time;
@@ -64,11 +65,17 @@ impl Engine {
                 )));
             }
         }
-        if c.config.host_config.isolation == Isolation::Vm {
-            let attached = opts.attach_output || opts.attach_stdin;
-            let never = self.launch_vm(&mut c, attached, ready)?;
-            match never {}
-        }
+        self.backend(&c).run_monitor(self, &mut c, opts, ready)
+    }
+
+    /// Process mode's monitor: spawns the container's init as its child,
+    /// relays and logs its streams, records how it ended.
+    pub(crate) fn supervise_process(
+        &self,
+        c: &mut Container,
+        opts: MonitorOptions,
+        ready: &mut Option<File>,
+    ) -> Result<i32> {
         let backend = ProcessBackend;
         let input = if opts.attach_stdin {
             Input::Forward
@@ -78,18 +85,18 @@ impl Engine {
             Input::Null
         };
         let (stdio, ends) = make_stdio(c.config.config.tty, input)?;
-        let log = LogWriter::open(&c)?;
-        let mut spawned = match backend.start(&c, stdio) {
+        let log = LogWriter::open(c)?;
+        let mut spawned = match backend.start(c, stdio) {
             Ok(s) => s,
             Err(e) => {
-                let _ = backend.cleanup(&c);
+                let _ = backend.cleanup(c);
                 let code = e.exit_code();
                 let _ = c.update(|s| {
                     s.exit_code = code;
                     s.error = e.to_string();
                 });
                 if c.config.host_config.auto_remove {
-                    let _ = self.delete(&c);
+                    let _ = self.delete(c);
                 }
                 return Err(e);
             }
@@ -120,8 +127,8 @@ impl Engine {
         };
         let code = pump(ends, sinks, Pid::from_raw(spawned.pid)).unwrap_or(255);
 
-        let oom = backend.oom_killed(&c);
-        let _ = backend.cleanup(&c);
+        let oom = backend.oom_killed(c);
+        let _ = backend.cleanup(c);
         let _lock = c.lock()?;
         c.reload()?;
         if c.state.status == Status::Removing {
@@ -136,7 +143,7 @@ impl Engine {
         let saved = c.save_state();
         drop(_lock);
         if c.config.host_config.auto_remove {
-            self.delete(&c)?;
+            self.delete(c)?;
             return Ok(code);
         }
         saved.map(|()| code)

@@ -1,11 +1,15 @@
-//! The runtime boundary: what differs between isolation modes once a
-//! container exists — entering it, listing its processes, signalling it,
-//! learning how it ended. `process` runs it on the host kernel, `vm` in a
-//! micro-VM; the lifecycle, monitor, logs and CLI are shared.
+//! The runtime boundary: everything that differs between isolation modes,
+//! from the monitor process (which starts and supervises the container,
+//! or in VM mode becomes its hypervisor) through attaching, entering,
+//! listing, signalling and cleaning up. `process` runs a container on the
+//! host kernel, `vm` in a micro-VM; the lifecycle, state store, logs and
+//! CLI are shared and never ask which mode a container is in.
 
 mod process;
 mod vm;
 
+use crate::lifecycle::{Attach, NetworkMode, Started};
+use crate::monitor::MonitorOptions;
 use crate::store::Container;
 use crate::{Engine, Error, Result};
 use isola_runtime_process::ProcessSpec;
@@ -13,7 +17,7 @@ use nix::sys::signal::Signal;
 use std::time::Duration;
 
 pub(crate) use process::{limits, main_process, ProcessBackend};
-pub(crate) use vm::{attach_main, await_boot, VmBackend, VmSettings};
+pub(crate) use vm::{VmBackend, VmSettings};
 
 /// Isolation mode of one container (`--isolation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -76,6 +80,29 @@ pub(crate) trait Backend {
     /// Frees what the container held outside its directory (cgroups, ...).
     /// Idempotent: also used by `rm -f` after a monitor died.
     fn cleanup(&self, c: &Container) -> Result<()>;
+
+    /// Refuses settings this mode cannot offer, before anything is created.
+    fn check_create(&self, _network: NetworkMode) -> Result<()> {
+        Ok(())
+    }
+    /// In the container's monitor process: starts the container and
+    /// supervises it to its end; returns its exit code. (VM mode: becomes
+    /// the hypervisor, returning only on failure.)
+    fn run_monitor(
+        &self,
+        engine: &Engine,
+        c: &mut Container,
+        opts: MonitorOptions,
+        ready: &mut Option<std::fs::File>,
+    ) -> Result<i32>;
+    /// In the starting CLI, once the monitor reported the container
+    /// running (VM mode: a detached guest must also answer).
+    fn started(&self, _engine: &Engine, _c: &Container, _pid: i32, _attach: Attach) -> Result<()> {
+        Ok(())
+    }
+    /// The attached CLI's side until the container ends: relays its
+    /// streams and signals, returns its exit code.
+    fn wait_attached(&self, engine: &Engine, s: Started) -> Result<i32>;
 }
 
 /// Every backend, for cleaning up after a container whose isolation mode
@@ -84,13 +111,18 @@ pub(crate) fn all() -> [Box<dyn Backend>; 2] {
     [Box::new(ProcessBackend), Box::new(VmBackend)]
 }
 
+/// The backend of an isolation mode.
+pub(crate) fn of(isolation: Isolation) -> Box<dyn Backend> {
+    match isolation {
+        Isolation::Process => Box::new(ProcessBackend),
+        Isolation::Vm => Box::new(VmBackend),
+    }
+}
+
 impl Engine {
     /// The backend for a container's isolation mode.
     pub(crate) fn backend(&self, c: &Container) -> Box<dyn Backend> {
-        match c.config.host_config.isolation {
-            Isolation::Process => Box::new(ProcessBackend),
-            Isolation::Vm => Box::new(VmBackend),
-        }
+        of(c.config.host_config.isolation)
     }
 
     /// Whether this host can run `mode`, and if not, why.

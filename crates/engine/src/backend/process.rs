@@ -106,6 +106,26 @@ impl ProcessBackend {
 }
 
 impl Backend for ProcessBackend {
+    fn run_monitor(
+        &self,
+        engine: &crate::Engine,
+        c: &mut Container,
+        opts: crate::MonitorOptions,
+        ready: &mut Option<std::fs::File>,
+    ) -> Result<i32> {
+        engine.supervise_process(c, opts, ready)
+    }
+
+    /// The monitor is our child and holds our stdio: wait for it,
+    /// forwarding signals to the container's init.
+    fn wait_attached(&self, _engine: &crate::Engine, s: crate::Started) -> Result<i32> {
+        Ok(crate::signals::wait_attached(
+            s.monitor,
+            s.pid,
+            s.attach.sig_proxy,
+        ))
+    }
+
     fn exec(&self, c: &Container, process: &ProcessSpec, stdin: bool, tty: bool) -> Result<i32> {
         let cgroup = cgroup(c);
         if tty {

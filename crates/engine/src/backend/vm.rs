@@ -421,12 +421,7 @@ fn exec_error(code: i32, message: String) -> isola_runtime_process::Error {
 
 /// The attached CLI's side of `run`/`start -a` in VM mode: relays the
 /// main process's stdio over control port 0, then waits for the VM to end.
-pub(crate) fn attach_main(
-    dir: &Path,
-    attach: Attach,
-    tty: bool,
-    mut vmm: std::process::Child,
-) -> Result<i32> {
+fn attach_main(dir: &Path, attach: Attach, tty: bool, mut vmm: std::process::Child) -> Result<i32> {
     let pid = vmm.id() as i32;
     let result = Client::attach(dir, timeouts(), &|| vmm_alive(pid))
         .map_err(vm_err)
@@ -469,7 +464,7 @@ fn exit_record(c: &Container) -> Option<ExitRecord> {
 
 /// Waits until the guest of a just-started detached container answers, so
 /// `run -d` reports a VM that never comes up (and kills it).
-pub(crate) fn await_boot(dir: &Path, pid: i32) -> Result<()> {
+fn await_boot(dir: &Path, pid: i32) -> Result<()> {
     match Client::connect(dir, timeouts(), &|| vmm_alive(pid)) {
         Ok(_) => Ok(()),
         Err(e) => {
@@ -485,6 +480,44 @@ pub(crate) fn await_boot(dir: &Path, pid: i32) -> Result<()> {
 }
 
 impl Backend for VmBackend {
+    fn check_create(&self, network: crate::NetworkMode) -> Result<()> {
+        if network == crate::NetworkMode::Host {
+            return Err(Error::Invalid(
+                "--network host is not available with --isolation=vm (the guest has its own network stack): use --network none".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The monitor prepares the VM and becomes its hypervisor.
+    fn run_monitor(
+        &self,
+        engine: &Engine,
+        c: &mut Container,
+        opts: crate::MonitorOptions,
+        ready: &mut Option<std::fs::File>,
+    ) -> Result<i32> {
+        let attached = opts.attach_output || opts.attach_stdin;
+        match engine.launch_vm(c, attached, ready)? {}
+    }
+
+    /// A detached VM container is started once its guest answers, so
+    /// `run -d` reports a VM that never comes up (and kills it).
+    fn started(&self, _engine: &Engine, c: &Container, pid: i32, attach: Attach) -> Result<()> {
+        if attach.output() {
+            return Ok(()); // the attaching client waits for the guest
+        }
+        await_boot(&c.dir, pid)
+    }
+
+    /// The CLI attaches over control port 0; the hypervisor's end is then
+    /// recorded (and --rm honoured) by a lookup.
+    fn wait_attached(&self, engine: &Engine, s: crate::Started) -> Result<i32> {
+        let code = attach_main(&s.dir, s.attach, s.tty, s.monitor);
+        let _ = engine.lookup(&s.id);
+        code
+    }
+
     fn exec(&self, c: &Container, process: &ProcessSpec, stdin: bool, tty: bool) -> Result<i32> {
         let mut client = connect(c)?;
         let session = new_session();
