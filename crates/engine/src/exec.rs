@@ -30,7 +30,7 @@ fn require_running(c: &Container) -> Result<()> {
 impl Engine {
     /// Runs the command in the container and returns its exit code.
     /// Must be called while this process has a single thread.
-    pub fn exec(&self, c: &Container, opts: &ExecOptions) -> Result<i32> {
+    pub fn exec(&self, c: &Container, opts: &ExecOptions, streams: crate::Streams) -> Result<i32> {
         require_running(c)?;
         if opts.command.is_empty() {
             return Err(Error::Invalid("exec needs a command to run".into()));
@@ -45,8 +45,7 @@ impl Engine {
         if let Some(u) = &opts.user {
             process.user = u.clone();
         }
-        self.backend(c)
-            .exec(c, &process, opts.interactive, opts.tty)
+        self.backend(c).exec(c, &process, streams, opts.tty)
     }
 
     /// The container's processes: host PIDs in process mode (through the

@@ -19,6 +19,7 @@ mod pump;
 mod signals;
 mod spec;
 mod store;
+mod streams;
 
 pub use backend::{Isolation, Top};
 pub use config::HostConfig as EngineConfig;
@@ -30,6 +31,7 @@ pub use logs::LogOptions;
 pub use monitor::MonitorOptions;
 pub use signals::parse_signal;
 pub use store::{Container, Status};
+pub use streams::Streams;
 
 use std::path::{Path, PathBuf};
 

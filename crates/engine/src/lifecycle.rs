@@ -115,6 +115,8 @@ pub struct Started {
     pub(crate) isolation: Isolation,
     pub(crate) attach: Attach,
     pub(crate) tty: bool,
+    /// The client's streams, where the backend relays them itself.
+    pub(crate) streams: Option<crate::Streams>,
 }
 
 impl Started {
@@ -293,7 +295,14 @@ impl Engine {
     /// monitor writes to this process's stdout/stderr (and reads its stdin)
     /// and the caller waits with [`Started::wait`]; detached, it returns as
     /// soon as the container's command runs. `Ok(None)`: already running.
-    pub fn start(&self, c: &Container, attach: Attach) -> Result<Option<Started>> {
+    /// `streams` are the attached client's (none when detached): the
+    /// monitor holds copies in process mode, the VM backend relays them.
+    pub fn start(
+        &self,
+        c: &Container,
+        attach: Attach,
+        streams: crate::Streams,
+    ) -> Result<Option<Started>> {
         if c.state.status == Status::Running {
             return Ok(None);
         }
@@ -326,20 +335,12 @@ impl Engine {
             cmd.arg("--attach-stdin");
         }
         cmd.arg(c.id());
-        cmd.stdin(if attach.stdin {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        });
         // A stream not attached goes nowhere (it is still logged).
-        let out = |attached: bool| {
-            if attached {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            }
-        };
-        cmd.stdout(out(attach.stdout)).stderr(out(attach.stderr));
+        let to_monitor = streams.try_clone()?;
+        let stdio = |fd: Option<std::os::fd::OwnedFd>| fd.map_or_else(Stdio::null, Stdio::from);
+        cmd.stdin(stdio(to_monitor.stdin))
+            .stdout(stdio(to_monitor.stdout))
+            .stderr(stdio(to_monitor.stderr));
         let mut monitor = cmd
             .spawn()
             .map_err(io_err("starting the container monitor"))?;
@@ -362,6 +363,7 @@ impl Engine {
                 isolation,
                 attach,
                 tty: c.config.config.tty,
+                streams: Some(streams),
             }));
         }
         let _ = monitor.wait();

@@ -15,6 +15,7 @@ use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::unistd::Pid;
 use std::fs::File;
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::os::fd::{FromRawFd, RawFd};
 
 /// How the monitor was asked to run.
@@ -84,7 +85,12 @@ impl Engine {
         } else {
             Input::Null
         };
-        let (stdio, ends) = make_stdio(c.config.config.tty, input)?;
+        // The monitor's own stdio is the attached CLI's (handed to it as
+        // the streams it was started with).
+        let streams =
+            crate::Streams::own(opts.attach_stdin, opts.attach_output, opts.attach_output)?;
+        let size_from = streams.stdin.as_ref().map(|f| f.as_fd());
+        let (stdio, ends) = make_stdio(c.config.config.tty, input, size_from)?;
         let log = LogWriter::open(c)?;
         let mut spawned = match backend.start(c, stdio) {
             Ok(s) => s,
@@ -121,8 +127,7 @@ impl Engine {
         let ends = ends.with_master(spawned.pty_master.take())?;
         let sinks = Sinks {
             log: Some(log),
-            forward_output: opts.attach_output,
-            forward_input: opts.attach_stdin,
+            streams,
             proxy: false,
         };
         let code = pump(ends, sinks, Pid::from_raw(spawned.pid)).unwrap_or(255);

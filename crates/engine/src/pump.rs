@@ -5,6 +5,7 @@
 
 use crate::logs::{LogWriter, Stream};
 use crate::signals::signalfd;
+use crate::Streams;
 use crate::{Error, Result};
 use isola_runtime_process::sys::{get_winsize, set_winsize};
 use isola_runtime_process::Stdio;
@@ -73,12 +74,16 @@ fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
     Ok(())
 }
 
-/// Creates the container's stdio: a pty (sized like our own terminal, if
-/// we have one; its master arrives after start, see [`Ends::with_master`])
-/// or pipes.
-pub(crate) fn make_stdio(tty: bool, input: Input) -> Result<(Stdio, Ends)> {
+/// Creates the container's stdio: a pty (sized like the client's terminal,
+/// `size_from`, if it is one; its master arrives after start, see
+/// [`Ends::with_master`]) or pipes.
+pub(crate) fn make_stdio(
+    tty: bool,
+    input: Input,
+    size_from: Option<BorrowedFd<'_>>,
+) -> Result<(Stdio, Ends)> {
     if tty {
-        let size = get_winsize(std::io::stdin().as_fd());
+        let size = size_from.and_then(get_winsize);
         let ends = Ends {
             out: None,
             err: None,
@@ -128,13 +133,12 @@ fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> Error {
     }
 }
 
-/// Where output goes besides the log.
+/// Where output goes besides the log, and where input comes from.
 pub(crate) struct Sinks {
     pub log: Option<LogWriter>,
-    /// Copy output to our own fds 1 and 2.
-    pub forward_output: bool,
-    /// Read our fd 0 into the container's stdin.
-    pub forward_input: bool,
+    /// The client's streams: output is copied to its stdout and stderr,
+    /// its stdin feeds the container's.
+    pub streams: Streams,
     /// Forward these signals to the child (exec's sig-proxy).
     pub proxy: bool,
 }
@@ -158,17 +162,10 @@ pub(crate) fn pump(ends: Ends, mut sinks: Sinks, child: Pid) -> Result<i32> {
         ..
     } = ends;
     let mut pending: Vec<u8> = Vec::new();
-    let mut stdin_open = sinks.forward_input && input.is_some();
+    let mut stdin_open = sinks.streams.stdin.is_some() && input.is_some();
     let mut exit: Option<i32> = None;
     let mut buf = vec![0u8; BUF];
-    // SAFETY: fds 0-2 of this process stay open for its whole life.
-    let (our_in, our_out, our_err) = unsafe {
-        (
-            BorrowedFd::borrow_raw(0),
-            BorrowedFd::borrow_raw(1),
-            BorrowedFd::borrow_raw(2),
-        )
-    };
+    let client_in = sinks.streams.stdin.take();
 
     loop {
         if exit.is_none() {
@@ -187,7 +184,8 @@ pub(crate) fn pump(ends: Ends, mut sinks: Sinks, child: Pid) -> Result<i32> {
             fds.len() - 1
         });
         let in_i = (stdin_open && pending.is_empty()).then(|| {
-            fds.push(PollFd::new(our_in, PollFlags::POLLIN));
+            let fd = client_in.as_ref().expect("stdin_open implies a stdin");
+            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
             fds.len() - 1
         });
         let dst_i = match (&input, pending.is_empty()) {
@@ -227,7 +225,8 @@ pub(crate) fn pump(ends: Ends, mut sinks: Sinks, child: Pid) -> Result<i32> {
             if let Ok(Some(info)) = sfd.read_signal() {
                 match Signal::try_from(info.ssi_signo as i32) {
                     Ok(Signal::SIGWINCH) if tty => {
-                        if let (Some(ws), Some(o)) = (get_winsize(our_in), &out) {
+                        let size = client_in.as_ref().and_then(|i| get_winsize(i.as_fd()));
+                        if let (Some(ws), Some(o)) = (size, &out) {
                             set_winsize(o.as_fd(), &ws);
                         }
                     }
@@ -239,17 +238,18 @@ pub(crate) fn pump(ends: Ends, mut sinks: Sinks, child: Pid) -> Result<i32> {
                 }
             }
         }
-        if out_ready && !drain(&mut out, Stream::Stdout, &mut buf, &mut sinks, our_out, tty) {
+        if out_ready && !drain(&mut out, Stream::Stdout, &mut buf, &mut sinks, tty) {
             out = None;
             if tty {
                 input = None;
             }
         }
-        if err_ready && !drain(&mut err, Stream::Stderr, &mut buf, &mut sinks, our_err, tty) {
+        if err_ready && !drain(&mut err, Stream::Stderr, &mut buf, &mut sinks, tty) {
             err = None;
         }
         if in_ready {
-            match nix::unistd::read(our_in.as_raw_fd(), &mut buf) {
+            let fd = client_in.as_ref().expect("polled, so present");
+            match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
                 Ok(0) | Err(_) => {
                     stdin_open = false;
                     if !tty {
@@ -290,7 +290,6 @@ fn drain(
     stream: Stream,
     buf: &mut [u8],
     sinks: &mut Sinks,
-    copy_to: BorrowedFd<'_>,
     tty: bool,
 ) -> bool {
     let Some(fd) = src else { return false };
@@ -301,9 +300,15 @@ fn drain(
                 if let Some(log) = &mut sinks.log {
                     log.write(stream, &buf[..n]);
                 }
-                if sinks.forward_output && write_all(copy_to, &buf[..n]).is_err() {
-                    // The attached reader went away: keep logging.
-                    sinks.forward_output = false;
+                let client = match stream {
+                    Stream::Stderr => &mut sinks.streams.stderr,
+                    _ => &mut sinks.streams.stdout,
+                };
+                if let Some(fd) = client {
+                    if write_all(fd.as_fd(), &buf[..n]).is_err() {
+                        // The attached reader went away: keep logging.
+                        *client = None;
+                    }
                 }
             }
             Err(Errno::EAGAIN) => return true,

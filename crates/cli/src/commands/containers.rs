@@ -8,7 +8,7 @@ use crate::{for_each, table};
 use anyhow::{bail, Context, Result};
 use isola_engine::{
     parse_signal, Attach, Container, CreateOptions, Engine, ExecOptions, LogOptions, NetworkMode,
-    Status,
+    Status, Streams,
 };
 use std::time::Duration;
 
@@ -131,7 +131,7 @@ pub fn create(engine: &Engine, a: &CreateArgs) -> Result<i32> {
 pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
     let c = create_container(engine, &a.flags)?;
     if a.detach {
-        engine.start(&c, Attach::default())?;
+        engine.start(&c, Attach::default(), Streams::default())?;
         println!("{}", c.id());
         return Ok(0);
     }
@@ -157,7 +157,9 @@ fn attach_and_wait(engine: &Engine, c: &Container, attach: Attach) -> Result<i32
     let _raw = (attach.stdin && c.config.config.tty)
         .then(RawMode::enable)
         .flatten();
-    match engine.start(c, attach)? {
+    // This CLI's own terminal or pipes are the client's streams.
+    let streams = Streams::own(attach.stdin, attach.stdout, attach.stderr)?;
+    match engine.start(c, attach, streams)? {
         Some(started) => Ok(started.wait(engine)?),
         None => bail!("container {} is already running", c.name()),
     }
@@ -178,7 +180,7 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<i32> {
         return attach_and_wait(engine, &c, attach);
     }
     for_each(&a.containers, |name| {
-        engine.start(&engine.lookup(name)?, Attach::default())?;
+        engine.start(&engine.lookup(name)?, Attach::default(), Streams::default())?;
         println!("{name}");
         Ok(())
     })
@@ -345,5 +347,6 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
         workdir: a.workdir.clone(),
         user: a.user.clone(),
     };
-    Ok(engine.exec(&c, &opts)?)
+    let streams = Streams::own(a.interactive, true, true)?;
+    Ok(engine.exec(&c, &opts, streams)?)
 }

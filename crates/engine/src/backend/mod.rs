@@ -64,9 +64,15 @@ pub(crate) struct Ending {
 
 /// What differs between isolation modes.
 pub(crate) trait Backend {
-    /// Runs another process in the running container, attached to this
-    /// process's stdio; returns its exit code.
-    fn exec(&self, c: &Container, process: &ProcessSpec, stdin: bool, tty: bool) -> Result<i32>;
+    /// Runs another process in the running container, attached to the
+    /// client's `streams`; returns its exit code.
+    fn exec(
+        &self,
+        c: &Container,
+        process: &ProcessSpec,
+        streams: crate::Streams,
+        tty: bool,
+    ) -> Result<i32>;
     /// The container's processes.
     fn top(&self, c: &Container, ps_args: &[String]) -> Result<Top>;
     /// Sends `signal` to the container's main process, giving up after

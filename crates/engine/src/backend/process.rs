@@ -10,7 +10,7 @@ use isola_runtime_process::{
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::process::Command;
 
 pub(crate) struct ProcessBackend;
@@ -51,10 +51,6 @@ pub(crate) fn main_process(c: &Container) -> ProcessSpec {
 
 fn cgroup(c: &Container) -> Cgroup {
     Cgroup::of(&c.cgroup_name())
-}
-
-fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
-    fd.try_clone_to_owned().map_err(io_err("dup"))
 }
 
 impl ProcessBackend {
@@ -126,33 +122,41 @@ impl Backend for ProcessBackend {
         ))
     }
 
-    fn exec(&self, c: &Container, process: &ProcessSpec, stdin: bool, tty: bool) -> Result<i32> {
+    fn exec(
+        &self,
+        c: &Container,
+        process: &ProcessSpec,
+        streams: crate::Streams,
+        tty: bool,
+    ) -> Result<i32> {
         let cgroup = cgroup(c);
         if tty {
-            let input = if stdin { Input::Forward } else { Input::Null };
-            let (stdio, ends) = make_stdio(true, input)?;
+            let input = if streams.stdin.is_some() {
+                Input::Forward
+            } else {
+                Input::Null
+            };
+            let size_from = streams.stdin.as_ref().map(|f| f.as_fd());
+            let (stdio, ends) = make_stdio(true, input, size_from)?;
             let mut spawned = isola_runtime_process::exec(c.state.pid, &cgroup, process, stdio)?;
             let ends = ends.with_master(spawned.pty_master.take())?;
             let sinks = Sinks {
                 log: None,
-                forward_output: true,
-                forward_input: stdin,
+                streams,
                 proxy: true,
             };
             return pump(ends, sinks, Pid::from_raw(spawned.pid));
         }
-        // Without a terminal the process gets our own streams directly.
-        let stdin = if stdin {
-            dup(std::io::stdin().as_fd())?
-        } else {
-            std::fs::File::open("/dev/null")
+        // Without a terminal the process gets the client's streams directly.
+        let null = || -> Result<OwnedFd> {
+            Ok(std::fs::File::open("/dev/null")
                 .map_err(io_err("/dev/null"))?
-                .into()
+                .into())
         };
         let stdio = Stdio::Fds {
-            stdin,
-            stdout: dup(std::io::stdout().as_fd())?,
-            stderr: dup(std::io::stderr().as_fd())?,
+            stdin: streams.stdin.map_or_else(null, Ok)?,
+            stdout: streams.stdout.map_or_else(null, Ok)?,
+            stderr: streams.stderr.map_or_else(null, Ok)?,
         };
         let spawned = isola_runtime_process::exec(c.state.pid, &cgroup, process, stdio)?;
         Ok(wait_exit_code(spawned.pid))

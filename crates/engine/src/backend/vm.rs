@@ -22,7 +22,7 @@ use isola_runtime_vm::{
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -148,8 +148,9 @@ fn new_session() -> u32 {
     u32::from_le_bytes(b).max(1)
 }
 
-fn tty_size() -> Option<TtySize> {
-    get_winsize(std::io::stdin().as_fd()).map(|w| TtySize {
+/// The size of the client's terminal, if its stdin is one.
+fn tty_size(stdin: Option<&OwnedFd>) -> Option<TtySize> {
+    get_winsize(stdin?.as_fd()).map(|w| TtySize {
         rows: w.ws_row,
         cols: w.ws_col,
     })
@@ -291,13 +292,30 @@ impl Engine {
 /// Relays this process's stdio to a session in the guest until it exits;
 /// returns its exit code. Signals to this process go to the session, and
 /// SIGWINCH becomes a resize.
-fn relay(client: Client, session: u32, attach: Attach, tty: bool) -> Result<i32> {
-    let stdin = attach.stdin;
+/// Relays the client's `streams` to a session in the guest until it exits;
+/// returns its exit code. With `sig_proxy`, signals to this process go to
+/// the session; SIGWINCH becomes a resize.
+fn relay(
+    client: Client,
+    session: u32,
+    streams: crate::Streams,
+    sig_proxy: bool,
+    tty: bool,
+) -> Result<i32> {
+    let crate::Streams {
+        stdin,
+        stdout,
+        stderr,
+    } = streams;
+    let size_fd = match &stdin {
+        Some(fd) => Some(fd.try_clone().map_err(crate::io_err("dup"))?),
+        None => None,
+    };
     let Client {
         mut reader, writer, ..
     } = client;
     let writer = Arc::new(Mutex::new(writer));
-    let proxied: &[Signal] = if attach.sig_proxy {
+    let proxied: &[Signal] = if sig_proxy {
         &[
             Signal::SIGINT,
             Signal::SIGTERM,
@@ -313,7 +331,7 @@ fn relay(client: Client, session: u32, attach: Attach, tty: bool) -> Result<i32>
         source: e.into(),
     })?;
     if tty {
-        if let Some(size) = tty_size() {
+        if let Some(size) = tty_size(size_fd.as_ref()) {
             send(
                 &writer,
                 &Message::Resize {
@@ -331,7 +349,7 @@ fn relay(client: Client, session: u32, attach: Attach, tty: bool) -> Result<i32>
                 continue;
             };
             let msg = match Signal::try_from(info.ssi_signo as i32) {
-                Ok(Signal::SIGWINCH) => match tty_size() {
+                Ok(Signal::SIGWINCH) => match tty_size(size_fd.as_ref()) {
                     Some(s) => Message::Resize {
                         session,
                         rows: s.rows,
@@ -348,11 +366,11 @@ fn relay(client: Client, session: u32, attach: Attach, tty: bool) -> Result<i32>
             send(&writer, &msg);
         });
     }
-    if stdin {
+    if let Some(stdin) = stdin {
         let writer = writer.clone();
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
-            let mut input = std::io::stdin().lock();
+            let mut input = std::fs::File::from(stdin);
             loop {
                 match input.read(&mut buf) {
                     Ok(0) | Err(_) => break,
@@ -370,8 +388,8 @@ fn relay(client: Client, session: u32, attach: Attach, tty: bool) -> Result<i32>
             send(&writer, &Message::CloseStdin { session });
         });
     }
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
+    let mut out = stdout.map(std::fs::File::from);
+    let mut err = stderr.map(std::fs::File::from);
     loop {
         match reader.read_frame().map_err(proto_err)? {
             Frame::Data {
@@ -379,14 +397,13 @@ fn relay(client: Client, session: u32, attach: Attach, tty: bool) -> Result<i32>
                 stream,
                 data,
             } if s == session => {
-                let (w, attached): (&mut dyn Write, bool) = if stream == Stream::Stderr {
-                    (&mut err, attach.stderr)
+                let client = if stream == Stream::Stderr {
+                    &mut err
                 } else {
-                    (&mut out, attach.stdout)
+                    &mut out
                 };
-                if attached {
+                if let Some(w) = client {
                     let _ = w.write_all(&data);
-                    let _ = w.flush();
                 }
             }
             Frame::Control(Message::Exited {
@@ -419,13 +436,20 @@ fn exec_error(code: i32, message: String) -> isola_runtime_process::Error {
     }
 }
 
-/// The attached CLI's side of `run`/`start -a` in VM mode: relays the
-/// main process's stdio over control port 0, then waits for the VM to end.
-fn attach_main(dir: &Path, attach: Attach, tty: bool, mut vmm: std::process::Child) -> Result<i32> {
+/// The attached client's side of `run`/`start -a` in VM mode: relays its
+/// streams to the main process over control port 0, then waits for the VM
+/// to end.
+fn attach_main(
+    dir: &Path,
+    streams: crate::Streams,
+    sig_proxy: bool,
+    tty: bool,
+    mut vmm: std::process::Child,
+) -> Result<i32> {
     let pid = vmm.id() as i32;
     let result = Client::attach(dir, timeouts(), &|| vmm_alive(pid))
         .map_err(vm_err)
-        .and_then(|client| relay(client, MAIN_SESSION, attach, tty));
+        .and_then(|client| relay(client, MAIN_SESSION, streams, sig_proxy, tty));
     if result.is_err() {
         // Attaching fails when the guest died (a panic closes the port):
         // let QEMU finish its own exit, which tells a panic from a kill
@@ -512,13 +536,20 @@ impl Backend for VmBackend {
 
     /// The CLI attaches over control port 0; the hypervisor's end is then
     /// recorded (and --rm honoured) by a lookup.
-    fn wait_attached(&self, engine: &Engine, s: crate::Started) -> Result<i32> {
-        let code = attach_main(&s.dir, s.attach, s.tty, s.monitor);
+    fn wait_attached(&self, engine: &Engine, mut s: crate::Started) -> Result<i32> {
+        let streams = s.streams.take().unwrap_or_default();
+        let code = attach_main(&s.dir, streams, s.attach.sig_proxy, s.tty, s.monitor);
         let _ = engine.lookup(&s.id);
         code
     }
 
-    fn exec(&self, c: &Container, process: &ProcessSpec, stdin: bool, tty: bool) -> Result<i32> {
+    fn exec(
+        &self,
+        c: &Container,
+        process: &ProcessSpec,
+        streams: crate::Streams,
+        tty: bool,
+    ) -> Result<i32> {
         let mut client = connect(c)?;
         let session = new_session();
         client
@@ -526,17 +557,15 @@ impl Backend for VmBackend {
                 session,
                 process: process.clone(),
                 tty,
-                stdin,
-                tty_size: if tty { tty_size() } else { None },
+                stdin: streams.stdin.is_some(),
+                tty_size: if tty {
+                    tty_size(streams.stdin.as_ref())
+                } else {
+                    None
+                },
             })))
             .map_err(vm_err)?;
-        let attach = Attach {
-            stdin,
-            stdout: true,
-            stderr: true,
-            sig_proxy: true,
-        };
-        relay(client, session, attach, tty)
+        relay(client, session, streams, true, tty)
     }
 
     fn top(&self, c: &Container, _ps_args: &[String]) -> Result<Top> {
