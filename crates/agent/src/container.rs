@@ -46,6 +46,8 @@ impl Container {
                 exclude_devices: vec!["vport".into()],
                 ..run.linux.clone()
             },
+            // Each guest boots fresh: nothing to keep compiled programs in.
+            seccomp_cache: None,
         };
         let (child_stdio, mut io) = stdio::create(run.terminal, cfg.open_stdin, cfg.tty_size)?;
         let spawned = match isola_runtime_process::spawn(&spec, &cgroup, child_stdio) {
@@ -71,7 +73,7 @@ impl Container {
         let (child_stdio, mut io) = stdio::create(cfg.tty, cfg.stdin, cfg.tty_size)?;
         let process = cfg.process.clone();
         let spawned =
-            isola_runtime_process::exec(self.init_pid, &self.cgroup, &process, child_stdio)?;
+            isola_runtime_process::exec(self.init_pid, &self.cgroup, &process, child_stdio, None)?;
         if let Err(e) = io.attach_terminal(spawned.pty_master, cfg.stdin) {
             let _ = kill(Pid::from_raw(spawned.pid), Signal::SIGKILL);
             return Err(e);

@@ -117,7 +117,7 @@ impl Engine {
             })
         };
         store::secure_dir(root, store::ROOT_MODE)?;
-        for dir in ["containers", "names", "images", "vm"] {
+        for dir in ["containers", "names", "images", "vm", "cache"] {
             store::secure_dir(&root.join(dir), store::PRIVATE_DIR)?;
         }
         let images = isola_image::Store::open(&root.join("images"))?;

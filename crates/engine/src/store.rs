@@ -205,6 +205,16 @@ impl Container {
         self.dir.join(format!("{}-json.log", self.config.id))
     }
 
+    /// Where compiled seccomp programs are kept: `ROOT/cache/seccomp`.
+    pub(crate) fn seccomp_cache(&self) -> PathBuf {
+        let root = self
+            .dir
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(&self.dir);
+        root.join("cache").join("seccomp")
+    }
+
     pub(crate) fn cgroup_name(&self) -> String {
         format!("isola/{}", self.config.id)
     }

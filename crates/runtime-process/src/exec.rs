@@ -35,7 +35,9 @@ pub fn exec(
     cgroup: &Cgroup,
     process: &ProcessSpec,
     stdio: Stdio,
+    seccomp_cache: Option<&std::path::Path>,
 ) -> Result<Spawned> {
+    let filters = crate::seccomp::compile_cached(process.seccomp.as_ref(), seccomp_cache)?;
     let ns: Vec<(File, CloneFlags)> = NAMESPACES
         .iter()
         .map(|(name, flag)| {
@@ -59,13 +61,14 @@ pub fn exec(
             drop(err_r);
             drop(pid_r);
             let child_end = console.as_ref().map(|c| &c.child);
-            let code = match join_and_clone(cgroup, &ns, process, stdio, child_end, &err_w) {
-                Ok(pid) => {
-                    let _ = nix::unistd::write(&pid_w, &pid.as_raw().to_le_bytes());
-                    0
-                }
-                Err(e) => report(&err_w, &e),
-            };
+            let code =
+                match join_and_clone(cgroup, &ns, process, &filters, stdio, child_end, &err_w) {
+                    Ok(pid) => {
+                        let _ = nix::unistd::write(&pid_w, &pid.as_raw().to_le_bytes());
+                        0
+                    }
+                    Err(e) => report(&err_w, &e),
+                };
             // SAFETY: _exit ends the forked child without running the
             // parent's atexit handlers or flushing its copied buffers.
             unsafe { libc::_exit(code) }
@@ -105,6 +108,7 @@ fn join_and_clone(
     cgroup: &Cgroup,
     ns: &[(File, CloneFlags)],
     process: &ProcessSpec,
+    filters: &[crate::seccomp::BpfProgram],
     stdio: Stdio,
     console: Option<&OwnedFd>,
     err_w: &OwnedFd,
@@ -122,7 +126,7 @@ fn join_and_clone(
     let child = Box::new(|| {
         let stdio = stdio.take().expect("clone callback runs once");
         let err = match stdio::install(stdio, console, false) {
-            Ok(()) => exec_process(process),
+            Ok(()) => exec_process(process, filters),
             Err(e) => e,
         };
         report(err_w, &err) as isize

@@ -44,14 +44,17 @@ pub(crate) fn read_report(pipe: OwnedFd) -> Option<Error> {
 
 /// Takes on the container process's identity, working directory and
 /// privileges, then executes it. Returns only on error.
-pub(crate) fn exec_process(process: &ProcessSpec) -> Error {
-    match prepare_and_exec(process) {
+pub(crate) fn exec_process(process: &ProcessSpec, filters: &[seccomp::BpfProgram]) -> Error {
+    match prepare_and_exec(process, filters) {
         Ok(never) => match never {},
         Err(e) => e,
     }
 }
 
-fn prepare_and_exec(process: &ProcessSpec) -> Result<std::convert::Infallible> {
+fn prepare_and_exec(
+    process: &ProcessSpec,
+    filters: &[seccomp::BpfProgram],
+) -> Result<std::convert::Infallible> {
     reset_signals()?;
     let mut id = user::resolve(Path::new("/"), &process.user)?;
     for gid in user::group_ids(Path::new("/"), &process.additional_groups)? {
@@ -78,10 +81,6 @@ fn prepare_and_exec(process: &ProcessSpec) -> Result<std::convert::Infallible> {
     let program = find_program(&process.args, &env)?;
 
     let keep = capabilities::parse(&process.capabilities)?;
-    let filters = match &process.seccomp {
-        Some(policy) => seccomp::compile(policy)?,
-        None => Vec::new(),
-    };
     let cstr =
         |s: &str| CString::new(s).map_err(|_| Error::Setup(format!("{s:?} contains a NUL byte")));
     let argv = process
@@ -97,7 +96,7 @@ fn prepare_and_exec(process: &ProcessSpec) -> Result<std::convert::Infallible> {
     // with `--security-opt no-new-privileges` (with it, set-uid programs
     // in images such as `su` or `ping` would not work). Everything below
     // uses only syscalls the policy allows.
-    seccomp::apply(&filters)?;
+    seccomp::apply(filters)?;
     capabilities::drop_bounding(&keep)?;
     let gids: Vec<Gid> = id
         .additional_gids

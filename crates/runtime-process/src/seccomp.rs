@@ -29,10 +29,87 @@ use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompOperator,
 };
 use seccompiler::{
-    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
-    SeccompFilter, SeccompRule, TargetArch,
+    sock_filter, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
 };
 use std::collections::BTreeMap;
+use std::path::Path;
+
+pub use seccompiler::BpfProgram;
+
+/// Compiles `policy` (none: no filter) or reads its programs from `cache`,
+/// where they are kept by the SHA-256 of the policy: a profile is
+/// translated once, not at every start. Called by the parent before it
+/// creates the container, so the child only installs what it is given
+/// (and never reaches a host path from inside the container).
+pub fn compile_cached(
+    policy: Option<&LinuxSeccomp>,
+    cache: Option<&Path>,
+) -> Result<Vec<BpfProgram>> {
+    let Some(policy) = policy else {
+        return Ok(Vec::new());
+    };
+    let Some(dir) = cache else {
+        return compile(policy);
+    };
+    use sha2::Digest;
+    let json = serde_json::to_vec(policy).map_err(|e| Error::Seccomp(format!("policy: {e}")))?;
+    let mut hash = sha2::Sha256::new();
+    // The format of the file and the architecture it was compiled for.
+    hash.update(format!("isola-bpf-1 {}\n", std::env::consts::ARCH));
+    hash.update(&json);
+    let path = dir.join(format!("{:x}.bpf", hash.finalize()));
+    if let Some(programs) = std::fs::read(&path).ok().and_then(|b| decode(&b)) {
+        return Ok(programs);
+    }
+    let programs = compile(policy)?;
+    // A cache that cannot be written costs only time.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    if std::fs::create_dir_all(dir).is_ok() && std::fs::write(&tmp, encode(&programs)).is_ok() {
+        let _ = std::fs::rename(&tmp, &path);
+    }
+    let _ = std::fs::remove_file(&tmp);
+    Ok(programs)
+}
+
+/// Programs as bytes: per program its instruction count (u32 LE), then
+/// the instructions (code u16, jt, jf, k u32; little endian).
+fn encode(programs: &[BpfProgram]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in programs {
+        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        for i in p {
+            out.extend_from_slice(&i.code.to_le_bytes());
+            out.extend_from_slice(&[i.jt, i.jf]);
+            out.extend_from_slice(&i.k.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// The inverse of [`encode`]; `None` for anything malformed.
+fn decode(mut b: &[u8]) -> Option<Vec<BpfProgram>> {
+    let mut programs = Vec::new();
+    while !b.is_empty() {
+        let n = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
+        b = &b[4..];
+        if n == 0 || n > MAX_INSNS || b.len() < n * 8 {
+            return None;
+        }
+        let prog = b[..n * 8]
+            .chunks_exact(8)
+            .map(|c| sock_filter {
+                code: u16::from_le_bytes([c[0], c[1]]),
+                jt: c[2],
+                jf: c[3],
+                k: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+            })
+            .collect();
+        programs.push(prog);
+        b = &b[n * 8..];
+    }
+    Some(programs)
+}
 
 /// The architecture the filters are compiled for: the one we run on.
 #[cfg(target_arch = "x86_64")]
@@ -405,6 +482,29 @@ mod tests {
             compile(&allow_all).unwrap().is_empty(),
             "nothing to install"
         );
+    }
+
+    #[test]
+    fn the_cache_returns_what_compile_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = small(&["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
+        let fresh = compile(&policy).unwrap();
+        let first = compile_cached(Some(&policy), Some(dir.path())).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let second = compile_cached(Some(&policy), Some(dir.path())).unwrap();
+        let same = |a: &[BpfProgram], b: &[BpfProgram]| encode(a) == encode(b);
+        assert!(same(&fresh, &first) && same(&fresh, &second));
+        // A damaged cache file is recompiled, not trusted.
+        let file = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::write(&file, b"garbage").unwrap();
+        let third = compile_cached(Some(&policy), Some(dir.path())).unwrap();
+        assert!(same(&fresh, &third));
+        assert!(compile_cached(None, Some(dir.path())).unwrap().is_empty());
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub struct ContainerSpec {
     /// Host files bind-mounted into the container (hosts, hostname, resolv.conf).
     pub bind_files: Vec<(PathBuf, String)>,
     pub linux: crate::LinuxSettings,
+    /// Where compiled seccomp programs are kept between starts (`None`:
+    /// compile every time, as the guest agent does).
+    pub seccomp_cache: Option<PathBuf>,
 }
 
 /// A started process: its host PID and start time (which together survive
@@ -96,6 +99,10 @@ const STACK_SIZE: usize = 1 << 20;
 /// Must be called while the calling process has a single thread: the child
 /// is a copy of it that allocates before it executes.
 pub fn spawn(spec: &ContainerSpec, cgroup: &Cgroup, stdio: Stdio) -> Result<Spawned> {
+    let filters = crate::seccomp::compile_cached(
+        spec.process.seccomp.as_ref(),
+        spec.seccomp_cache.as_deref(),
+    )?;
     let (sync_r, sync_w) = pipe2(OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
     let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
     let mut flags = CloneFlags::CLONE_NEWPID
@@ -111,7 +118,7 @@ pub fn spawn(spec: &ContainerSpec, cgroup: &Cgroup, stdio: Stdio) -> Result<Spaw
     let child_end = console.as_ref().map(|c| &c.child);
     let child = Box::new(|| {
         let stdio = stdio.take().expect("clone callback runs once");
-        let err = match container_init(spec, stdio, child_end, &sync_r) {
+        let err = match container_init(spec, &filters, stdio, child_end, &sync_r) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -148,6 +155,7 @@ pub fn spawn(spec: &ContainerSpec, cgroup: &Cgroup, stdio: Stdio) -> Result<Spaw
 
 fn container_init(
     spec: &ContainerSpec,
+    filters: &[crate::seccomp::BpfProgram],
     stdio: Stdio,
     console: Option<&OwnedFd>,
     sync: &OwnedFd,
@@ -175,9 +183,9 @@ fn container_init(
             .into_iter()
             .chain(process.args)
             .collect();
-        return Err(exec_process(&process));
+        return Err(exec_process(&process, filters));
     }
-    Err(exec_process(&spec.process))
+    Err(exec_process(&spec.process, filters))
 }
 
 /// Kills and reaps a child we started but will not hand out.

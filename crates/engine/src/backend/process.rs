@@ -89,6 +89,7 @@ impl ProcessBackend {
             network: run.network,
             bind_files: run.binds,
             linux: run.linux,
+            seccomp_cache: Some(c.seccomp_cache()),
         };
         spawn(&spec, &cgroup, stdio).map_err(|e| {
             let _ = cgroup.remove();
@@ -138,7 +139,13 @@ impl Backend for ProcessBackend {
             };
             let size_from = streams.stdin.as_ref().map(|f| f.as_fd());
             let (stdio, ends) = make_stdio(true, input, size_from)?;
-            let mut spawned = isola_runtime_process::exec(c.state.pid, &cgroup, process, stdio)?;
+            let mut spawned = isola_runtime_process::exec(
+                c.state.pid,
+                &cgroup,
+                process,
+                stdio,
+                Some(&c.seccomp_cache()),
+            )?;
             let ends = ends.with_master(spawned.pty_master.take())?;
             let sinks = Sinks {
                 log: None,
@@ -158,7 +165,13 @@ impl Backend for ProcessBackend {
             stdout: streams.stdout.map_or_else(null, Ok)?,
             stderr: streams.stderr.map_or_else(null, Ok)?,
         };
-        let spawned = isola_runtime_process::exec(c.state.pid, &cgroup, process, stdio)?;
+        let spawned = isola_runtime_process::exec(
+            c.state.pid,
+            &cgroup,
+            process,
+            stdio,
+            Some(&c.seccomp_cache()),
+        )?;
         Ok(wait_exit_code(spawned.pid))
     }
 
