@@ -19,19 +19,19 @@ mod pump;
 mod signals;
 mod spec;
 mod store;
-mod streams;
 
 pub use backend::{Isolation, Top};
 pub use config::HostConfig as EngineConfig;
 pub use exec::ExecOptions;
 pub use filters::Filters;
 pub use info::Info;
+/// A client's streams (see `isola_runtime_process::Streams`).
+pub use isola_runtime_process::Streams;
 pub use lifecycle::{Attach, CreateOptions, NetworkMode, Started};
 pub use logs::LogOptions;
 pub use monitor::MonitorOptions;
 pub use signals::parse_signal;
 pub use store::{Container, Status};
-pub use streams::Streams;
 
 use std::path::{Path, PathBuf};
 

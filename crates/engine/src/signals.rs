@@ -2,8 +2,7 @@
 //! signals to the container like Docker's `--sig-proxy`.
 
 use crate::{Error, Result};
-use nix::sys::signal::{kill, SigSet, Signal};
-use nix::sys::signalfd::SignalFd;
+use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::str::FromStr;
 
@@ -36,16 +35,7 @@ const PROXIED: &[Signal] = &[
     Signal::SIGUSR2,
 ];
 
-/// Blocks `extra` plus SIGCHLD and returns a signalfd for them.
-pub(crate) fn signalfd(extra: &[Signal]) -> nix::Result<SignalFd> {
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGCHLD);
-    for s in extra {
-        set.add(*s);
-    }
-    set.thread_block()?;
-    SignalFd::new(&set)
-}
+pub(crate) use isola_runtime_process::sys::signalfd;
 
 /// Waits for the monitor (whose exit status is the container's), sending
 /// proxied signals to the container init `pid` (with `proxy`) and SIGWINCH

@@ -45,11 +45,30 @@ pub fn reexec_sealed() -> Result<()> {
     let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut copy = File::from(memfd);
     let mut exe = File::open("/proc/self/exe").map_err(|e| fail("opening /proc/self/exe", e))?;
-    std::io::copy(&mut exe, &mut copy).map_err(|e| fail("copying", e))?;
+    // Through a buffer, not std::io::copy: its zero-copy paths (splice,
+    // copy_file_range) can leave the memfd's pages pinned for a moment,
+    // and the write seal is refused (EBUSY) while they are.
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut exe, &mut buf).map_err(|e| fail("reading", e))?;
+        if n == 0 {
+            break;
+        }
+        std::io::Write::write_all(&mut copy, &buf[..n]).map_err(|e| fail("copying", e))?;
+    }
     let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    // SAFETY: F_ADD_SEALS takes an int argument and reads no memory.
-    if unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
-        return Err(fail("F_ADD_SEALS", std::io::Error::last_os_error()));
+    let mut tries = 0;
+    loop {
+        // SAFETY: F_ADD_SEALS takes an int argument and reads no memory.
+        if unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_ADD_SEALS, seals) } == 0 {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        tries += 1;
+        if e.raw_os_error() != Some(libc::EBUSY) || tries == 50 {
+            return Err(fail("F_ADD_SEALS", e));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let cstrings = |items: Vec<std::ffi::OsString>| -> Vec<CString> {
         use std::os::unix::ffi::OsStringExt;

@@ -30,6 +30,7 @@ pub mod oci;
 pub mod seccomp;
 mod spawn;
 mod stdio;
+mod streams;
 pub mod sys;
 mod syscalls;
 #[doc(hidden)]
@@ -42,6 +43,7 @@ pub use init::is_rlimit;
 pub use linux::{DeviceNode, LinuxSettings};
 pub use spawn::{spawn, ContainerSpec, Network, ProcessSpec, Rlimit, Rootfs, Spawned};
 pub use stdio::Stdio;
+pub use streams::Streams;
 
 /// Errors of the process runtime. Each message names what failed and, where
 /// the user can act, what to do.

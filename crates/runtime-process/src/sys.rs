@@ -125,3 +125,17 @@ pub fn pids_mentioning(needle: &str) -> Vec<i32> {
         })
         .collect()
 }
+
+/// Blocks SIGCHLD and `extra` for the calling thread and returns a
+/// signalfd that reads them: how isola's relays (attached CLIs, monitors)
+/// take signals without handlers.
+pub fn signalfd(extra: &[nix::sys::signal::Signal]) -> nix::Result<nix::sys::signalfd::SignalFd> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    for s in extra {
+        set.add(*s);
+    }
+    set.thread_block()?;
+    nix::sys::signalfd::SignalFd::new(&set)
+}

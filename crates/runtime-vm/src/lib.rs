@@ -30,11 +30,14 @@ mod cpio;
 pub use cpio::write_initrd;
 mod disks;
 mod hypervisor;
+mod prepare;
+pub mod session;
 
 pub use accel::{detect as detect_accel, Accel};
 pub use client::{control_socket, Client, Timeouts};
 pub use disks::{layer_image, upper_image};
 pub use hypervisor::{Console, Disk, Hypervisor, Qemu, VmSpec};
+pub use prepare::{prepare, Plan};
 
 use std::path::PathBuf;
 
@@ -58,6 +61,9 @@ pub enum Error {
     Protocol(#[from] isola_proto::Error),
     #[error("the VM is not reachable: {0}")]
     Unreachable(String),
+    /// The guest could not run a command (code 126/127 as Docker's, else 125).
+    #[error("{message}")]
+    CommandFailed { code: i32, message: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -1,32 +1,24 @@
-//! VM isolation: the container runs in its own micro-VM; the monitor
-//! prepares the VM and then becomes its hypervisor (see `isola-runtime-vm`
-//! for why). Everything else reaches the guest agent over a control port.
+//! VM isolation: the container runs in its own micro-VM. This backend
+//! holds the engine's side only (settings, sizes, the spec, the state
+//! store); `isola-runtime-vm` lays out the VM (`prepare`), boots it (the
+//! monitor becomes the hypervisor) and runs the client sessions with the
+//! guest agent (`session`).
 
 use super::{Backend, Ending, Top};
 use crate::ids::now_rfc3339;
 use crate::lifecycle::Attach;
-use crate::signals::signalfd;
 use crate::store::{Container, Status};
 use crate::{Engine, Error, Result};
-use isola_proto::layout::{BootConfig, ExitRecord, CONTROL_PORTS};
-use isola_proto::{
-    ContainerConfig, ExecConfig, Filesystem, Frame, FrameWriter, Layer, Message, Rootfs, Stream,
-    TtySize, Upper, MAIN_SESSION,
-};
-use isola_runtime_process::sys::{get_winsize, process_start_time};
+use isola_proto::layout::ExitRecord;
+use isola_proto::{Message, MAIN_SESSION};
+use isola_runtime_process::sys::process_start_time;
 use isola_runtime_process::ProcessSpec;
-use isola_runtime_vm::{
-    control_socket, detect_accel, files, layer_image, upper_image, write_initrd, Accel, Client,
-    Console, Disk, Hypervisor, Qemu, Timeouts, VmSpec,
-};
+use isola_runtime_vm::{detect_accel, files, session, Accel, Client, Hypervisor, Qemu, Timeouts};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// Guest RAM added to `--memory` for the guest kernel, agent and page
 /// cache; the container's own cgroup inside the guest gets `--memory`.
@@ -54,9 +46,6 @@ fn timeouts() -> Timeouts {
         response,
     }
 }
-
-/// Guest RAM of the serial console's ring buffer.
-const CONSOLE_RING_BYTES: u32 = 64 * 1024;
 
 /// A client on a free control port of the running container `c`.
 fn connect(c: &Container) -> Result<Client> {
@@ -133,27 +122,22 @@ impl VmSettings {
 
 pub(crate) struct VmBackend;
 
-fn proto_err(e: isola_proto::Error) -> Error {
-    Error::Vm(isola_runtime_vm::Error::Protocol(e))
-}
-
+/// A runtime-vm error as the engine reports it: a command the guest could
+/// not run keeps Docker's 126/127.
 fn vm_err(e: isola_runtime_vm::Error) -> Error {
-    Error::Vm(e)
+    match e {
+        isola_runtime_vm::Error::CommandFailed { code, message } => {
+            Error::Runtime(exec_error(code, message))
+        }
+        other => Error::Vm(other),
+    }
 }
 
-/// A unique session id for an exec from this process.
-fn new_session() -> u32 {
-    let mut b = [0u8; 4];
-    let _ = getrandom::getrandom(&mut b);
-    u32::from_le_bytes(b).max(1)
-}
-
-/// The size of the client's terminal, if its stdin is one.
-fn tty_size(stdin: Option<&OwnedFd>) -> Option<TtySize> {
-    get_winsize(stdin?.as_fd()).map(|w| TtySize {
-        rows: w.ws_row,
-        cols: w.ws_col,
-    })
+fn exec_error(code: i32, message: String) -> isola_runtime_process::Error {
+    match code {
+        126 | 127 => isola_runtime_process::Error::Exec { code, message },
+        _ => isola_runtime_process::Error::Setup(message),
+    }
 }
 
 impl Engine {
@@ -168,31 +152,7 @@ impl Engine {
     ) -> Result<std::convert::Infallible> {
         let settings = &self.config.vm;
         let found = settings.check().map_err(Error::Invalid)?;
-        let mut disks = Vec::new();
-        let mut layers = Vec::new();
-        // Top-most layer first, as overlayfs wants them.
-        for (i, dir) in c.config.layers.iter().rev().enumerate() {
-            let image = layer_image(&settings.layer_cache, dir).map_err(vm_err)?;
-            let serial = format!("l{i}");
-            disks.push(Disk {
-                path: image,
-                serial: serial.clone(),
-                readonly: true,
-            });
-            layers.push(Layer::Disk {
-                serial,
-                fs: Filesystem::Erofs,
-            });
-        }
-        let upper = c.dir.join(files::UPPER);
-        upper_image(&upper).map_err(vm_err)?;
-        disks.push(Disk {
-            path: upper,
-            serial: "upper".into(),
-            readonly: false,
-        });
         let h = &c.config.host_config;
-        let cfg = &c.config.config;
         // The same contract as process mode: the container's OCI spec,
         // with the guest's paths (the agent assembles the root from the
         // disks and writes /etc/hostname and /etc/hosts itself).
@@ -201,57 +161,30 @@ impl Engine {
             binds: Vec::new(),
             init: h.init.then(|| isola_proto::layout::GUEST_INIT.into()),
         };
-        let spec = crate::spec::build(c, &placement)?;
-        crate::spec::write_bundle(c, &spec)?;
-        let boot = BootConfig {
-            container: ContainerConfig {
-                spec,
-                open_stdin: cfg.open_stdin,
-                tty_size: None,
-                rootfs: Rootfs {
-                    layers,
-                    upper: Upper::Disk {
-                        serial: "upper".into(),
-                        fs: Filesystem::Ext4,
-                    },
-                },
-                time_ns: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64),
-            },
-            wait_for_attach,
-        };
-        let json = serde_json::to_vec(&boot).expect("boot config serializes");
-        let initrd = c.dir.join(files::INITRD);
-        write_initrd(&settings.initrd, &json, &initrd).map_err(vm_err)?;
-        for stale in [files::EXIT, files::CONSOLE, files::BOOTED, files::PIDFILE] {
-            let _ = std::fs::remove_file(c.dir.join(stale));
-        }
-        let sockets: Vec<PathBuf> = (0..CONTROL_PORTS).map(control_socket).collect();
-        for s in &sockets {
-            let _ = std::fs::remove_file(c.dir.join(s));
-        }
+        let oci = crate::spec::build(c, &placement)?;
+        crate::spec::write_bundle(c, &oci)?;
         let memory_mib = if h.memory > 0 {
             h.memory.div_ceil(1 << 20) + MEMORY_OVERHEAD_MIB
         } else {
             DEFAULT_MEMORY_MIB
         };
         let vcpus = h.nano_cpus.div_ceil(1_000_000_000).max(1) as u32;
-        let spec = VmSpec {
-            id: c.config.id.clone(),
+        let spec = isola_runtime_vm::prepare(isola_runtime_vm::Plan {
+            id: &c.config.id,
+            dir: &c.dir,
+            layers: &c.config.layers,
+            layer_cache: &settings.layer_cache,
+            spec: oci,
+            open_stdin: c.config.config.open_stdin,
+            wait_for_attach,
             accel: found.accel,
             memory_mib,
             vcpus,
-            kernel: settings.kernel.clone(),
-            initrd,
-            disks,
-            workdir: c.dir.clone(),
-            control_sockets: sockets,
+            kernel: &settings.kernel,
+            base_initrd: &settings.initrd,
             log_file: c.log_path(),
-            exit_file: c.dir.join(files::EXIT),
-            console: Console::Ring(CONSOLE_RING_BYTES),
-            vmm_log: c.dir.join(files::VMM_LOG),
-        };
+        })
+        .map_err(vm_err)?;
 
         let me = std::process::id() as i32;
         let start = process_start_time(me).unwrap_or(0);
@@ -292,190 +225,6 @@ impl Engine {
 /// Relays this process's stdio to a session in the guest until it exits;
 /// returns its exit code. Signals to this process go to the session, and
 /// SIGWINCH becomes a resize.
-/// Relays the client's `streams` to a session in the guest until it exits;
-/// returns its exit code. With `sig_proxy`, signals to this process go to
-/// the session; SIGWINCH becomes a resize.
-fn relay(
-    client: Client,
-    session: u32,
-    streams: crate::Streams,
-    sig_proxy: bool,
-    tty: bool,
-) -> Result<i32> {
-    let crate::Streams {
-        stdin,
-        stdout,
-        stderr,
-    } = streams;
-    let size_fd = match &stdin {
-        Some(fd) => Some(fd.try_clone().map_err(crate::io_err("dup"))?),
-        None => None,
-    };
-    let Client {
-        mut reader, writer, ..
-    } = client;
-    let writer = Arc::new(Mutex::new(writer));
-    let proxied: &[Signal] = if sig_proxy {
-        &[
-            Signal::SIGINT,
-            Signal::SIGTERM,
-            Signal::SIGHUP,
-            Signal::SIGQUIT,
-        ]
-    } else {
-        &[]
-    };
-    let watched: Vec<Signal> = proxied.iter().copied().chain([Signal::SIGWINCH]).collect();
-    let sfd = signalfd(&watched).map_err(|e| Error::Io {
-        context: "signalfd".into(),
-        source: e.into(),
-    })?;
-    if tty {
-        if let Some(size) = tty_size(size_fd.as_ref()) {
-            send(
-                &writer,
-                &Message::Resize {
-                    session,
-                    rows: size.rows,
-                    cols: size.cols,
-                },
-            );
-        }
-    }
-    {
-        let writer = writer.clone();
-        std::thread::spawn(move || loop {
-            let Ok(Some(info)) = sfd.read_signal() else {
-                continue;
-            };
-            let msg = match Signal::try_from(info.ssi_signo as i32) {
-                Ok(Signal::SIGWINCH) => match tty_size(size_fd.as_ref()) {
-                    Some(s) => Message::Resize {
-                        session,
-                        rows: s.rows,
-                        cols: s.cols,
-                    },
-                    None => continue,
-                },
-                Ok(Signal::SIGCHLD) | Err(_) => continue,
-                Ok(sig) => Message::Signal {
-                    session,
-                    signal: sig as i32,
-                },
-            };
-            send(&writer, &msg);
-        });
-    }
-    if let Some(stdin) = stdin {
-        let writer = writer.clone();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut input = std::fs::File::from(stdin);
-            loop {
-                match input.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if writer
-                            .lock()
-                            .map(|mut w| w.send_data(session, Stream::Stdin, &buf[..n]))
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-            }
-            send(&writer, &Message::CloseStdin { session });
-        });
-    }
-    let mut out = stdout.map(std::fs::File::from);
-    let mut err = stderr.map(std::fs::File::from);
-    loop {
-        match reader.read_frame().map_err(proto_err)? {
-            Frame::Data {
-                session: s,
-                stream,
-                data,
-            } if s == session => {
-                let client = if stream == Stream::Stderr {
-                    &mut err
-                } else {
-                    &mut out
-                };
-                if let Some(w) = client {
-                    let _ = w.write_all(&data);
-                }
-            }
-            Frame::Control(Message::Exited {
-                session: s, code, ..
-            }) if s == session => {
-                if session == MAIN_SESSION {
-                    send(&writer, &Message::Shutdown);
-                }
-                return Ok(code);
-            }
-            Frame::Control(Message::StartFailed { code, message })
-            | Frame::Control(Message::ExecFailed { code, message, .. }) => {
-                return Err(Error::Runtime(exec_error(code, message)));
-            }
-            _ => {}
-        }
-    }
-}
-
-fn send(writer: &Arc<Mutex<FrameWriter<UnixStream>>>, msg: &Message) {
-    if let Ok(mut w) = writer.lock() {
-        let _ = w.send(msg);
-    }
-}
-
-fn exec_error(code: i32, message: String) -> isola_runtime_process::Error {
-    match code {
-        126 | 127 => isola_runtime_process::Error::Exec { code, message },
-        _ => isola_runtime_process::Error::Setup(message),
-    }
-}
-
-/// The attached client's side of `run`/`start -a` in VM mode: relays its
-/// streams to the main process over control port 0, then waits for the VM
-/// to end.
-fn attach_main(
-    dir: &Path,
-    streams: crate::Streams,
-    sig_proxy: bool,
-    tty: bool,
-    mut vmm: std::process::Child,
-) -> Result<i32> {
-    let pid = vmm.id() as i32;
-    let result = Client::attach(dir, timeouts(), &|| vmm_alive(pid))
-        .map_err(vm_err)
-        .and_then(|client| relay(client, MAIN_SESSION, streams, sig_proxy, tty));
-    if result.is_err() {
-        // Attaching fails when the guest died (a panic closes the port):
-        // let QEMU finish its own exit, which tells a panic from a kill
-        // (its pidfile), before killing a VM that really hangs.
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        while matches!(vmm.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = vmm.kill();
-    }
-    let _ = vmm.wait();
-    result
-}
-
-/// Whether the hypervisor `pid` (our child) still runs: neither gone nor
-/// a zombie waiting to be reaped.
-fn vmm_alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit(')')
-                .next()
-                .is_some_and(|r| !r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
-}
-
 /// The exit record the guest (or [`VmBackend::force_kill`]) left.
 fn exit_record(c: &Container) -> Option<ExitRecord> {
     std::fs::read_to_string(c.dir.join(files::EXIT))
@@ -484,23 +233,6 @@ fn exit_record(c: &Container) -> Option<ExitRecord> {
             s.lines()
                 .find_map(|l| serde_json::from_str::<ExitRecord>(l).ok())
         })
-}
-
-/// Waits until the guest of a just-started detached container answers, so
-/// `run -d` reports a VM that never comes up (and kills it).
-fn await_boot(dir: &Path, pid: i32) -> Result<()> {
-    match Client::connect(dir, timeouts(), &|| vmm_alive(pid)) {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            // As in attach_main: a guest that died is left to end on its own.
-            let deadline = std::time::Instant::now() + Duration::from_secs(2);
-            while vmm_alive(pid) && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            Err(vm_err(e))
-        }
-    }
 }
 
 impl Backend for VmBackend {
@@ -531,14 +263,22 @@ impl Backend for VmBackend {
         if attach.output() {
             return Ok(()); // the attaching client waits for the guest
         }
-        await_boot(&c.dir, pid)
+        session::await_boot(&c.dir, timeouts(), pid).map_err(vm_err)
     }
 
     /// The CLI attaches over control port 0; the hypervisor's end is then
     /// recorded (and --rm honoured) by a lookup.
     fn wait_attached(&self, engine: &Engine, mut s: crate::Started) -> Result<i32> {
         let streams = s.streams.take().unwrap_or_default();
-        let code = attach_main(&s.dir, streams, s.attach.sig_proxy, s.tty, s.monitor);
+        let code = session::attach_main(
+            &s.dir,
+            timeouts(),
+            streams,
+            s.attach.sig_proxy,
+            s.tty,
+            s.monitor,
+        )
+        .map_err(vm_err);
         let _ = engine.lookup(&s.id);
         code
     }
@@ -550,22 +290,7 @@ impl Backend for VmBackend {
         streams: crate::Streams,
         tty: bool,
     ) -> Result<i32> {
-        let mut client = connect(c)?;
-        let session = new_session();
-        client
-            .send(&Message::Exec(Box::new(ExecConfig {
-                session,
-                process: process.clone(),
-                tty,
-                stdin: streams.stdin.is_some(),
-                tty_size: if tty {
-                    tty_size(streams.stdin.as_ref())
-                } else {
-                    None
-                },
-            })))
-            .map_err(vm_err)?;
-        relay(client, session, streams, true, tty)
+        session::exec(connect(c)?, process.clone(), streams, tty).map_err(vm_err)
     }
 
     fn top(&self, c: &Container, _ps_args: &[String]) -> Result<Top> {
@@ -608,7 +333,9 @@ impl Backend for VmBackend {
         }
         let _ = kill(Pid::from_raw(c.state.pid), Signal::SIGKILL);
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        while c.state.init_alive() && vmm_alive(c.state.pid) && std::time::Instant::now() < deadline
+        while c.state.init_alive()
+            && session::vmm_alive(c.state.pid)
+            && std::time::Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -3,7 +3,7 @@
 //! stdio, so one process (an API server) can serve many clients: the CLI
 //! hands in copies of its terminal or pipes, a server its sockets.
 
-use crate::{io_err, Result};
+use crate::{Error, Result};
 use std::os::fd::{AsFd, OwnedFd};
 
 /// Where a container's output goes and its input comes from; a stream
@@ -20,7 +20,7 @@ impl Streams {
     pub fn own(stdin: bool, stdout: bool, stderr: bool) -> Result<Streams> {
         let dup = |wanted: bool, fd: std::os::fd::BorrowedFd<'_>| -> Result<Option<OwnedFd>> {
             wanted
-                .then(|| fd.try_clone_to_owned().map_err(io_err("dup")))
+                .then(|| fd.try_clone_to_owned().map_err(dup_err))
                 .transpose()
         };
         Ok(Streams {
@@ -34,7 +34,7 @@ impl Streams {
     pub fn try_clone(&self) -> Result<Streams> {
         let dup = |fd: &Option<OwnedFd>| -> Result<Option<OwnedFd>> {
             fd.as_ref()
-                .map(|f| f.try_clone().map_err(io_err("dup")))
+                .map(|f| f.try_clone().map_err(dup_err))
                 .transpose()
         };
         Ok(Streams {
@@ -43,4 +43,8 @@ impl Streams {
             stderr: dup(&self.stderr)?,
         })
     }
+}
+
+fn dup_err(e: std::io::Error) -> Error {
+    Error::Setup(format!("duplicating a client stream: {e}"))
 }
