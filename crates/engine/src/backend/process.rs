@@ -131,6 +131,9 @@ impl Backend for ProcessBackend {
         tty: bool,
     ) -> Result<i32> {
         let cgroup = cgroup(c);
+        let cache = c.seccomp_cache();
+        let start =
+            |stdio| isola_runtime_process::exec(c.state.pid, &cgroup, process, stdio, Some(&cache));
         if tty {
             let input = if streams.stdin.is_some() {
                 Input::Forward
@@ -139,13 +142,7 @@ impl Backend for ProcessBackend {
             };
             let size_from = streams.stdin.as_ref().map(|f| f.as_fd());
             let (stdio, ends) = make_stdio(true, input, size_from)?;
-            let mut spawned = isola_runtime_process::exec(
-                c.state.pid,
-                &cgroup,
-                process,
-                stdio,
-                Some(&c.seccomp_cache()),
-            )?;
+            let mut spawned = start(stdio)?;
             let ends = ends.with_master(spawned.pty_master.take())?;
             let sinks = Sinks {
                 log: None,
@@ -165,13 +162,7 @@ impl Backend for ProcessBackend {
             stdout: streams.stdout.map_or_else(null, Ok)?,
             stderr: streams.stderr.map_or_else(null, Ok)?,
         };
-        let spawned = isola_runtime_process::exec(
-            c.state.pid,
-            &cgroup,
-            process,
-            stdio,
-            Some(&c.seccomp_cache()),
-        )?;
+        let spawned = start(stdio)?;
         Ok(wait_exit_code(spawned.pid))
     }
 
