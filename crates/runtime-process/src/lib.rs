@@ -36,6 +36,7 @@ mod syscalls;
 #[doc(hidden)]
 pub mod testing;
 pub mod user;
+pub mod volume;
 
 pub use cgroups::{Cgroup, CgroupVersion, Limits};
 pub use exec::{exec, wait_exit_code};
@@ -44,6 +45,7 @@ pub use linux::{DeviceNode, LinuxSettings};
 pub use spawn::{spawn, ContainerSpec, Network, ProcessSpec, Rlimit, Rootfs, Spawned};
 pub use stdio::Stdio;
 pub use streams::Streams;
+pub use volume::{MountKind, Propagation, UserMount};
 
 /// Errors of the process runtime. Each message names what failed and, where
 /// the user can act, what to do.
@@ -80,6 +82,17 @@ impl<T> Context<T> for nix::Result<T> {
         self.map_err(|source| Error::Sys {
             context: what(),
             source,
+        })
+    }
+}
+
+impl<T> Context<T> for std::io::Result<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::Sys {
+            context: what(),
+            source: e
+                .raw_os_error()
+                .map_or(nix::Error::EIO, nix::Error::from_raw),
         })
     }
 }

@@ -71,9 +71,7 @@ pub(crate) fn enter_rootfs(spec: &ContainerSpec) -> Result<()> {
         )?;
     }
     create_devices(root, &spec.linux)?;
-    for (src, dst) in &spec.bind_files {
-        bind_file(src, root, dst)?;
-    }
+    crate::volume::mount_all(root, &spec.mounts, safe_path)?;
     if let Some(init) = &spec.linux.init {
         bind_file(init, root, INIT_PATH)?;
         remount_readonly(&root.join(INIT_PATH.trim_start_matches('/')))?;
@@ -113,7 +111,22 @@ fn mount_overlay(spec: &ContainerSpec) -> Result<()> {
     if r.lower.is_empty() {
         return Err(Error::Setup("the image has no layers".into()));
     }
-    let lower: Vec<String> = r.lower.iter().map(|p| p.display().to_string()).collect();
+    let mut lower: Vec<String> = r.lower.iter().map(|p| p.display().to_string()).collect();
+    // mount(2) takes at most one page of options; deep images (64 layers of
+    // long store paths) need short names. As Docker's overlay2 does with its
+    // `l/` links: symlinks beside the upper dir, named by index, resolved
+    // relative to the working directory we mount from.
+    let total: usize = lower.iter().map(|l| l.len() + 1).sum();
+    if total > 2048 {
+        let links = r.work.with_file_name("lower");
+        let _ = fs::remove_dir_all(&links);
+        fs::create_dir_all(&links).ctx(|| format!("creating {}", links.display()))?;
+        for (i, l) in r.lower.iter().enumerate() {
+            symlink(l, links.join(i.to_string())).ctx(|| "linking a layer".into())?;
+        }
+        chdir(&links).ctx(|| format!("entering {}", links.display()))?;
+        lower = (0..r.lower.len()).map(|i| i.to_string()).collect();
+    }
     let opts = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.join(":"),

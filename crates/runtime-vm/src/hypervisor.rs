@@ -41,6 +41,15 @@ pub struct VmSpec {
     pub console: Console,
     /// The VMM's own stdout/stderr.
     pub vmm_log: PathBuf,
+    /// Shared directories and files, served by the VMM over virtio-9p.
+    pub shares: Vec<Share>,
+}
+
+/// A host path the guest sees under the shares' tag, as entry `n`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    pub source: PathBuf,
+    pub readonly: bool,
 }
 
 /// Where a guest's serial console goes.
@@ -75,6 +84,9 @@ pub trait Hypervisor {
             Ok(f) => f,
             Err(e) => return io_err("dup")(e),
         };
+        if let Err(e) = crate::shares::stage(spec) {
+            return e;
+        }
         let err = self
             .command(spec)
             .stdin(Stdio::null())
@@ -181,6 +193,9 @@ impl Hypervisor for Qemu {
             "-device",
             &format!("virtserialport,chardev=exit,name={}", layout::EXIT_PORT),
         ]);
+        // The device layout is fixed, whatever the container: console and
+        // ports, then the image and upper disks, then the shares (only
+        // when there are any), then the NIC.
         for (i, d) in s.disks.iter().enumerate() {
             let ro = if d.readonly { ",readonly=on" } else { "" };
             c.args([
@@ -196,6 +211,25 @@ impl Hypervisor for Qemu {
             c.args([
                 "-device",
                 &format!("virtio-blk-device,drive=d{i},serial={}", d.serial),
+            ]);
+        }
+        if !s.shares.is_empty() {
+            // QEMU's own 9p server: no extra host process per VM.
+            // passthrough keeps owners and modes as the guest sets them;
+            // remap keeps inode numbers unique across the binds' devices.
+            c.args([
+                "-fsdev",
+                &format!(
+                    "local,id=shares,path={},security_model=passthrough,multidevs=remap",
+                    crate::shares::SHARES_DIR
+                ),
+            ]);
+            c.args([
+                "-device",
+                &format!(
+                    "virtio-9p-device,fsdev=shares,mount_tag={}",
+                    layout::SHARES_TAG
+                ),
             ]);
         }
         c
@@ -226,6 +260,10 @@ mod tests {
             exit_file: "/exit".into(),
             console: Console::Ring(65536),
             vmm_log: "/vmm".into(),
+            shares: vec![Share {
+                source: "/data".into(),
+                readonly: true,
+            }],
         };
         let c = Qemu {
             binary: "qemu".into(),
@@ -247,6 +285,10 @@ mod tests {
             "{joined}"
         );
         assert!(joined.contains("process=vm-0123456789ab"), "{joined}");
+        assert!(
+            joined.contains("virtio-9p-device,fsdev=shares,mount_tag=isola-shares"),
+            "{joined}"
+        );
         assert!(joined.contains("-sandbox on"), "{joined}");
         assert!(
             joined.contains("ringbuf,id=console,size=65536 -serial chardev:console"),

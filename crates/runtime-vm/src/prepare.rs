@@ -1,17 +1,20 @@
 //! Assembling one container's VM from its parts: a read-only erofs disk
-//! per image layer (cached), the writable ext4 disk, the boot
+//! of the image (cached), the writable ext4 disk, the boot
 //! configuration appended to the agent's initramfs, and the `VmSpec` the
 //! hypervisor boots. The engine decides the sizes and writes the spec;
 //! this module only lays them out.
 
 use crate::{
-    control_socket, files, layer_image, upper_image, write_initrd, Accel, Console, Disk, Result,
-    VmSpec,
+    control_socket, files, image_disk, upper_image, write_initrd, Accel, Console, Disk, Result,
+    Share, VmSpec,
 };
 use isola_proto::layout::{BootConfig, CONTROL_PORTS};
 use isola_proto::{ContainerConfig, Filesystem, Layer, Rootfs, Spec, Upper};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The image disk's serial in the guest.
+const IMAGE_SERIAL: &str = "image";
 
 /// The guest's serial console, bounded: the guest is untrusted.
 const CONSOLE_RING_BYTES: u32 = 64 * 1024;
@@ -38,25 +41,22 @@ pub struct Plan<'a> {
     pub base_initrd: &'a Path,
     /// The container's json-file log (the guest appends to it).
     pub log_file: PathBuf,
+    /// Host directories and files the guest sees as shares `0`, `1`, ...
+    pub shares: Vec<Share>,
 }
 
 /// Lays out the VM of `plan` and says how to boot it.
 pub fn prepare(plan: Plan<'_>) -> Result<VmSpec> {
-    let mut disks = Vec::new();
-    let mut layers = Vec::new();
-    // Top-most layer first, as overlayfs wants them.
-    for (i, dir) in plan.layers.iter().rev().enumerate() {
-        let serial = format!("l{i}");
-        disks.push(Disk {
-            path: layer_image(plan.layer_cache, dir)?,
-            serial: serial.clone(),
-            readonly: true,
-        });
-        layers.push(Layer::Disk {
-            serial,
-            fs: Filesystem::Erofs,
-        });
-    }
+    // The fixed device layout: the image disk, then the upper disk.
+    let mut disks = vec![Disk {
+        path: image_disk(plan.layer_cache, plan.layers)?,
+        serial: IMAGE_SERIAL.into(),
+        readonly: true,
+    }];
+    let layers = vec![Layer::Disk {
+        serial: IMAGE_SERIAL.into(),
+        fs: Filesystem::Erofs,
+    }];
     let upper = plan.dir.join(files::UPPER);
     upper_image(&upper)?;
     disks.push(Disk {
@@ -79,6 +79,7 @@ pub fn prepare(plan: Plan<'_>) -> Result<VmSpec> {
             time_ns: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64),
+            shares: !plan.shares.is_empty(),
         },
         wait_for_attach: plan.wait_for_attach,
     };
@@ -106,5 +107,6 @@ pub fn prepare(plan: Plan<'_>) -> Result<VmSpec> {
         exit_file: plan.dir.join(files::EXIT),
         console: Console::Ring(CONSOLE_RING_BYTES),
         vmm_log: plan.dir.join(files::VMM_LOG),
+        shares: plan.shares,
     })
 }
