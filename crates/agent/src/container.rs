@@ -7,7 +7,7 @@ use crate::rootfs::{self, Mounts};
 use crate::stdio::{self, SessionIo};
 use crate::system::RUN_DIR;
 use isola_proto::{ContainerConfig, ExecConfig};
-use isola_runtime_process::{Cgroup, ContainerSpec, LinuxSettings};
+use isola_runtime_process::{Cgroup, ContainerSpec, LinuxSettings, UserMount};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
@@ -28,17 +28,23 @@ impl Container {
         // The same translation of the spec as on the host.
         let run = isola_runtime_process::oci::from_spec(&cfg.spec)?;
         let rootfs = rootfs::assemble(&cfg.rootfs.layers, &cfg.rootfs.upper, run.readonly, mounts)?;
-        let mut bind_files = network_files(&run.hostname)
-            .ctx(|| format!("writing /etc/hostname and /etc/hosts under {RUN_DIR}"))?;
-        // Binds the spec names besides those (none from isola's engine).
-        bind_files.extend(run.binds.iter().cloned());
+        if cfg.shares {
+            rootfs::mount_shares(mounts)?;
+        }
+        let mut mounts: Vec<UserMount> = network_files(&run.hostname)
+            .ctx(|| format!("writing /etc/hostname and /etc/hosts under {RUN_DIR}"))?
+            .into_iter()
+            .map(|(src, dst)| UserMount::bind(src, dst))
+            .collect();
+        // The spec's own mounts (volumes and binds on the shares, tmpfs).
+        mounts.extend(run.mounts.iter().cloned());
         let cgroup = Cgroup::create(CGROUP, &run.limits, &run.linux.device_allow_list()?)?;
         let spec = ContainerSpec {
             rootfs,
             process: run.process.clone(),
             hostname: run.hostname.clone(),
             network: run.network,
-            bind_files,
+            mounts,
             linux: LinuxSettings {
                 // The virtio-serial ports carry this agent's protocol, the
                 // log and the exit record: not even a privileged container

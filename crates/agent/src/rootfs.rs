@@ -150,6 +150,22 @@ fn disk_by_serial(sys_block: &Path, serial: &str) -> Option<String> {
     })
 }
 
+/// Mounts the host's shares (the container's binds and volumes) where the
+/// spec's bind sources point. cache=mmap: the page cache only for mmap, so
+/// what the host or another container writes is seen at once; access=client:
+/// the guest kernel checks permissions as for any local file system, with
+/// owners stored as they are (QEMU's passthrough security model).
+pub fn mount_shares(mounts: &mut Mounts) -> Result<()> {
+    use isola_proto::layout::{GUEST_SHARES, SHARES_TAG};
+    mounts.mount(
+        SHARES_TAG,
+        Path::new(GUEST_SHARES),
+        "9p",
+        MsFlags::empty(),
+        Some("trans=virtio,version=9p2000.L,cache=mmap,access=client,msize=524288"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

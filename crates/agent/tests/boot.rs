@@ -161,6 +161,7 @@ fn boot_config(args: &[&str]) -> BootConfig {
                 },
             },
             time_ns: now_ns(),
+            shares: false,
         },
         wait_for_attach: false,
     }
@@ -288,6 +289,7 @@ impl Vm {
             exit_file: dir.join("exit.json"),
             console: isola_runtime_vm::Console::File(dir.join("console.log")),
             vmm_log: dir.join("vmm.log"),
+            shares: Vec::new(),
         };
         let vmm_log = fs::File::create(&spec.vmm_log).unwrap();
         let mut cmd = Qemu::find().unwrap().command(&spec);

@@ -37,6 +37,12 @@ pub struct BootConfig {
     pub wait_for_attach: bool,
 }
 
+/// The 9p mount tag of the VM's shared directory: the container's binds
+/// and volumes, one entry per mount (`0`, `1`, ...), in the spec's order.
+pub const SHARES_TAG: &str = "isola-shares";
+/// Where the agent mounts the shares in the guest.
+pub const GUEST_SHARES: &str = "/run/isola/shares";
+
 /// Where the initramfs carries tini, the `--init` of VM containers.
 pub const GUEST_INIT: &str = "/isola/tini";
 

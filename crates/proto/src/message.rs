@@ -130,6 +130,10 @@ pub struct ContainerConfig {
     /// The host's wall clock (nanoseconds since the Unix epoch): the guest
     /// has no RTC and sets its clock from this.
     pub time_ns: u64,
+    /// The VM has a 9p share under [`crate::layout::SHARES_TAG`] to mount
+    /// at [`crate::layout::GUEST_SHARES`] (the spec's binds point there).
+    #[serde(default)]
+    pub shares: bool,
 }
 
 /// `--memory`, `--cpus`, `--pids-limit`, applied to a cgroup in the guest.

@@ -43,6 +43,7 @@ fn sample_config() -> ContainerConfig {
             },
         },
         time_ns: 1_700_000_000_123_456_789,
+        shares: false,
     }
 }
 

@@ -7,7 +7,8 @@
 //! Supported: the process (args, env, cwd, terminal, user, capabilities,
 //! rlimits, noNewPrivileges), hostname, the root's read-only flag, Docker's
 //! standard mounts (proc, /dev tmpfs, devpts, /dev/shm with its size,
-//! mqueue, sysfs read-only or not, cgroup) and file binds, the pid, ipc,
+//! mqueue, sysfs read-only or not, cgroup), binds and tmpfs mounts with
+//! their options, the pid, ipc,
 //! uts, mount, cgroup and network namespaces (without a network namespace
 //! the container shares the runtime's), masked and read-only paths,
 //! devices, memory/cpu/pids/device resources, seccomp and sysctls. Anything
@@ -21,6 +22,7 @@
 
 use crate::linux::{DeviceNode, LinuxSettings, INIT_PATH};
 use crate::spawn::{Network, ProcessSpec, Rlimit};
+use crate::volume::{UserMount, ANNOTATION_COPY_UP};
 use crate::{Error, Limits, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::path::PathBuf;
@@ -71,8 +73,8 @@ pub struct FromSpec {
     pub network: Network,
     pub root: PathBuf,
     pub readonly: bool,
-    /// File binds: (source, destination in the container).
-    pub binds: Vec<(PathBuf, String)>,
+    /// The user's binds, volumes and tmpfs mounts, in the spec's order.
+    pub mounts: Vec<UserMount>,
     pub linux: LinuxSettings,
     pub limits: Limits,
 }
@@ -267,7 +269,14 @@ pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
         }
     }
 
-    let mut binds = Vec::new();
+    let copy_up: Vec<String> = annotations
+        .get(ANNOTATION_COPY_UP)
+        .map(|j| {
+            serde_json::from_str(j).map_err(|e| unsupported(format!("{ANNOTATION_COPY_UP}: {e}")))
+        })
+        .transpose()?
+        .unwrap_or_default();
+    let mut mounts = Vec::new();
     for m in spec.mounts().iter().flatten() {
         let dest = m.destination().display().to_string();
         let typ = m.typ().clone().unwrap_or_default();
@@ -285,18 +294,15 @@ pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
                     .find_map(|o| o.strip_prefix("size="))
                     .and_then(parse_size);
             }
-            (_, "bind") | (_, "")
-                if options.iter().any(|o| o == "bind" || o == "rbind") || typ == "bind" =>
-            {
-                let source = m
-                    .source()
-                    .clone()
-                    .ok_or_else(|| unsupported(format!("bind mount of {dest} without a source")))?;
-                if dest == INIT_PATH {
-                    linux.init = Some(source);
-                } else {
-                    binds.push((source, dest));
-                }
+            (INIT_PATH, _) if typ == "bind" || options.iter().any(|o| o == "bind") => {
+                linux.init = Some(m.source().clone().ok_or_else(|| {
+                    unsupported(format!("bind mount of {dest} without a source"))
+                })?);
+            }
+            (_, "bind" | "" | "tmpfs") => {
+                let mut um = UserMount::from_options(dest, &typ, m.source().clone(), &options)?;
+                um.copy_up = copy_up.contains(&um.destination);
+                mounts.push(um);
             }
             _ => return Err(unsupported(format!("a {typ} mount on {dest}"))),
         }
@@ -313,7 +319,7 @@ pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
         network,
         root: root.path().clone(),
         readonly: root.readonly().unwrap_or(false),
-        binds,
+        mounts,
         linux,
         limits,
     })

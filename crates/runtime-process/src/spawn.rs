@@ -74,8 +74,9 @@ pub struct ContainerSpec {
     pub process: ProcessSpec,
     pub hostname: String,
     pub network: Network,
-    /// Host files bind-mounted into the container (hosts, hostname, resolv.conf).
-    pub bind_files: Vec<(PathBuf, String)>,
+    /// The user's mounts and the engine's file binds (hosts, hostname,
+    /// resolv.conf), made in this order after Docker's standard mounts.
+    pub mounts: Vec<crate::UserMount>,
     pub linux: crate::LinuxSettings,
     /// Where compiled seccomp programs are kept between starts (`None`:
     /// compile every time, as the guest agent does).
