@@ -410,3 +410,18 @@ pub fn oci_archive(layers: &[Vec<u8>], tag: &str, cmd: &[&str]) -> Vec<u8> {
     t.file("index.json", &serde_json::to_vec(&index).unwrap())
         .finish()
 }
+
+/// A docker-save archive of busybox plus `extra` layers, layer `n` adding
+/// `/layers/n` (and layer 1 whiting out busybox's `/etc/group`): a deep
+/// image as language runtimes ship them.
+pub fn deep_image_archive(extra: usize, tag: &str) -> Vec<u8> {
+    let mut layers = vec![TarBuilder::new().dir_all(".", busybox_rootfs()).finish()];
+    for n in 1..=extra {
+        let mut t = TarBuilder::new().file(&format!("layers/{n}"), format!("{n}\n").as_bytes());
+        if n == 1 {
+            t = t.file("etc/.wh.group", b"");
+        }
+        layers.push(t.finish());
+    }
+    docker_save_archive(&layers, tag, &["sh"])
+}

@@ -67,9 +67,71 @@ pub enum Command {
     Load(LoadArgs),
     /// Save images to an archive that `load` and `docker load` read
     Save(SaveArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// The per-container monitor (started by isola itself)
     #[command(name = "__monitor", hide = true)]
     Monitor(MonitorArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume (a random name without NAME)
+    Create(VolumeCreateArgs),
+    /// List volumes
+    #[command(alias = "list")]
+    Ls(VolumeLsArgs),
+    /// Show volumes as JSON
+    Inspect(VolumeNamesArgs),
+    /// Remove volumes (refused while a container uses them)
+    #[command(alias = "remove")]
+    Rm(VolumeRmArgs),
+    /// Remove unused anonymous volumes (all unused ones with --all)
+    Prune(VolumePruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VolumeCreateArgs {
+    /// Set metadata on the volume (KEY=VALUE)
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Volume driver (only "local")
+    #[arg(short, long, default_value = "local")]
+    pub driver: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VolumeLsArgs {
+    /// Only print volume names
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VolumeNamesArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VolumeRmArgs {
+    /// Accepted for Docker compatibility; volumes in use are still refused
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VolumePruneArgs {
+    /// Remove all unused volumes, not only anonymous ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt (isola never prompts)
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,6 +277,15 @@ pub struct ContainerFlags {
     /// Run an init (tini) as PID 1 that reaps zombies and forwards signals
     #[arg(long)]
     pub init: bool,
+    /// Bind mount or volume: [HOST-PATH|NAME:]CONTAINER-PATH[:ro|rw|z|nocopy|rprivate...]
+    #[arg(short = 'v', long = "volume", value_name = "[SRC:]DST[:OPTS]")]
+    pub volume: Vec<String>,
+    /// Attach a mount: type=bind|volume|tmpfs,source=,target=[,readonly][,...]
+    #[arg(long = "mount", value_name = "type=...,target=...")]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs: PATH[:size=64m,mode=1777,exec,...]
+    #[arg(long = "tmpfs", value_name = "PATH[:OPTS]")]
+    pub tmpfs: Vec<String>,
     /// Print help
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -335,6 +406,9 @@ pub struct RmArgs {
     /// Kill and remove running containers
     #[arg(short, long)]
     pub force: bool,
+    /// Remove the container's anonymous volumes too
+    #[arg(short, long)]
+    pub volumes: bool,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

@@ -13,7 +13,7 @@ mod units;
 use anyhow::{bail, Result};
 use args::{Cli, Command, ImageCommand, InspectArgs};
 use clap::Parser;
-use commands::{containers, images};
+use commands::{containers, images, volumes};
 use isola_engine::{Engine, MonitorOptions};
 
 fn main() {
@@ -118,6 +118,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Import(a) => images::import(&engine, a),
         Command::Load(a) => images::load(&engine, a),
         Command::Save(a) => images::save(&engine, a),
+        Command::Volume(v) => volumes::volume(&engine, v),
         Command::Monitor(a) => Ok(engine.run_monitor(
             &a.id,
             MonitorOptions {

@@ -60,7 +60,21 @@ impl Engine {
                 "NetworkMode": cfg.host_config.network_mode,
                 "ReadonlyRootfs": cfg.host_config.readonly_rootfs,
                 "AutoRemove": cfg.host_config.auto_remove,
+                "Binds": cfg.mounts.iter().filter(|m| !m.spec.is_empty() && m.kind != crate::MountType::Tmpfs).map(|m| m.spec.clone()).collect::<Vec<_>>(),
+                "Tmpfs": cfg.mounts.iter().filter(|m| m.kind == crate::MountType::Tmpfs && !m.spec.is_empty())
+                    .map(|m| (m.destination.clone(), m.spec.split_once(':').map_or("", |(_, o)| o).to_string()))
+                    .collect::<std::collections::BTreeMap<_, _>>(),
             },
+            "Mounts": cfg.mounts.iter().map(|m| serde_json::json!({
+                "Type": m.kind,
+                "Name": if m.kind == crate::MountType::Volume { Some(&m.name) } else { None },
+                "Source": m.source,
+                "Destination": m.destination,
+                "Driver": if m.kind == crate::MountType::Volume { "local" } else { "" },
+                "Mode": if m.read_only { "ro" } else { "" },
+                "RW": !m.read_only,
+                "Propagation": m.propagation,
+            })).collect::<Vec<_>>(),
             "GraphDriver": {
                 "Name": "overlay",
                 "Data": {

@@ -19,6 +19,7 @@ mod pump;
 mod signals;
 mod spec;
 mod store;
+mod volumes;
 
 pub use backend::{Isolation, Top};
 pub use config::HostConfig as EngineConfig;
@@ -32,6 +33,7 @@ pub use logs::LogOptions;
 pub use monitor::MonitorOptions;
 pub use signals::parse_signal;
 pub use store::{Container, Status};
+pub use volumes::{MountPoint, MountType, Volume};
 
 use std::path::{Path, PathBuf};
 
@@ -98,6 +100,7 @@ pub struct Engine {
     root: PathBuf,
     images: isola_image::Store,
     config: config::HostConfig,
+    volumes: volumes::Volumes,
 }
 
 impl Engine {
@@ -117,7 +120,7 @@ impl Engine {
             })
         };
         store::secure_dir(root, store::ROOT_MODE)?;
-        for dir in ["containers", "names", "images", "vm", "cache"] {
+        for dir in ["containers", "names", "images", "vm", "cache", "volumes"] {
             store::secure_dir(&root.join(dir), store::PRIVATE_DIR)?;
         }
         let images = isola_image::Store::open(&root.join("images"))?;
@@ -126,6 +129,7 @@ impl Engine {
             root: root.to_path_buf(),
             images,
             config,
+            volumes: volumes::Volumes::new(root),
         };
         if upgrade {
             engine.secure_existing();

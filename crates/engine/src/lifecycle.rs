@@ -82,6 +82,12 @@ pub struct CreateOptions {
     pub ulimits: Vec<String>,
     pub group_add: Vec<String>,
     pub init: bool,
+    /// `-v [SRC:]DST[:OPTS]`.
+    pub volumes: Vec<String>,
+    /// `--mount type=...,...`.
+    pub mounts: Vec<String>,
+    /// `--tmpfs DST[:OPTS]`.
+    pub tmpfs: Vec<String>,
 }
 
 /// Which of the CLI's streams the container gets when started attached
@@ -167,6 +173,16 @@ impl Engine {
         let sysctls =
             crate::policy::check_sysctls(&opts.sysctls, opts.network == NetworkMode::Host)?;
         let ulimits = crate::policy::check_ulimits(&opts.ulimits)?;
+        let mut requests = Vec::new();
+        for v in &opts.volumes {
+            requests.push(crate::volumes::parse_volume_flag(v)?);
+        }
+        for m in &opts.mounts {
+            requests.push(crate::volumes::parse_mount_flag(m)?);
+        }
+        for t in &opts.tmpfs {
+            requests.push(crate::volumes::parse_tmpfs_flag(t)?);
+        }
         if let Some(sig) = &opts.stop_signal {
             crate::signals::parse_signal(sig)
                 .map_err(|e| Error::Invalid(format!("--stop-signal: {e}")))?;
@@ -237,6 +253,25 @@ impl Engine {
         let env = merge_env(&merge_env(&env, &extra), &opts.env);
 
         let name = opts.name.as_deref().map(validate_name).transpose()?;
+        let image_volumes: Vec<String> = img
+            .volumes()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let requests = crate::volumes::plan(requests, &image_volumes)?;
+        // Everything is checked; from here on things are made, and undone
+        // if the container cannot be written.
+        let _volumes_lock = self.volumes.lock()?;
+        let mut created_volumes = Vec::new();
+        let mounts = self.resolve_mounts(requests, &mut created_volumes);
+        let mounts = match mounts {
+            Ok(m) => m,
+            Err(e) => {
+                self.undo_volumes(&created_volumes);
+                return Err(e);
+            }
+        };
         let config = ContainerConfig {
             id: id.clone(),
             name: String::new(), // set once reserved
@@ -287,8 +322,58 @@ impl Engine {
                 init: opts.init,
             },
             layers: image.layers.clone(),
+            mounts,
         };
-        self.write_new(config, name.as_deref(), |c| prepare_dir(c, opts.network))
+        let made = self.write_new(config, name.as_deref(), |c| prepare_dir(c, opts.network));
+        if made.is_err() {
+            self.undo_volumes(&created_volumes);
+        }
+        made
+    }
+
+    /// Gives each mount its host source: named volumes are created when
+    /// missing (Docker does), anonymous ones always; a `-v` bind's missing
+    /// host directory is created. Needs the volumes lock.
+    fn resolve_mounts(
+        &self,
+        requests: Vec<crate::volumes::MountRequest>,
+        created: &mut Vec<String>,
+    ) -> Result<Vec<crate::volumes::MountPoint>> {
+        use crate::volumes::MountType;
+        let mut out = Vec::new();
+        for r in requests {
+            let create_source = r.create_source();
+            let mut p = r.point;
+            match p.kind {
+                MountType::Volume => {
+                    let name = (!p.anonymous).then_some(p.name.as_str());
+                    let (vol, new) = self.volumes.create_locked(name, Default::default())?;
+                    if new {
+                        created.push(vol.name.clone());
+                    }
+                    p.name = vol.name;
+                    p.source = vol.mountpoint;
+                }
+                MountType::Bind if create_source && fs::symlink_metadata(&p.source).is_err() => {
+                    fs::create_dir_all(&p.source).map_err(|e| {
+                        Error::Invalid(format!(
+                            "-v {}: cannot create the host directory {}: {e}",
+                            p.spec,
+                            p.source.display()
+                        ))
+                    })?;
+                }
+                _ => {}
+            }
+            out.push(p);
+        }
+        Ok(out)
+    }
+
+    fn undo_volumes(&self, names: &[String]) {
+        for n in names {
+            let _ = self.volumes.delete_locked(n);
+        }
     }
 
     /// Starts the container under a new monitor process. Attached, the
@@ -458,7 +543,15 @@ impl Engine {
 
     /// Removes a container; a running one only with `force` (it is killed).
     /// Afterwards nothing of it remains: no process, cgroup, files or name.
-    pub fn remove(&self, c: &Container, force: bool) -> Result<()> {
+    pub fn remove(&self, c: &Container, force: bool, volumes: bool) -> Result<()> {
+        self.remove_container(c, force)?;
+        if volumes {
+            self.drop_anonymous_volumes(c);
+        }
+        Ok(())
+    }
+
+    fn remove_container(&self, c: &Container, force: bool) -> Result<()> {
         let mut c = c.clone();
         if c.state.status == Status::Dead {
             // Its state cannot be trusted: find what still runs of it by id.

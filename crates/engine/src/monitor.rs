@@ -103,6 +103,7 @@ impl Engine {
                 });
                 if c.config.host_config.auto_remove {
                     let _ = self.delete(c);
+                    self.drop_anonymous_volumes(c);
                 }
                 return Err(e);
             }
@@ -149,6 +150,7 @@ impl Engine {
         drop(_lock);
         if c.config.host_config.auto_remove {
             self.delete(c)?;
+            self.drop_anonymous_volumes(c);
             return Ok(code);
         }
         saved.map(|()| code)

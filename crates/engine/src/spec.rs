@@ -26,6 +26,10 @@ pub(crate) struct Placement {
     pub binds: Vec<(PathBuf, String)>,
     /// `--init`'s binary, if asked for.
     pub init: Option<PathBuf>,
+    /// Where the runtime finds the sources of binds and volumes: `None`
+    /// at their host paths; `Some(dir)` at `dir/<n>` for the n-th of them
+    /// (a VM's guest, which gets them as shares in that order).
+    pub shares: Option<PathBuf>,
 }
 
 /// The spec of container `c` for a runtime placed as `placement`.
@@ -63,6 +67,22 @@ pub(crate) fn build(c: &Container, placement: &Placement) -> Result<Spec> {
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
                "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_kib}k")]}),
     ];
+    let mut copy_up = Vec::new();
+    for (n, m) in c.config.mounts.iter().filter(|m| m.is_shared()).enumerate() {
+        let source = match &placement.shares {
+            Some(dir) => dir.join(n.to_string()),
+            None => m.source.clone(),
+        };
+        mounts.push(json!({"destination": m.destination, "type": "bind", "source": source, "options": m.oci_options()}));
+        if m.copy_up {
+            copy_up.push(m.destination.clone());
+        }
+    }
+    for m in c.config.mounts.iter().filter(|m| !m.is_shared()) {
+        mounts.push(json!({"destination": m.destination, "type": "tmpfs", "source": "tmpfs", "options": m.oci_options()}));
+    }
+    // The engine's files go over the user's mounts (a bind of /etc keeps
+    // the container's own hosts and resolv.conf), as Docker does.
     for (source, dest) in &placement.binds {
         mounts.push(json!({"destination": dest, "type": "bind", "source": source, "options": ["rbind", "rprivate"]}));
     }
@@ -135,6 +155,12 @@ pub(crate) fn build(c: &Container, placement: &Placement) -> Result<Spec> {
     }
     if linux.all_devices {
         annotations.insert(ANNOTATION_ALL_DEVICES.into(), json!("true"));
+    }
+    if !copy_up.is_empty() {
+        annotations.insert(
+            isola_runtime_process::volume::ANNOTATION_COPY_UP.into(),
+            json!(json!(copy_up).to_string()),
+        );
     }
     for (k, v) in &cfg.labels {
         annotations.insert(k.clone(), json!(v));
@@ -261,6 +287,7 @@ mod tests {
             root: "/c/rootfs".into(),
             binds: vec![("/c/hosts".into(), "/etc/hosts".into())],
             init: Some("/usr/bin/tini-static".into()),
+            shares: None,
         }
     }
 
@@ -290,10 +317,12 @@ mod tests {
         assert_eq!(run.hostname, "h0st");
         assert_eq!(run.network, Network::None);
         assert_eq!(run.root, PathBuf::from("/c/rootfs"));
-        assert_eq!(
-            run.binds,
-            vec![(PathBuf::from("/c/hosts"), "/etc/hosts".to_string())]
-        );
+        let mut hosts = isola_runtime_process::UserMount::bind("/c/hosts", "/etc/hosts");
+        hosts.kind = isola_runtime_process::MountKind::Bind {
+            source: "/c/hosts".into(),
+            recursive: true,
+        };
+        assert_eq!(run.mounts, vec![hosts]);
         assert_eq!(run.linux.init, Some(PathBuf::from("/usr/bin/tini-static")));
         assert_eq!(run.linux.shm_size, Some(32 << 20));
         assert_eq!(
@@ -317,6 +346,50 @@ mod tests {
         );
         assert_eq!(run.limits, crate::backend::limits(&c));
         assert!(!run.linux.sys_writable && !run.linux.all_devices);
+    }
+
+    #[test]
+    fn user_mounts_keep_their_order_options_and_guest_sources() {
+        use crate::volumes::{parse_tmpfs_flag, parse_volume_flag};
+        use isola_runtime_process::MountKind;
+        let mut c = container(json!({}));
+        let mut vol = parse_volume_flag("data:/data").unwrap().point;
+        vol.source = "/root/volumes/data/_data".into();
+        c.config.mounts = vec![
+            parse_volume_flag("/srv:/srv:ro").unwrap().point,
+            vol,
+            parse_tmpfs_flag("/t:size=1k").unwrap().point,
+        ];
+        let host = from_spec(&build(&c, &placement()).unwrap()).unwrap();
+        assert_eq!(host.mounts.len(), 4, "{:?}", host.mounts);
+        assert_eq!(
+            host.mounts[0].kind,
+            MountKind::Bind {
+                source: "/srv".into(),
+                recursive: true
+            }
+        );
+        assert!(host.mounts[0].readonly && !host.mounts[0].copy_up);
+        assert!(host.mounts[1].copy_up, "volumes are filled from the image");
+        assert_eq!(
+            host.mounts[2].kind,
+            MountKind::Tmpfs {
+                data: "size=1024".into()
+            }
+        );
+        assert!(host.mounts[2].noexec && host.mounts[2].nosuid);
+        assert_eq!(host.mounts[3].destination, "/etc/hosts", "engine files last");
+        // In a VM the same mounts come from the shares, in order.
+        let mut guest = placement();
+        guest.shares = Some("/run/isola/shares".into());
+        let vm = from_spec(&build(&c, &guest).unwrap()).unwrap();
+        assert_eq!(
+            vm.mounts[1].kind,
+            MountKind::Bind {
+                source: "/run/isola/shares/1".into(),
+                recursive: true
+            }
+        );
     }
 
     #[test]

@@ -91,6 +91,9 @@ pub struct ContainerConfig {
     pub host_config: HostSettings,
     /// Unpacked image layers, bottom first.
     pub layers: Vec<PathBuf>,
+    /// Binds, volumes and tmpfs mounts, parents first.
+    #[serde(default)]
+    pub mounts: Vec<crate::volumes::MountPoint>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -603,6 +606,7 @@ impl Engine {
                 init: false,
             },
             layers: Vec::new(),
+            mounts: Vec::new(),
         }
     }
 
@@ -680,6 +684,7 @@ impl Engine {
         let _ = backend.cleanup(c);
         if c.config.host_config.auto_remove {
             self.delete(c)?;
+            self.drop_anonymous_volumes(c);
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use oci_spec::image::Config;
 
 use crate::error::{Error, Result};
 
-const SUPPORTED: &str = "supported: CMD, ENTRYPOINT, ENV, WORKDIR, USER";
+const SUPPORTED: &str = "supported: CMD, ENTRYPOINT, ENV, WORKDIR, USER, VOLUME, EXPOSE, LABEL";
 
 /// Applies each instruction in order to `config`, so later ones override
 /// earlier ones just as in a Dockerfile.
@@ -68,9 +68,54 @@ fn apply(config: &mut Config, change: &str) -> std::result::Result<(), String> {
             }
             config.set_user(Some(user.to_string()));
         }
+        "VOLUME" => {
+            let mut vols = config.volumes().clone().unwrap_or_default();
+            for v in list(arg()?) {
+                if !v.starts_with('/') {
+                    return Err(format!("VOLUME {v:?}: the path must be absolute"));
+                }
+                if !vols.contains(&v) {
+                    vols.push(v);
+                }
+            }
+            config.set_volumes(Some(vols));
+        }
+        "EXPOSE" => {
+            let mut ports = config.exposed_ports().clone().unwrap_or_default();
+            for p in list(arg()?) {
+                let (num, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
+                if num.parse::<u16>().map_or(true, |n| n == 0)
+                    || !["tcp", "udp", "sctp"].contains(&proto)
+                {
+                    return Err(format!("EXPOSE {p:?}: use PORT[/tcp|udp]"));
+                }
+                let p = format!("{num}/{proto}");
+                if !ports.contains(&p) {
+                    ports.push(p);
+                }
+            }
+            config.set_exposed_ports(Some(ports));
+        }
+        "LABEL" => {
+            let mut labels = config.labels().clone().unwrap_or_default();
+            for (key, value) in env_pairs(arg()?)? {
+                labels.insert(key, value);
+            }
+            config.set_labels(Some(labels));
+        }
         _ => return Err(format!("unknown instruction {instruction:?}; {SUPPORTED}")),
     }
     Ok(())
+}
+
+/// `["/a", "/b"]` (JSON) or `/a /b`.
+fn list(args: &str) -> Vec<String> {
+    if args.starts_with('[') {
+        if let Ok(v) = serde_json::from_str::<Vec<String>>(args) {
+            return v;
+        }
+    }
+    args.split_whitespace().map(str::to_string).collect()
 }
 
 /// Exec form (`["sh", "-c", "x"]`) is taken as is; anything else is shell

@@ -82,6 +82,9 @@ fn create_options(f: &ContainerFlags) -> Result<CreateOptions> {
         ulimits: f.ulimit.clone(),
         group_add: f.group_add.clone(),
         init: f.init,
+        volumes: f.volume.clone(),
+        mounts: f.mount.clone(),
+        tmpfs: f.tmpfs.clone(),
     })
 }
 
@@ -115,7 +118,7 @@ fn create_container(engine: &Engine, f: &ContainerFlags) -> Result<isola_engine:
     let c = engine.create(create_options(f)?)?;
     if let Some(p) = &f.cidfile {
         if let Err(e) = std::fs::write(p, c.id()) {
-            let _ = engine.remove(&c, true);
+            let _ = engine.remove(&c, true, true);
             bail!("--cidfile {}: {e}", p.display());
         }
     }
@@ -322,7 +325,7 @@ pub fn rm(engine: &Engine, a: &RmArgs) -> Result<i32> {
             }
             other => other?,
         };
-        engine.remove(&c, a.force)?;
+        engine.remove(&c, a.force, a.volumes)?;
         println!("{name}");
         Ok(())
     })

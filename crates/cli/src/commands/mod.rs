@@ -1,2 +1,3 @@
 pub mod containers;
 pub mod images;
+pub mod volumes;

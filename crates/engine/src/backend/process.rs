@@ -65,6 +65,7 @@ impl ProcessBackend {
                 .iter()
                 .map(|f| (c.dir.join(f), format!("/etc/{f}")))
                 .collect(),
+            shares: None,
             init: c.config.host_config.init.then(|| HOST_INIT.into()),
         };
         let path = crate::spec::write_bundle(c, &crate::spec::build(c, &placement)?)?;
@@ -87,7 +88,7 @@ impl ProcessBackend {
             process: run.process,
             hostname: run.hostname,
             network: run.network,
-            bind_files: run.binds,
+            mounts: run.mounts,
             linux: run.linux,
             seccomp_cache: Some(c.seccomp_cache()),
         };

@@ -160,6 +160,7 @@ impl Engine {
             root: PathBuf::from("rootfs"),
             binds: Vec::new(),
             init: h.init.then(|| isola_proto::layout::GUEST_INIT.into()),
+            shares: Some(isola_proto::layout::GUEST_SHARES.into()),
         };
         let oci = crate::spec::build(c, &placement)?;
         crate::spec::write_bundle(c, &oci)?;
@@ -183,6 +184,16 @@ impl Engine {
             kernel: &settings.kernel,
             base_initrd: &settings.initrd,
             log_file: c.log_path(),
+            shares: c
+                .config
+                .mounts
+                .iter()
+                .filter(|m| m.is_shared())
+                .map(|m| isola_runtime_vm::Share {
+                    source: m.source.clone(),
+                    readonly: m.read_only,
+                })
+                .collect(),
         })
         .map_err(vm_err)?;
 

@@ -1,0 +1,526 @@
+//! Data that outlives containers, in both isolation modes: named and
+//! anonymous volumes, bind mounts, tmpfs, deep images in VM mode, and the
+//! bad input and hostile paths around them.
+
+use isola_e2e::*;
+use std::os::unix::fs::MetadataExt;
+
+const MODES: [&str; 2] = ["--isolation=process", "--isolation=vm"];
+
+/// A root with busybox that can run both modes (fails, not skips, when VM
+/// mode is unavailable: CI sets it up).
+fn root() -> Isola {
+    let i = Isola::new();
+    assert!(
+        i.ok(&["info"]).contains(" vm: available"),
+        "VM isolation unavailable"
+    );
+    i
+}
+
+fn run(i: &Isola, mode: &str, args: &[&str]) -> String {
+    let mut all = vec!["run", "--rm", "--network", "none", mode];
+    all.extend_from_slice(args);
+    i.ok(&all)
+}
+
+/// Mount points of the host that mention `needle`.
+fn host_mounts(needle: &str) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn named_volume_outlives_containers_and_is_shared_across_modes() {
+    let i = root();
+    // Written in process mode, read and extended in VM mode, read back.
+    run(
+        &i,
+        MODES[0],
+        &[
+            "-v",
+            "data:/data",
+            "busybox",
+            "sh",
+            "-c",
+            "echo one > /data/f",
+        ],
+    );
+    assert_eq!(
+        run(
+            &i,
+            MODES[1],
+            &[
+                "-v",
+                "data:/data",
+                "busybox",
+                "sh",
+                "-c",
+                "cat /data/f; echo two >> /data/f"
+            ]
+        ),
+        "one\n"
+    );
+    assert_eq!(
+        run(
+            &i,
+            MODES[0],
+            &["-v", "data:/data", "busybox", "cat", "/data/f"]
+        ),
+        "one\ntwo\n"
+    );
+    let v: serde_json::Value = serde_json::from_str(&i.ok(&["volume", "inspect", "data"])).unwrap();
+    assert_eq!(v[0]["Name"], "data");
+    assert_eq!(v[0]["Driver"], "local");
+    let mp = v[0]["Mountpoint"].as_str().unwrap().to_string();
+    assert_eq!(
+        std::fs::read_to_string(format!("{mp}/f")).unwrap(),
+        "one\ntwo\n"
+    );
+    assert_eq!(i.ok(&["volume", "ls", "-q"]), "data\n");
+
+    // In use (even by a stopped container): refused, data untouched.
+    i.ok(&[
+        "create",
+        "--name",
+        "user",
+        "--network",
+        "none",
+        "-v",
+        "data:/data",
+        "busybox",
+    ]);
+    assert_fails(
+        &i.run(&["volume", "rm", "data"]),
+        125,
+        "in use by container user",
+    );
+    assert!(std::path::Path::new(&format!("{mp}/f")).exists());
+    i.ok(&["rm", "user"]);
+    assert_eq!(i.ok(&["volume", "rm", "data"]), "data\n");
+    assert!(!std::path::Path::new(&mp).exists());
+    assert_fails(
+        &i.run(&["volume", "inspect", "data"]),
+        125,
+        "no such volume: data",
+    );
+}
+
+#[test]
+fn binds_read_only_refuse_writes_and_read_write_keep_owners() {
+    let i = root();
+    for mode in MODES {
+        let host = tempfile::tempdir().unwrap();
+        std::fs::write(host.path().join("in"), "from host\n").unwrap();
+        let src = host.path().to_str().unwrap();
+        let ro = format!("{src}:/h:ro");
+        let o = i.run(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            mode,
+            "-v",
+            &ro,
+            "busybox",
+            "sh",
+            "-c",
+            "cat /h/in; echo x > /h/new",
+        ]);
+        assert_eq!(stdout(&o), "from host\n", "{mode}");
+        assert!(
+            stderr(&o).contains("Read-only file system"),
+            "{mode}: {}",
+            stderr(&o)
+        );
+        assert_ne!(o.status.code(), Some(0));
+        assert!(
+            !host.path().join("new").exists(),
+            "{mode}: ro bind was written"
+        );
+
+        let rw = format!("{src}:/h");
+        run(
+            &i,
+            mode,
+            &[
+                "-v",
+                &rw,
+                "busybox",
+                "sh",
+                "-c",
+                "echo out > /h/out && chown 1234:4321 /h/out && mkdir /h/d && chmod 0750 /h/d",
+            ],
+        );
+        let m = std::fs::metadata(host.path().join("out")).unwrap();
+        assert_eq!((m.uid(), m.gid()), (1234, 4321), "{mode}");
+        assert_eq!(
+            std::fs::read_to_string(host.path().join("out")).unwrap(),
+            "out\n"
+        );
+        let d = std::fs::metadata(host.path().join("d")).unwrap();
+        assert_eq!(d.mode() & 0o7777, 0o750, "{mode}");
+
+        // --mount, a single file, read-only.
+        let m = format!("type=bind,source={src}/in,target=/etc/motd,readonly");
+        assert_eq!(
+            run(&i, mode, &["--mount", &m, "busybox", "cat", "/etc/motd"]),
+            "from host\n"
+        );
+    }
+}
+
+#[test]
+fn dash_v_creates_a_missing_host_directory_and_dash_dash_mount_refuses() {
+    let i = root();
+    let host = tempfile::tempdir().unwrap();
+    let missing = host.path().join("a/b");
+    let v = format!("{}:/m", missing.display());
+    run(&i, MODES[0], &["-v", &v, "busybox", "touch", "/m/x"]);
+    assert!(missing.join("x").exists());
+    let gone = host.path().join("nope");
+    let m = format!("type=bind,src={},dst=/m", gone.display());
+    let o = i.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--mount",
+        &m,
+        "busybox",
+        "true",
+    ]);
+    assert_fails(&o, 125, "bind source path does not exist");
+    assert!(!gone.exists());
+}
+
+#[test]
+fn image_volumes_are_anonymous_filled_from_the_image_and_removed_by_rm_v() {
+    let i = root();
+    let tar = TarBuilder::new()
+        .dir_all(".", busybox_rootfs())
+        .file("srv/seed", b"seeded\n")
+        .finish();
+    let path = i.path().join("img.tar");
+    std::fs::write(&path, tar).unwrap();
+    i.ok(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        "-c",
+        "VOLUME /srv",
+        path.to_str().unwrap(),
+        "withvol",
+    ]);
+    for mode in MODES {
+        let before = i.ok(&["volume", "ls", "-q"]);
+        i.ok(&[
+            "run",
+            "--name",
+            "c",
+            "--network",
+            "none",
+            mode,
+            "withvol",
+            "sh",
+            "-c",
+            "cat /srv/seed && chown 7:7 /srv/seed && echo more > /srv/more",
+        ]);
+        let mounts: serde_json::Value =
+            serde_json::from_str(&i.inspect("c", "{{json .Mounts}}")).unwrap();
+        assert_eq!(mounts[0]["Type"], "volume", "{mode}");
+        assert_eq!(mounts[0]["Destination"], "/srv");
+        let name = mounts[0]["Name"].as_str().unwrap().to_string();
+        assert_eq!(name.len(), 64, "anonymous volumes have random names");
+        let src = mounts[0]["Source"].as_str().unwrap().to_string();
+        // Docker's copy-up: the image's file, then the container's changes.
+        assert_eq!(
+            std::fs::read_to_string(format!("{src}/seed")).unwrap(),
+            "seeded\n"
+        );
+        assert_eq!(
+            std::fs::metadata(format!("{src}/seed")).unwrap().uid(),
+            7,
+            "{mode}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(format!("{src}/more")).unwrap(),
+            "more\n"
+        );
+        assert!(i.ok(&["logs", "c"]).contains("seeded"));
+        i.ok(&["rm", "-v", "c"]);
+        assert_eq!(
+            i.ok(&["volume", "ls", "-q"]),
+            before,
+            "{mode}: rm -v left the volume"
+        );
+        assert!(!std::path::Path::new(&src).exists());
+    }
+    // Without -v the anonymous volume stays, and prune takes it.
+    i.ok(&["run", "--name", "k", "--network", "none", "withvol", "true"]);
+    i.ok(&["rm", "k"]);
+    assert_eq!(i.ok(&["volume", "ls", "-q"]).lines().count(), 1);
+    i.ok(&["volume", "create", "named"]);
+    let pruned = i.ok(&["volume", "prune", "-f"]);
+    assert!(pruned.contains("Deleted Volumes:"), "{pruned}");
+    assert_eq!(
+        i.ok(&["volume", "ls", "-q"]),
+        "named\n",
+        "prune keeps named volumes"
+    );
+    // --rm takes its anonymous volumes with it.
+    i.ok(&["run", "--rm", "--network", "none", "withvol", "true"]);
+    assert_eq!(i.ok(&["volume", "ls", "-q"]), "named\n");
+}
+
+#[test]
+fn tmpfs_size_is_enforced_in_both_modes() {
+    let i = root();
+    for mode in MODES {
+        let o = i.run(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            mode,
+            "--tmpfs",
+            "/t:size=256k",
+            "busybox",
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/t/f bs=1k count=1024 2>&1; ls -l /t/f",
+        ]);
+        let out = stdout(&o);
+        assert!(out.contains("No space left on device"), "{mode}: {out}");
+        let m = i.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            mode,
+            "--mount",
+            "type=tmpfs,destination=/scratch,tmpfs-size=1m,tmpfs-mode=1770",
+            "busybox",
+            "sh",
+            "-c",
+            "stat -c %a /scratch; grep ' /scratch ' /proc/mounts",
+        ]);
+        assert!(m.starts_with("1770\n"), "{mode}: {m}");
+        assert!(m.contains("size=1024k"), "{mode}: {m}");
+    }
+}
+
+#[test]
+fn deep_images_run_in_both_modes_with_every_layer() {
+    let i = root();
+    let path = i.path().join("deep.tar");
+    std::fs::write(&path, deep_image_archive(63, "deep:64")).unwrap();
+    i.ok(&["load", "-i", path.to_str().unwrap()]);
+    for mode in MODES {
+        let out = run(&i, mode, &[
+            "deep:64", "sh", "-c", "cat /layers/* | wc -l; cat /layers/1 /layers/63; test -e /etc/group || echo whited-out",
+        ]);
+        assert_eq!(out, "63\n1\n63\nwhited-out\n", "{mode}");
+    }
+    // 64 layers plus 16 volumes (and room for a NIC) in one VM.
+    let mut args = vec![
+        "deep:64".to_string(),
+        "sh".into(),
+        "-c".into(),
+        "ls -d /v[0-9]* | wc -l".into(),
+    ];
+    for n in 0..16 {
+        args.splice(0..0, ["-v".to_string(), format!("vol{n}:/v{n}")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(run(&i, MODES[1], &args), "16\n");
+}
+
+#[test]
+fn bad_mounts_are_one_line_125_and_create_nothing() {
+    let i = root();
+    let host = tempfile::tempdir().unwrap();
+    let bind = format!("{}:/same", host.path().display());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--mount", "type=bind,source=/no/such/dir,target=/x"],
+            "bind source path does not exist: /no/such/dir",
+        ),
+        (
+            vec!["-v", "bad/name:/x"],
+            "invalid volume name \"bad/name\"",
+        ),
+        (vec!["-v", "good:/x", "-v", &bind], "unused"),
+        (vec!["-v", "vol:/x:r0"], "unknown option \"r0\""),
+        (vec!["-v", "vol:/a/../etc"], "must not contain '..'"),
+        (vec!["-v", "vol:relative"], "must be absolute"),
+        (vec!["--tmpfs", "/t:size=lots"], "size \"lots\""),
+        (
+            vec!["--mount", "type=volume,source=v,target=/x,tmpfs-size=1m"],
+            "does not apply",
+        ),
+    ];
+    for (flags, needle) in cases {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend(flags.iter());
+        args.extend(["busybox", "true"]);
+        let o = i.run(&args);
+        if needle == "unused" {
+            // Two mounts, different destinations: fine.
+            assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+            continue;
+        }
+        assert_fails(&o, 125, needle);
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    }
+    // Conflicting destinations.
+    let o = i.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "a:/d",
+        "--tmpfs",
+        "/d",
+        "busybox",
+        "true",
+    ]);
+    assert_fails(&o, 125, "duplicate mount point: /d");
+    // Nothing was created by any refused run (the one good run made `good`
+    // and removed its container).
+    assert_eq!(i.ok(&["volume", "ls", "-q"]), "good\n");
+    assert_eq!(i.ok(&["ps", "-aq"]), "");
+    assert_fails(
+        &i.run(&["volume", "rm", "nope"]),
+        125,
+        "no such volume: nope",
+    );
+    assert_fails(
+        &i.run(&["volume", "create", "a/b"]),
+        125,
+        "invalid volume name",
+    );
+}
+
+#[test]
+fn hostile_images_cannot_redirect_mounts_onto_the_host() {
+    let i = root();
+    // The image makes the mount's destination a symlink to the host's /
+    // (as seen from the runtime before pivot_root): a volume mounted
+    // through it would land on the host.
+    let tar = TarBuilder::new()
+        .dir_all(".", busybox_rootfs())
+        .link(tar::EntryType::Symlink, "escape", "/")
+        .link(tar::EntryType::Symlink, "tmpesc", "/tmp")
+        .finish();
+    let path = i.path().join("evil.tar");
+    std::fs::write(&path, tar).unwrap();
+    i.ok(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        path.to_str().unwrap(),
+        "evil",
+    ]);
+    let marker = format!("isola-escape-{}", std::process::id());
+    for mode in MODES {
+        for dest in ["/escape/x", "/tmpesc"] {
+            let v = format!("esc:{dest}");
+            let o = i.run(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                mode,
+                "-v",
+                &v,
+                "evil",
+                "sh",
+                "-c",
+                &format!("touch {dest}/{marker}"),
+            ]);
+            assert_ne!(
+                o.status.code(),
+                Some(0),
+                "{mode} {dest}: mounted through a symlink"
+            );
+            assert!(stderr(&o).contains("symlink"), "{mode}: {}", stderr(&o));
+        }
+    }
+    assert!(!std::path::Path::new("/x").exists());
+    assert!(!std::path::Path::new(&format!("/tmp/{marker}")).exists());
+    // A volume's content cannot reach the host through a link either: a
+    // container plants a link to / in the volume; the next container's
+    // copy-up or mounts do not follow it.
+    run(
+        &i,
+        MODES[0],
+        &["-v", "planted:/p", "busybox", "ln", "-s", "/", "/p/root"],
+    );
+    let out = run(
+        &i,
+        MODES[1],
+        &[
+            "-v",
+            "planted:/p",
+            "busybox",
+            "sh",
+            "-c",
+            "readlink /p/root; ls /p/root/ | grep -c isola-escape || true",
+        ],
+    );
+    assert!(out.starts_with("/\n0\n"), "{out}");
+}
+
+#[test]
+fn killed_vms_and_monitors_leave_no_mounts_behind() {
+    let i = root();
+    let host = tempfile::tempdir().unwrap();
+    let v = format!("{}:/h", host.path().display());
+    for mode in MODES {
+        i.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "k",
+            "--network",
+            "none",
+            mode,
+            "-v",
+            &v,
+            "-v",
+            "kv:/kv",
+            "--tmpfs",
+            "/t",
+            "busybox",
+            "sleep",
+            "600",
+        ]);
+        let id = i.id("k");
+        // The shares live in the VMM's own mount namespace, the binds in
+        // the container's: the host's table never has them.
+        assert!(
+            host_mounts(&id).is_empty(),
+            "{mode}: {:?}",
+            host_mounts(&id)
+        );
+        let pid: i32 = i.inspect("k", "{{.State.Pid}}").parse().unwrap();
+        let monitor = processes_mentioning(&id);
+        for p in monitor.iter().chain([pid].iter()) {
+            // SAFETY: kill(2) on a PID; no memory is involved.
+            unsafe { libc::kill(*p, libc::SIGKILL) };
+        }
+        eventually("the container ends", || !running(pid));
+        i.ok(&["rm", "-f", "-v", "k"]);
+        assert!(host_mounts(&id).is_empty(), "{mode}");
+        assert!(leftovers(&id).is_empty(), "{mode}: {:?}", leftovers(&id));
+        assert!(processes_mentioning(&id).is_empty());
+    }
+    assert!(host_mounts(host.path().to_str().unwrap()).is_empty());
+    assert_eq!(i.ok(&["volume", "ls", "-q"]), "kv\n", "named volumes stay");
+}
