@@ -77,9 +77,22 @@ impl Container {
     /// Starts an exec session's process; it becomes the agent's child.
     pub fn exec(&self, cfg: &ExecConfig) -> Result<(i32, SessionIo)> {
         let (child_stdio, mut io) = stdio::create(cfg.tty, cfg.stdin, cfg.tty_size)?;
-        let process = cfg.process.clone();
-        let spawned =
-            isola_runtime_process::exec(self.init_pid, &self.cgroup, &process, child_stdio, None)?;
+        let spawned = match &cfg.fs_op {
+            // The same file operations as on the host, in the container's
+            // mount namespace (the host's `cp` and `export` in VM mode).
+            Some(op) => isola_runtime_process::fsop::spawn(
+                &isola_runtime_process::fsop::FsRoot::Running(self.init_pid),
+                op,
+                child_stdio,
+            )?,
+            None => isola_runtime_process::exec(
+                self.init_pid,
+                &self.cgroup,
+                &cfg.process,
+                child_stdio,
+                None,
+            )?,
+        };
         if let Err(e) = io.attach_terminal(spawned.pty_master, cfg.stdin) {
             let _ = kill(Pid::from_raw(spawned.pid), Signal::SIGKILL);
             return Err(e);

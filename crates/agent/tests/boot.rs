@@ -580,6 +580,7 @@ fn exec_config(session: SessionId, args: &[&str], stdin: bool, tty: bool) -> Exe
         tty,
         stdin,
         tty_size: tty.then_some(TtySize { rows: 33, cols: 77 }),
+        fs_op: None,
     }
 }
 

@@ -70,9 +70,32 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Copy files between a container and the host (`-` for a tar on stdin/stdout)
+    Cp(CpArgs),
+    /// Write a container's file system as a tar archive
+    Export(ExportArgs),
     /// The per-container monitor (started by isola itself)
     #[command(name = "__monitor", hide = true)]
     Monitor(MonitorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Keep owners (uid/gid) from the source
+    #[arg(short, long)]
+    pub archive: bool,
+    /// CONTAINER:SRC_PATH, or a host path, or - (a tar on stdin)
+    pub source: String,
+    /// CONTAINER:DEST_PATH, or a host path, or - (a tar on stdout)
+    pub destination: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to a file instead of stdout
+    #[arg(short, long)]
+    pub output: Option<std::path::PathBuf>,
+    pub container: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -119,6 +119,8 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Load(a) => images::load(&engine, a),
         Command::Save(a) => images::save(&engine, a),
         Command::Volume(v) => volumes::volume(&engine, v),
+        Command::Cp(a) => containers::cp(&engine, a),
+        Command::Export(a) => containers::export(&engine, a),
         Command::Monitor(a) => Ok(engine.run_monitor(
             &a.id,
             MonitorOptions {

@@ -6,6 +6,7 @@
 
 mod backend;
 mod config;
+mod copy;
 mod exec;
 mod filters;
 mod ids;
@@ -23,6 +24,7 @@ mod volumes;
 
 pub use backend::{Isolation, Top};
 pub use config::HostConfig as EngineConfig;
+pub use copy::HostEnd;
 pub use exec::ExecOptions;
 pub use filters::Filters;
 pub use info::Info;

@@ -205,4 +205,9 @@ pub struct ExecConfig {
     pub stdin: bool,
     #[serde(default)]
     pub tty_size: Option<TtySize>,
+    /// Instead of `process`, a file operation of the agent's own in the
+    /// container's file system (`cp`, `export`): its tar flows on the
+    /// session's stdin/stdout, its exit code says how it went.
+    #[serde(default)]
+    pub fs_op: Option<isola_runtime_process::fsop::FsOp>,
 }

@@ -77,6 +77,7 @@ fn every_message() -> Vec<Message> {
             tty: false,
             stdin: true,
             tty_size: None,
+            fs_op: None,
         })),
         Message::ExecStarted { session: 7, pid: 9 },
         Message::ExecFailed {

@@ -21,6 +21,7 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod devices;
 pub mod exe;
+pub mod fsop;
 mod exec;
 mod init;
 pub mod linux;

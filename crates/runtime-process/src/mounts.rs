@@ -22,16 +22,9 @@ const DEV_LINKS: &[(&str, &str)] = &[
 
 /// Builds the container's root and switches into it.
 pub(crate) fn enter_rootfs(spec: &ContainerSpec) -> Result<()> {
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .ctx(|| "making / private".into())?;
+    make_private()?;
     let root = &spec.rootfs.target;
-    mount_overlay(spec)?;
+    mount_rootfs(&spec.rootfs)?;
 
     let nosuid_noexec_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
     mount_fs(root, "proc", "/proc", nosuid_noexec_nodev, None)?;
@@ -106,8 +99,20 @@ pub(crate) fn enter_rootfs(spec: &ContainerSpec) -> Result<()> {
     Ok(())
 }
 
-fn mount_overlay(spec: &ContainerSpec) -> Result<()> {
-    let r = &spec.rootfs;
+/// Stops mount events of this (new) namespace reaching the host's.
+pub(crate) fn make_private() -> Result<()> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .ctx(|| "making / private".into())
+}
+
+/// Mounts the overlay root `r` at its target.
+pub(crate) fn mount_rootfs(r: &crate::Rootfs) -> Result<()> {
     if r.lower.is_empty() {
         return Err(Error::Setup("the image has no layers".into()));
     }
@@ -146,7 +151,7 @@ fn mount_overlay(spec: &ContainerSpec) -> Result<()> {
 /// Resolves `inside` (an absolute container path) under `root`, creating
 /// missing directories and refusing to pass through symlinks, so an image
 /// cannot redirect our mounts onto host paths.
-fn safe_path(root: &Path, inside: &str, last_is_dir: bool) -> Result<PathBuf> {
+pub(crate) fn safe_path(root: &Path, inside: &str, last_is_dir: bool) -> Result<PathBuf> {
     let mut cur = root.to_path_buf();
     let comps: Vec<Component> = Path::new(inside).components().collect();
     for (i, c) in comps.iter().enumerate() {

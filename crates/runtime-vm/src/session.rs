@@ -7,6 +7,7 @@
 use crate::client::{Client, Timeouts};
 use crate::{io_err, Error, Result};
 use isola_proto::{
+    FrameReader,
     ExecConfig, Frame, FrameWriter, Message, ProcessSpec, Stream, TtySize, MAIN_SESSION,
 };
 use isola_runtime_process::sys::{get_winsize, signalfd};
@@ -51,8 +52,28 @@ pub fn exec(mut client: Client, process: ProcessSpec, streams: Streams, tty: boo
         } else {
             None
         },
+        fs_op: None,
     })))?;
     relay(client, session, streams, true, tty)
+}
+
+/// Runs a file operation in the guest's container (see
+/// `isola_runtime_process::fsop`) on `streams`; returns its exit code.
+pub fn fs_op(
+    mut client: Client,
+    op: isola_runtime_process::fsop::FsOp,
+    streams: Streams,
+) -> Result<i32> {
+    let session = new_session();
+    client.send(&Message::Exec(Box::new(ExecConfig {
+        session,
+        process: ProcessSpec::default(),
+        tty: false,
+        stdin: streams.stdin.is_some(),
+        tty_size: None,
+        fs_op: Some(op),
+    })))?;
+    relay(client, session, streams, false, false)
 }
 
 /// Relays the client's `streams` to a session in the guest until it exits;
@@ -153,6 +174,21 @@ pub fn relay(
     }
     let mut out = stdout.map(std::fs::File::from);
     let mut err = stderr.map(std::fs::File::from);
+    let result = pump_frames(&mut reader, &writer, session, &mut out, &mut err);
+    // The signal and stdin threads hold the socket's other half: shut the
+    // connection so the guest and QEMU see this client leave now, and the
+    // port takes the next client (a `cp` runs several sessions in a row).
+    let _ = reader.get_ref().shutdown(std::net::Shutdown::Both);
+    result
+}
+
+fn pump_frames(
+    reader: &mut FrameReader<UnixStream>,
+    writer: &Arc<Mutex<FrameWriter<UnixStream>>>,
+    session: u32,
+    out: &mut Option<std::fs::File>,
+    err: &mut Option<std::fs::File>,
+) -> Result<i32> {
     loop {
         match reader.read_frame()? {
             Frame::Data {
@@ -161,9 +197,9 @@ pub fn relay(
                 data,
             } if s == session => {
                 let client = if stream == Stream::Stderr {
-                    &mut err
+                    &mut *err
                 } else {
-                    &mut out
+                    &mut *out
                 };
                 if let Some(w) = client {
                     let _ = w.write_all(&data);
@@ -173,7 +209,7 @@ pub fn relay(
                 session: s, code, ..
             }) if s == session => {
                 if session == MAIN_SESSION {
-                    send(&writer, &Message::Shutdown);
+                    send(writer, &Message::Shutdown);
                 }
                 return Ok(code);
             }

@@ -10,6 +10,7 @@ use isola_engine::{
     parse_signal, Attach, Container, CreateOptions, Engine, ExecOptions, LogOptions, NetworkMode,
     Status, Streams,
 };
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 /// `-e KEY` takes KEY from our environment (dropped when unset), as Docker does.
@@ -352,4 +353,59 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
     };
     let streams = Streams::own(a.interactive, true, true)?;
     Ok(engine.exec(&c, &opts, streams)?)
+}
+
+/// Docker's reading of a `cp` operand: `NAME:PATH` is in a container,
+/// unless it starts like a host path (`/`, `.`); `-` is stdin/stdout.
+fn cp_operand(arg: &str) -> (Option<&str>, &str) {
+    if arg.starts_with('/') || arg.starts_with('.') {
+        return (None, arg);
+    }
+    match arg.split_once(':') {
+        Some((c, p)) if !c.is_empty() => (Some(c), p),
+        _ => (None, arg),
+    }
+}
+
+fn host_end(p: &str) -> isola_engine::HostEnd {
+    if p == "-" {
+        isola_engine::HostEnd::Stdio
+    } else {
+        isola_engine::HostEnd::Path(p.into())
+    }
+}
+
+pub fn cp(engine: &Engine, a: &CpArgs) -> Result<i32> {
+    match (cp_operand(&a.source), cp_operand(&a.destination)) {
+        ((Some(c), src), (None, dest)) => {
+            let c = engine.lookup(c)?;
+            engine.copy_from(&c, src, &host_end(dest), a.archive)?;
+        }
+        ((None, src), (Some(c), dest)) => {
+            let c = engine.lookup(c)?;
+            engine.copy_to(&c, &host_end(src), dest, a.archive)?;
+        }
+        ((Some(_), _), (Some(_), _)) => {
+            bail!("cp: copying between containers is not supported: copy to the host first")
+        }
+        _ => bail!("cp: one of SOURCE and DESTINATION must be CONTAINER:PATH"),
+    }
+    Ok(0)
+}
+
+pub fn export(engine: &Engine, a: &ExportArgs) -> Result<i32> {
+    let c = engine.lookup(&a.container)?;
+    let out: std::os::fd::OwnedFd = match &a.output {
+        Some(p) => std::fs::File::create(p)
+            .with_context(|| format!("--output {}", p.display()))?
+            .into(),
+        None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                bail!("export: refusing to write a tar to a terminal: use -o FILE or redirect stdout");
+            }
+            std::io::stdout().as_fd().try_clone_to_owned()?
+        }
+    };
+    engine.export(&c, out)?;
+    Ok(0)
 }

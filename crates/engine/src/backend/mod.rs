@@ -73,6 +73,15 @@ pub(crate) trait Backend {
         streams: crate::Streams,
         tty: bool,
     ) -> Result<i32>;
+    /// Runs a file operation (`cp`, `export`) in the container's file
+    /// system, running or stopped, on the client's `streams` (the tar goes
+    /// through stdin/stdout); returns its exit code (see `fsop`).
+    fn fs_op(
+        &self,
+        c: &Container,
+        op: &isola_runtime_process::fsop::FsOp,
+        streams: crate::Streams,
+    ) -> Result<i32>;
     /// The container's processes.
     fn top(&self, c: &Container, ps_args: &[String]) -> Result<Top>;
     /// Sends `signal` to the container's main process, giving up after

@@ -10,7 +10,9 @@ use isola_runtime_process::{
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use isola_runtime_process::fsop::{FsOp, FsRoot};
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
 use std::process::Command;
 
 pub(crate) struct ProcessBackend;
@@ -53,22 +55,53 @@ fn cgroup(c: &Container) -> Cgroup {
     Cgroup::of(&c.cgroup_name())
 }
 
+/// The client's streams as the process's 0, 1 and 2 (/dev/null where the
+/// client has none).
+fn fds(streams: crate::Streams) -> Result<Stdio> {
+    let null = || -> Result<OwnedFd> {
+        Ok(std::fs::File::open("/dev/null")
+            .map_err(io_err("/dev/null"))?
+            .into())
+    };
+    Ok(Stdio::Fds {
+        stdin: streams.stdin.map_or_else(null, Ok)?,
+        stdout: streams.stdout.map_or_else(null, Ok)?,
+        stderr: streams.stderr.map_or_else(null, Ok)?,
+    })
+}
+
+/// Where the process runtime finds the container's parts on the host.
+fn placement(c: &Container) -> crate::spec::Placement {
+    crate::spec::Placement {
+        root: c.dir.join("rootfs"),
+        binds: ["hostname", "hosts", "resolv.conf"]
+            .iter()
+            .map(|f| (c.dir.join(f), format!("/etc/{f}")))
+            .collect(),
+        shares: None,
+        init: c.config.host_config.init.then(|| HOST_INIT.into()),
+    }
+}
+
+/// The overlay is the engine's own affair: OCI runtimes get a prepared
+/// root, this one assembles it from the layers.
+fn rootfs(c: &Container, target: PathBuf, readonly: bool) -> Rootfs {
+    Rootfs {
+        lower: c.config.layers.iter().rev().cloned().collect(),
+        upper: c.dir.join("upper"),
+        work: c.dir.join("work"),
+        target,
+        readonly,
+    }
+}
+
 impl ProcessBackend {
     /// Starts the container's init; called in its monitor, which becomes
     /// its parent. Must be called while the process has a single thread.
     pub(crate) fn start(&self, c: &Container, stdio: Stdio) -> Result<Spawned> {
         // The contract: the container's OCI spec, written as its bundle's
         // config.json and run from that file, as runc would.
-        let placement = crate::spec::Placement {
-            root: c.dir.join("rootfs"),
-            binds: ["hostname", "hosts", "resolv.conf"]
-                .iter()
-                .map(|f| (c.dir.join(f), format!("/etc/{f}")))
-                .collect(),
-            shares: None,
-            init: c.config.host_config.init.then(|| HOST_INIT.into()),
-        };
-        let path = crate::spec::write_bundle(c, &crate::spec::build(c, &placement)?)?;
+        let path = crate::spec::write_bundle(c, &crate::spec::build(c, &placement(c))?)?;
         let run = isola_runtime_process::oci::from_spec(&crate::spec::read_bundle(&path)?)?;
         let cgroup = Cgroup::create(
             &c.cgroup_name(),
@@ -78,13 +111,7 @@ impl ProcessBackend {
         let spec = ContainerSpec {
             // The overlay is the engine's own affair: OCI runtimes get a
             // prepared root, this one assembles it from the layers.
-            rootfs: Rootfs {
-                lower: c.config.layers.iter().rev().cloned().collect(),
-                upper: c.dir.join("upper"),
-                work: c.dir.join("work"),
-                target: run.root,
-                readonly: run.readonly,
-            },
+            rootfs: rootfs(c, run.root, run.readonly),
             process: run.process,
             hostname: run.hostname,
             network: run.network,
@@ -153,22 +180,29 @@ impl Backend for ProcessBackend {
             return pump(ends, sinks, Pid::from_raw(spawned.pid));
         }
         // Without a terminal the process gets the client's streams directly.
-        let null = || -> Result<OwnedFd> {
-            Ok(std::fs::File::open("/dev/null")
-                .map_err(io_err("/dev/null"))?
-                .into())
-        };
-        let stdio = Stdio::Fds {
-            stdin: streams.stdin.map_or_else(null, Ok)?,
-            stdout: streams.stdout.map_or_else(null, Ok)?,
-            stderr: streams.stderr.map_or_else(null, Ok)?,
-        };
-        let spawned = start(stdio)?;
+        let spawned = start(fds(streams)?)?;
         Ok(wait_exit_code(spawned.pid))
     }
 
     /// Runs the host's `ps` (default `-ef`) and keeps the container's rows,
     /// so the PIDs are host PIDs, like `docker top`.
+    fn fs_op(&self, c: &Container, op: &FsOp, streams: crate::Streams) -> Result<i32> {
+        let root = if c.state.status == crate::Status::Running && c.state.init_alive() {
+            FsRoot::Running(c.state.pid)
+        } else {
+            // Stopped: its root and mounts as it would run, assembled in
+            // the operation's own mount namespace (gone when it ends).
+            let run =
+                isola_runtime_process::oci::from_spec(&crate::spec::build(c, &placement(c))?)?;
+            FsRoot::Stopped {
+                rootfs: rootfs(c, run.root, false),
+                mounts: run.mounts,
+            }
+        };
+        let spawned = isola_runtime_process::fsop::spawn(&root, op, fds(streams)?)?;
+        Ok(wait_exit_code(spawned.pid))
+    }
+
     fn top(&self, c: &Container, ps_args: &[String]) -> Result<Top> {
         let pids = cgroup(c).procs();
         let args: Vec<String> = if ps_args.is_empty() {

@@ -304,6 +304,26 @@ impl Backend for VmBackend {
         session::exec(connect(c)?, process.clone(), streams, tty).map_err(vm_err)
     }
 
+    /// A running guest does it in its container. A stopped VM container's
+    /// writable layer is an ext4 image the guest wrote: the host never
+    /// mounts it (a crafted file system attacks the host kernel), so
+    /// copying from a stopped VM container needs it started.
+    fn fs_op(
+        &self,
+        c: &Container,
+        op: &isola_runtime_process::fsop::FsOp,
+        streams: crate::Streams,
+    ) -> Result<i32> {
+        if c.state.status != crate::Status::Running {
+            return Err(Error::Conflict(format!(
+                "container {} is not running: VM-isolated containers copy files through their guest; start it first (isola start {})",
+                c.name(),
+                c.name()
+            )));
+        }
+        session::fs_op(connect(c)?, op.clone(), streams).map_err(vm_err)
+    }
+
     fn top(&self, c: &Container, _ps_args: &[String]) -> Result<Top> {
         let mut client = connect(c)?;
         match client.call(&Message::ListProcesses {}).map_err(vm_err)? {

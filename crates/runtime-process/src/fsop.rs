@@ -1,0 +1,273 @@
+//! File operations inside a container's file system, for `cp` and
+//! `export`: a tar of a path, a tar extracted into a directory, a stat.
+//!
+//! Each runs in a child process whose root is the container's own: it
+//! joins the running container's mount namespace (whose root is the
+//! container's root after pivot_root), or, for a stopped container, mounts
+//! its root in a private mount namespace and chroots into it. Every path,
+//! and every symlink a hostile container planted or swaps in while we
+//! work, then resolves inside the container: the engine never resolves a
+//! container path on the host, which is what made `docker cp` escape
+//! (CVE-2018-15664's symlink-exchange race, CVE-2019-14271). The child runs
+//! only this crate's code and the tar crate, with numeric owners: it loads
+//! nothing from the container (no NSS modules, no libraries).
+//!
+//! The tar streams go through the child's stdin and stdout, so the same
+//! operation runs on the host (process mode) and in a VM's guest (the
+//! agent, on an exec session's streams).
+
+use crate::spawn::{Rootfs, Spawned};
+use crate::stdio::Stdio;
+use crate::volume::UserMount;
+use crate::{Context, Error, Result};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::unistd::{chdir, chroot, dup2, fork, ForkResult};
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+/// What to do in the container's file system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FsOp {
+    /// Writes a tar of `path` to stdout, its entries under `path`'s own
+    /// name (`.` for `/`). Stays on `path`'s file system, as Docker's
+    /// export does (no /proc, /sys, /dev or volumes of a running
+    /// container, unless `path` itself is on one of them).
+    Archive { path: String },
+    /// Extracts the tar on stdin into the existing directory `dir`;
+    /// owners from the archive with `keep_owners`, else root's (Docker's
+    /// `cp` without `-a`).
+    Extract { dir: String, keep_owners: bool },
+    /// Exits with [`STAT_DIR`], [`STAT_OTHER`] or [`NOT_FOUND`] for `path`
+    /// (following a final symlink, inside the container).
+    Stat { path: String },
+}
+
+/// Exit code: done (Stat: a directory).
+pub const STAT_DIR: i32 = 0;
+/// Exit code of Stat: exists, not a directory.
+pub const STAT_OTHER: i32 = 3;
+/// Exit code: the path does not exist (message on stderr).
+pub const NOT_FOUND: i32 = 2;
+/// Exit code: any other failure (message on stderr).
+pub const FAILED: i32 = 1;
+
+/// Whose file system.
+#[derive(Debug, Clone)]
+pub enum FsRoot {
+    /// A running container, by its init's PID.
+    Running(i32),
+    /// A stopped container: its root and mounts, made for the operation.
+    Stopped {
+        rootfs: Rootfs,
+        mounts: Vec<UserMount>,
+    },
+}
+
+/// Starts `op` in a child of the caller; wait for it with
+/// [`crate::wait_exit_code`]. `stdio` must be [`Stdio::Fds`].
+///
+/// Must be called while the calling process has a single thread.
+pub fn spawn(root: &FsRoot, op: &FsOp, stdio: Stdio) -> Result<Spawned> {
+    let Stdio::Fds {
+        stdin,
+        stdout,
+        stderr,
+    } = stdio
+    else {
+        return Err(Error::Setup("file operations have no terminal".into()));
+    };
+    let ns = match root {
+        FsRoot::Running(pid) => Some(File::open(format!("/proc/{pid}/ns/mnt")).map_err(|e| {
+            Error::Setup(format!("the container is not running (mount namespace: {e})"))
+        })?),
+        FsRoot::Stopped { .. } => None,
+    };
+    // SAFETY: the caller guarantees a single-threaded process, so the
+    // child may allocate; it leaves only through `_exit`.
+    match unsafe { fork() }.ctx(|| "fork".into())? {
+        ForkResult::Child => {
+            for (fd, to) in [(&stdin, 0), (&stdout, 1), (&stderr, 2)] {
+                if dup2(fd.as_raw_fd(), to).is_err() {
+                    // SAFETY: leaving the forked child.
+                    unsafe { libc::_exit(FAILED) };
+                }
+            }
+            let code = match enter(root, ns.as_ref()).and_then(|()| run(op)) {
+                Ok(code) => code,
+                Err(Error::Setup(m)) => {
+                    // The message alone: the engine names the container.
+                    let _ = writeln!(std::io::stderr(), "{m}");
+                    if m.starts_with("no such") {
+                        NOT_FOUND
+                    } else {
+                        FAILED
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(std::io::stderr(), "{e}");
+                    FAILED
+                }
+            };
+            let _ = std::io::stdout().flush();
+            // SAFETY: leaving the forked child.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => Ok(Spawned {
+            pid: child.as_raw(),
+            start_time: crate::sys::process_start_time(child.as_raw()).unwrap_or(0),
+            pty_master: None,
+        }),
+    }
+}
+
+/// Makes the container's root this process's root.
+fn enter(root: &FsRoot, ns: Option<&File>) -> Result<()> {
+    match root {
+        FsRoot::Running(_) => {
+            let ns = ns.expect("opened for a running container");
+            setns(ns, CloneFlags::CLONE_NEWNS).ctx(|| "joining the container's mounts".into())?;
+            // setns left us at the namespace's root, which is the
+            // container's root since its pivot_root.
+            chdir("/").ctx(|| "chdir /".into())
+        }
+        FsRoot::Stopped { rootfs, mounts } => {
+            unshare(CloneFlags::CLONE_NEWNS).ctx(|| "a private mount namespace".into())?;
+            crate::mounts::make_private()?;
+            crate::mounts::mount_rootfs(rootfs)?;
+            crate::volume::mount_all(&rootfs.target, mounts, crate::mounts::safe_path)?;
+            chroot(&rootfs.target).ctx(|| "chroot into the container's root".into())?;
+            chdir("/").ctx(|| "chdir /".into())
+        }
+    }
+}
+
+fn run(op: &FsOp) -> Result<i32> {
+    match op {
+        FsOp::Stat { path } => Ok(match fs::metadata(path) {
+            Ok(m) if m.is_dir() => STAT_DIR,
+            Ok(_) => STAT_OTHER,
+            Err(_) => NOT_FOUND,
+        }),
+        FsOp::Archive { path } => {
+            archive(Path::new(path), std::io::stdout().lock())?;
+            Ok(0)
+        }
+        FsOp::Extract { dir, keep_owners } => {
+            let d = Path::new(dir);
+            if !fs::metadata(d).is_ok_and(|m| m.is_dir()) {
+                return Err(Error::Setup(format!("no such directory: {dir}")));
+            }
+            // SAFETY: fd 0 is our stdin, owned by nothing else in this
+            // process; it is read to the end and the process exits.
+            let stdin = unsafe { File::from_raw_fd(0) };
+            extract(stdin, d, *keep_owners)?;
+            Ok(0)
+        }
+    }
+}
+
+fn io(what: String) -> impl FnOnce(std::io::Error) -> Error {
+    move |e| Error::Setup(format!("{what}: {e}"))
+}
+
+/// A tar of `path` (not following links, not leaving its file system),
+/// its entries under `path`'s own name.
+pub fn archive(path: &Path, out: impl Write) -> Result<()> {
+    let name = match path.file_name() {
+        Some(n) => PathBuf::from(n),
+        None => PathBuf::from("."),
+    };
+    archive_named(path, &name, out)
+}
+
+/// A tar of `path` with its entries under `name` (`.`: a directory's
+/// content without the directory itself).
+pub fn archive_named(path: &Path, name: &Path, out: impl Write) -> Result<()> {
+    let top = fs::symlink_metadata(path)
+        .map_err(|_| Error::Setup(format!("no such file or directory: {}", path.display())))?;
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    b.mode(tar::HeaderMode::Complete);
+    append(&mut b, path, name, top.dev())?;
+    b.into_inner()
+        .and_then(|mut w| w.flush())
+        .map_err(io("writing the archive".into()))
+}
+
+fn append<W: Write>(b: &mut tar::Builder<W>, path: &Path, name: &Path, dev: u64) -> Result<()> {
+    let m = fs::symlink_metadata(path).map_err(io(format!("reading {}", path.display())))?;
+    if m.is_dir() {
+        if name != Path::new(".") {
+            b.append_path_with_name(path, name)
+                .map_err(io(format!("archiving {}", path.display())))?;
+        }
+        let mut entries: Vec<_> = fs::read_dir(path)
+            .map_err(io(format!("reading {}", path.display())))?
+            .flatten()
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let child = e.path();
+            let Ok(cm) = fs::symlink_metadata(&child) else {
+                continue; // gone meanwhile
+            };
+            // Another file system mounted here. Directories only: overlayfs
+            // over layers on different file systems (a VM's erofs and ext4)
+            // reports the layers' devices for files, its own for directories.
+            if cm.is_dir() && cm.dev() != dev {
+                continue;
+            }
+            let child_name = if name == Path::new(".") {
+                PathBuf::from(e.file_name())
+            } else {
+                name.join(e.file_name())
+            };
+            append(b, &child, &child_name, dev)?;
+        }
+        Ok(())
+    } else if m.file_type().is_socket() {
+        Ok(()) // tar has no sockets
+    } else {
+        b.append_path_with_name(path, name)
+            .map_err(io(format!("archiving {}", path.display())))
+    }
+}
+
+use std::os::unix::fs::FileTypeExt;
+
+/// Extracts a tar into `dir`. Entries that would land outside `dir`
+/// (absolute, `..`, or through a link) are refused by the tar crate's
+/// checks; device nodes are skipped (an archive never creates devices).
+pub fn extract(input: impl Read, dir: &Path, keep_owners: bool) -> Result<()> {
+    let mut a = tar::Archive::new(input);
+    a.set_preserve_permissions(true);
+    a.set_preserve_ownerships(keep_owners);
+    a.set_preserve_mtime(true);
+    a.set_overwrite(true);
+    a.set_unpack_xattrs(false);
+    for entry in a.entries().map_err(io("reading the archive".into()))? {
+        let mut entry = entry.map_err(io("reading the archive".into()))?;
+        let kind = entry.header().entry_type();
+        if kind.is_block_special() || kind.is_character_special() {
+            continue;
+        }
+        let path = entry
+            .path()
+            .map_err(io("reading the archive".into()))?
+            .into_owned();
+        if path.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(Error::Setup(format!(
+                "the archive's entry {} leaves the destination",
+                path.display()
+            )));
+        }
+        entry
+            .unpack_in(dir)
+            .map_err(io(format!("extracting {}", path.display())))?;
+    }
+    Ok(())
+}
