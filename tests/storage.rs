@@ -524,3 +524,288 @@ fn killed_vms_and_monitors_leave_no_mounts_behind() {
     assert!(host_mounts(host.path().to_str().unwrap()).is_empty());
     assert_eq!(i.ok(&["volume", "ls", "-q"]), "kv\n", "named volumes stay");
 }
+
+#[test]
+fn cp_both_ways_and_with_tar_streams_in_both_modes() {
+    let i = root();
+    let host = tempfile::tempdir().unwrap();
+    let src = host.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("a"), "a\n").unwrap();
+    std::fs::write(src.join("sub/b"), "b\n").unwrap();
+    for (n, mode) in MODES.iter().enumerate() {
+        let name = format!("c{n}");
+        i.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            mode,
+            "busybox",
+            "sleep",
+            "600",
+        ]);
+        // Host → container: into a directory, renamed, and content only.
+        i.ok(&["cp", src.to_str().unwrap(), &format!("{name}:/tmp/")]);
+        i.ok(&[
+            "cp",
+            src.join("a").to_str().unwrap(),
+            &format!("{name}:/tmp/renamed"),
+        ]);
+        i.ok(&[
+            "cp",
+            &format!("{}/.", src.display()),
+            &format!("{name}:/root"),
+        ]);
+        assert_eq!(
+            i.ok(&[
+                "exec",
+                &name,
+                "sh",
+                "-c",
+                "cat /tmp/src/sub/b /tmp/renamed /root/a; stat -c %u /tmp/src/a"
+            ]),
+            "b\na\na\n0\n",
+            "{mode}"
+        );
+        // Container → host.
+        let out = host.path().join(format!("out{n}"));
+        i.ok(&["cp", &format!("{name}:/tmp/src"), out.to_str().unwrap()]);
+        assert_eq!(std::fs::read_to_string(out.join("sub/b")).unwrap(), "b\n");
+        i.ok(&["cp", &format!("{name}:/etc/passwd"), out.to_str().unwrap()]);
+        assert!(std::fs::read_to_string(out.join("passwd"))
+            .unwrap()
+            .starts_with("root:"));
+        // `-`: a tar on stdout, and a tar on stdin.
+        let tar = i
+            .cmd(&["cp", &format!("{name}:/tmp/src"), "-"])
+            .output()
+            .unwrap();
+        assert!(tar.status.success());
+        let mut names: Vec<String> = tar::Archive::new(&tar.stdout[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["src", "src/a", "src/sub", "src/sub/b"], "{mode}");
+        let input = TarBuilder::new().file("from-stdin", b"piped\n").finish();
+        let o = i.run_with_input(&["cp", "-", &format!("{name}:/tmp")], &input);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(i.ok(&["exec", &name, "cat", "/tmp/from-stdin"]), "piped\n");
+        // Bad paths: one line, 125, nothing made.
+        assert_fails(
+            &i.run(&["cp", src.to_str().unwrap(), &format!("{name}:/no/such/dir")]),
+            125,
+            "/no/such: no such directory",
+        );
+        assert_fails(
+            &i.run(&[
+                "cp",
+                &format!("{name}:/nope"),
+                host.path().to_str().unwrap(),
+            ]),
+            125,
+            "no such file or directory: /nope",
+        );
+        let deep = host.path().join("missing/parent/x");
+        assert_fails(
+            &i.run(&["cp", &format!("{name}:/etc/passwd"), deep.to_str().unwrap()]),
+            125,
+            "no such directory",
+        );
+        // export lists the whole root file system; diff and commit see
+        // the copies.
+        let tar = i.cmd(&["export", &name]).output().unwrap();
+        assert!(tar.status.success());
+        let names: Vec<String> = tar::Archive::new(&tar.stdout[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        for want in ["bin/busybox", "etc/passwd", "tmp/src/sub/b"] {
+            assert!(
+                names.iter().any(|n| n == want),
+                "{mode}: export lacks {want}"
+            );
+        }
+        assert!(
+            !names.iter().any(|n| n.starts_with("proc/")),
+            "{mode}: export entered /proc"
+        );
+        let diff = i.ok(&["diff", &name]);
+        assert!(
+            diff.contains("A /tmp/src/sub/b\n") && diff.contains("A /root/a\n"),
+            "{diff}"
+        );
+        assert!(
+            !diff.contains("/etc/hosts"),
+            "mount points are not changes: {diff}"
+        );
+        let image = format!("committed{n}:v1");
+        i.ok(&["exec", &name, "rm", "/etc/group"]);
+        i.ok(&[
+            "commit",
+            "-c",
+            "CMD [\"cat\", \"/tmp/renamed\"]",
+            &name,
+            &image,
+        ]);
+        assert_eq!(
+            i.ok(&["run", "--rm", "--network", "none", mode, &image]),
+            "a\n"
+        );
+        let o = i.run(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &image,
+            "ls",
+            "/etc/group",
+        ]);
+        assert_ne!(
+            o.status.code(),
+            Some(0),
+            "{mode}: the deletion was committed"
+        );
+        i.ok(&["rm", "-f", &name]);
+    }
+}
+
+#[test]
+fn cp_of_a_stopped_container_and_its_limits() {
+    let i = root();
+    let host = tempfile::tempdir().unwrap();
+    i.ok(&[
+        "run",
+        "--name",
+        "p",
+        "--network",
+        "none",
+        "-v",
+        "sv:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /kept; echo vol > /data/v",
+    ]);
+    i.ok(&["cp", "p:/kept", host.path().to_str().unwrap()]);
+    i.ok(&["cp", "p:/data/v", host.path().to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("kept")).unwrap(),
+        "kept\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("v")).unwrap(),
+        "vol\n"
+    );
+    i.ok(&["cp", host.path().join("kept").to_str().unwrap(), "p:/back"]);
+    assert_eq!(i.ok(&["start", "-a", "p"]), "");
+    let id = i.id("p");
+    assert!(
+        host_mounts(&id).is_empty(),
+        "cp left mounts: {:?}",
+        host_mounts(&id)
+    );
+    // A stopped VM container: refused with the fix, nothing mounted.
+    i.ok(&[
+        "create",
+        "--name",
+        "v",
+        "--network",
+        "none",
+        MODES[1],
+        "busybox",
+    ]);
+    assert_fails(
+        &i.run(&["cp", "v:/etc/passwd", host.path().to_str().unwrap()]),
+        125,
+        "start it first",
+    );
+}
+
+#[test]
+fn cp_never_follows_a_container_symlink_out_to_the_host() {
+    // The symlink-exchange race (CVE-2018-15664): while cp runs, the
+    // container swaps a directory for a link to / back and forth.
+    let i = root();
+    let host = tempfile::tempdir().unwrap();
+    let marker = format!("isola-cp-escape-{}", std::process::id());
+    let payload = host.path().join(&marker);
+    std::fs::write(&payload, "payload").unwrap();
+    for (n, mode) in MODES.iter().enumerate() {
+        let name = format!("race{n}");
+        i.ok(&["run", "-d", "--name", &name, "--network", "none", mode, "busybox", "sh", "-c",
+               "mkdir -p /w/real; while true; do mv /w/real /w/tmp; ln -sfn / /w/real; rm /w/real; mv /w/tmp /w/real; done"]);
+        let mut copied = 0;
+        for _ in 0..15 {
+            let o = i.run(&["cp", payload.to_str().unwrap(), &format!("{name}:/w/real/")]);
+            copied += o.status.success() as usize;
+            let out = host.path().join(format!("got{n}"));
+            let _ = std::fs::remove_dir_all(&out);
+            let o = i.run(&[
+                "cp",
+                &format!("{name}:/w/real/etc/hostname"),
+                out.to_str().unwrap(),
+            ]);
+            if o.status.success() {
+                // Whatever was copied is the container's, never the host's.
+                let got = std::fs::read_to_string(&out).unwrap_or_default();
+                let host_name = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+                assert!(
+                    host_name.is_empty() || got != host_name,
+                    "{mode}: read the host's /etc/hostname"
+                );
+            }
+        }
+        assert!(copied > 0, "{mode}: no copy got through the race");
+        assert!(
+            !std::path::Path::new(&format!("/{marker}")).exists(),
+            "{mode}: cp wrote to the host's /"
+        );
+        i.ok(&["rm", "-f", &name]);
+    }
+    // A link planted in a volume, copied out, then a directory of that
+    // name copied over it: the link is replaced, never written through.
+    let out = host.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    i.ok(&[
+        "run",
+        "--name",
+        "l",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /x && ln -s /etc /x/evil",
+    ]);
+    i.ok(&["cp", "l:/x/.", out.to_str().unwrap()]);
+    assert!(std::fs::symlink_metadata(out.join("evil"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    i.ok(&[
+        "run",
+        "--name",
+        "l2",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /x/evil && echo pwned > /x/evil/isola-pwned",
+    ]);
+    i.ok(&["cp", "l2:/x/.", out.to_str().unwrap()]);
+    assert!(
+        !std::path::Path::new("/etc/isola-pwned").exists(),
+        "cp wrote through a link"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("evil/isola-pwned")).unwrap(),
+        "pwned\n"
+    );
+}

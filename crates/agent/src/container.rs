@@ -18,6 +18,8 @@ const CGROUP: &str = "isola/container";
 pub struct Container {
     pub init_pid: i32,
     pub cgroup: Cgroup,
+    /// The root's layers, for `diff` and `commit`.
+    pub rootfs: isola_runtime_process::Rootfs,
 }
 
 impl Container {
@@ -40,7 +42,7 @@ impl Container {
         mounts.extend(run.mounts.iter().cloned());
         let cgroup = Cgroup::create(CGROUP, &run.limits, &run.linux.device_allow_list()?)?;
         let spec = ContainerSpec {
-            rootfs,
+            rootfs: rootfs.clone(),
             process: run.process.clone(),
             hostname: run.hostname.clone(),
             network: run.network,
@@ -66,6 +68,7 @@ impl Container {
         let container = Container {
             init_pid: spawned.pid,
             cgroup,
+            rootfs,
         };
         if let Err(e) = io.attach_terminal(spawned.pty_master, cfg.open_stdin) {
             container.kill_all();
@@ -80,11 +83,15 @@ impl Container {
         let spawned = match &cfg.fs_op {
             // The same file operations as on the host, in the container's
             // mount namespace (the host's `cp` and `export` in VM mode).
-            Some(op) => isola_runtime_process::fsop::spawn(
-                &isola_runtime_process::fsop::FsRoot::Running(self.init_pid),
-                op,
-                child_stdio,
-            )?,
+            Some(op) => {
+                let (root, op) = op.clone().placed(
+                    Some(self.init_pid),
+                    || unreachable!("the guest's container runs"),
+                    &self.rootfs.upper,
+                    &self.rootfs.lower,
+                )?;
+                isola_runtime_process::fsop::spawn(&root, &op, child_stdio)?
+            }
             None => isola_runtime_process::exec(
                 self.init_pid,
                 &self.cgroup,

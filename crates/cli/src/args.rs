@@ -74,6 +74,10 @@ pub enum Command {
     Cp(CpArgs),
     /// Write a container's file system as a tar archive
     Export(ExportArgs),
+    /// List the changes to a container's file system (A added, C changed, D deleted)
+    Diff(DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
     /// The per-container monitor (started by isola itself)
     #[command(name = "__monitor", hide = true)]
     Monitor(MonitorArgs),
@@ -88,6 +92,30 @@ pub struct CpArgs {
     pub source: String,
     /// CONTAINER:DEST_PATH, or a host path, or - (a tar on stdout)
     pub destination: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Author (e.g. "Jane Doe <jane@example.com>")
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Commit message
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, VOLUME, EXPOSE, LABEL)
+    #[arg(short, long = "change")]
+    pub change: Vec<String>,
+    /// Accepted for Docker compatibility: isola does not pause (see README)
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub pause: bool,
+    pub container: String,
+    /// REPOSITORY[:TAG]
+    pub reference: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -121,6 +121,27 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Volume(v) => volumes::volume(&engine, v),
         Command::Cp(a) => containers::cp(&engine, a),
         Command::Export(a) => containers::export(&engine, a),
+        Command::Diff(a) => {
+            let c = engine.lookup(&a.container)?;
+            for (kind, path) in engine.diff(&c)? {
+                println!("{kind} {path}");
+            }
+            Ok(0)
+        }
+        Command::Commit(a) => {
+            let c = engine.lookup(&a.container)?;
+            let id = engine.commit(
+                &c,
+                isola_engine::CommitRequest {
+                    reference: a.reference.clone(),
+                    changes: a.change.clone(),
+                    message: a.message.clone().unwrap_or_default(),
+                    author: a.author.clone().unwrap_or_default(),
+                },
+            )?;
+            println!("{id}");
+            Ok(0)
+        }
         Command::Monitor(a) => Ok(engine.run_monitor(
             &a.id,
             MonitorOptions {

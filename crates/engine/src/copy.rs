@@ -86,7 +86,13 @@ impl Engine {
     }
 
     /// `cp CONTAINER:SRC DEST`.
-    pub fn copy_from(&self, c: &Container, src: &str, dest: &HostEnd, keep_owners: bool) -> Result<()> {
+    pub fn copy_from(
+        &self,
+        c: &Container,
+        src: &str,
+        dest: &HostEnd,
+        keep_owners: bool,
+    ) -> Result<()> {
         let (src, contents) = container_path(src);
         let archive = FsOp::Archive { path: src.clone() };
         let dest = match dest {
@@ -149,7 +155,13 @@ impl Engine {
     }
 
     /// `cp SRC CONTAINER:DEST`.
-    pub fn copy_to(&self, c: &Container, src: &HostEnd, dest: &str, keep_owners: bool) -> Result<()> {
+    pub fn copy_to(
+        &self,
+        c: &Container,
+        src: &HostEnd,
+        dest: &str,
+        keep_owners: bool,
+    ) -> Result<()> {
         let (dest, _) = container_path(dest);
         let src = match src {
             HostEnd::Stdio => {
@@ -169,9 +181,8 @@ impl Engine {
             }
             HostEnd::Path(p) => p,
         };
-        let src_meta = fs::metadata(src).map_err(|e| {
-            Error::Invalid(format!("cp: {}: {e}", src.display()))
-        })?;
+        let src_meta =
+            fs::metadata(src).map_err(|e| Error::Invalid(format!("cp: {}: {e}", src.display())))?;
         let contents = src.to_string_lossy().ends_with("/.");
         let (dir, name) = match self.stat_in(c, &dest)? {
             fsop::STAT_DIR => (
@@ -207,8 +218,13 @@ impl Engine {
         let mut tar = temp()?;
         fsop::archive_named(src, &name, &mut tar)?;
         tar.rewind().map_err(io_err("rewinding the archive"))?;
-        self.fs_op(c, FsOp::Extract { dir, keep_owners }, Some(tar.into()), None)
-            .map(drop)
+        self.fs_op(
+            c,
+            FsOp::Extract { dir, keep_owners },
+            Some(tar.into()),
+            None,
+        )
+        .map(drop)
     }
 
     /// `export`: the container's file system as a tar, to `out`.
@@ -231,7 +247,10 @@ fn merge_move(from: &Path, to: &Path) -> Result<()> {
     let from_dir = fs::symlink_metadata(from).is_ok_and(|m| m.is_dir());
     match fs::symlink_metadata(to) {
         Ok(m) if m.is_dir() && from_dir => {
-            for e in fs::read_dir(from).map_err(io_err("reading the copy"))?.flatten() {
+            for e in fs::read_dir(from)
+                .map_err(io_err("reading the copy"))?
+                .flatten()
+            {
                 merge_move(&e.path(), &to.join(e.file_name()))?;
             }
             Ok(())
@@ -245,5 +264,119 @@ fn merge_move(from: &Path, to: &Path) -> Result<()> {
             fs::rename(from, to).map_err(io_err(format!("writing {}", to.display())))
         }
         Err(_) => fs::rename(from, to).map_err(io_err(format!("writing {}", to.display()))),
+    }
+}
+
+/// Where the runtimes mount on the container's root: what they create
+/// there to mount on is not the container's change (Docker keeps it in
+/// an "init layer" that diff and commit leave out).
+fn mount_points(c: &Container) -> Vec<String> {
+    let standard = [
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/mqueue",
+        "/sys",
+        "/sys/fs/cgroup",
+        "/etc/hostname",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+        isola_runtime_process::linux::INIT_PATH,
+    ];
+    standard
+        .iter()
+        .map(|s| s.to_string())
+        .chain(c.config.mounts.iter().map(|m| m.destination.clone()))
+        .collect()
+}
+
+/// `commit`'s options beyond the container.
+#[derive(Debug, Clone, Default)]
+pub struct CommitRequest {
+    /// `REPO[:TAG]`.
+    pub reference: Option<String>,
+    /// `-c` instructions.
+    pub changes: Vec<String>,
+    pub message: String,
+    pub author: String,
+}
+
+impl Engine {
+    /// `diff`: the container's changes against its image, as Docker lists
+    /// them (`A`dded, `C`hanged, `D`eleted), sorted by path.
+    pub fn diff(&self, c: &Container) -> Result<Vec<(char, String)>> {
+        let mut out = temp()?;
+        let op = FsOp::Changes {
+            upper: String::new(),
+            lowers: Vec::new(),
+            skip: mount_points(c),
+        };
+        self.fs_op(
+            c,
+            op,
+            None,
+            Some(out.try_clone().map_err(io_err("dup"))?.into()),
+        )?;
+        let mut text = String::new();
+        out.rewind().map_err(io_err("reading the changes"))?;
+        out.read_to_string(&mut text)
+            .map_err(io_err("reading the changes"))?;
+        Ok(text
+            .lines()
+            .filter_map(|l| {
+                let (k, p) = l.split_once(' ')?;
+                Some((k.chars().next()?, p.to_string()))
+            })
+            .collect())
+    }
+
+    /// `commit`: the container's writable layer on its image, with its
+    /// configuration (command, environment, ...) as the new image's.
+    /// Returns the new image's id.
+    pub fn commit(&self, c: &Container, req: CommitRequest) -> Result<String> {
+        let mut layer = temp()?;
+        let op = FsOp::Layer {
+            upper: String::new(),
+            skip: mount_points(c),
+        };
+        self.fs_op(
+            c,
+            op,
+            None,
+            Some(layer.try_clone().map_err(io_err("dup"))?.into()),
+        )?;
+        layer.rewind().map_err(io_err("reading the layer"))?;
+        let base = self.images.resolve(&c.config.image_id)?;
+        let img = base.config.config().clone().unwrap_or_default();
+        let cfg = &c.config.config;
+        let mut config = img.clone();
+        // HOSTNAME is the container's, set at each create.
+        let env = cfg
+            .env
+            .iter()
+            .filter(|e| !e.starts_with("HOSTNAME="))
+            .cloned();
+        config.set_env(Some(env.collect()));
+        config.set_cmd(Some(cfg.cmd.clone()).filter(|v| !v.is_empty()));
+        config.set_entrypoint(Some(cfg.entrypoint.clone()).filter(|v| !v.is_empty()));
+        config.set_working_dir(Some(cfg.working_dir.clone()).filter(|v| v != "/"));
+        config.set_user(Some(cfg.user.clone()).filter(|v| !v.is_empty()));
+        let mut labels = img.labels().clone().unwrap_or_default();
+        labels.extend(cfg.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        config.set_labels(Some(labels).filter(|l| !l.is_empty()));
+        let created_by = format!("isola commit {}", c.name());
+        Ok(self.images.commit(
+            &c.config.image_id,
+            &mut layer,
+            isola_image::CommitOptions {
+                config,
+                changes: req.changes,
+                comment: req.message,
+                author: req.author,
+                created_by,
+                reference: req.reference,
+            },
+        )?)
     }
 }

@@ -24,7 +24,7 @@ mod volumes;
 
 pub use backend::{Isolation, Top};
 pub use config::HostConfig as EngineConfig;
-pub use copy::HostEnd;
+pub use copy::{CommitRequest, HostEnd};
 pub use exec::ExecOptions;
 pub use filters::Filters;
 pub use info::Info;

@@ -378,7 +378,10 @@ mod tests {
             }
         );
         assert!(host.mounts[2].noexec && host.mounts[2].nosuid);
-        assert_eq!(host.mounts[3].destination, "/etc/hosts", "engine files last");
+        assert_eq!(
+            host.mounts[3].destination, "/etc/hosts",
+            "engine files last"
+        );
         // In a VM the same mounts come from the shares, in order.
         let mut guest = placement();
         guest.shares = Some("/run/isola/shares".into());

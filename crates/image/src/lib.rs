@@ -8,6 +8,7 @@
 //! store is staged and committed atomically under a cross-process lock.
 
 mod changes;
+mod commit;
 mod compression;
 mod digest;
 mod error;
@@ -27,6 +28,7 @@ mod test_support;
 mod unpack;
 mod walk;
 
+pub use commit::CommitOptions;
 pub use error::{Error, Result};
 pub use reference::normalize_reference;
 pub use store::{Image, ImageSummary, Store};

@@ -44,6 +44,20 @@ pub enum FsOp {
     /// Exits with [`STAT_DIR`], [`STAT_OTHER`] or [`NOT_FOUND`] for `path`
     /// (following a final symlink, inside the container).
     Stat { path: String },
+    /// Writes the container's writable layer (overlayfs upper directory
+    /// `upper`) as an OCI image layer to stdout: whiteouts become `.wh.`
+    /// files, opaque directories get `.wh..wh..opq`. Runs chrooted into
+    /// `upper`, so nothing the container put there leads outside it.
+    /// `skip`: mount points (empty files and directories the runtime made
+    /// to mount on, Docker's "init layer"), left out.
+    Layer { upper: String, skip: Vec<String> },
+    /// Prints Docker's `diff` lines (`A`, `C`, `D` and a path) for the
+    /// upper directory against the image's layer directories.
+    Changes {
+        upper: String,
+        lowers: Vec<String>,
+        skip: Vec<String>,
+    },
 }
 
 /// Exit code: done (Stat: a directory).
@@ -65,6 +79,47 @@ pub enum FsRoot {
         rootfs: Rootfs,
         mounts: Vec<UserMount>,
     },
+    /// A directory of the caller's, as root (a writable layer).
+    Dir(PathBuf),
+    /// The caller's own view (for reading names and types only).
+    Here,
+}
+
+impl FsOp {
+    /// Where the operation runs for a container: `running` (its init) or
+    /// `stopped` (how to assemble its root), for the ops on its root; its
+    /// upper and lower directories for the ops on its layers. Fills the
+    /// layer ops' paths.
+    pub fn placed(
+        self,
+        running: Option<i32>,
+        stopped: impl FnOnce() -> Result<FsRoot>,
+        upper: &Path,
+        lowers: &[PathBuf],
+    ) -> Result<(FsRoot, FsOp)> {
+        let s = |p: &Path| p.display().to_string();
+        Ok(match self {
+            FsOp::Layer { skip, .. } => (
+                FsRoot::Dir(upper.to_path_buf()),
+                FsOp::Layer {
+                    upper: "/".into(),
+                    skip,
+                },
+            ),
+            FsOp::Changes { skip, .. } => (
+                FsRoot::Here,
+                FsOp::Changes {
+                    upper: s(upper),
+                    lowers: lowers.iter().map(|l| s(l)).collect(),
+                    skip,
+                },
+            ),
+            op => match running {
+                Some(pid) => (FsRoot::Running(pid), op),
+                None => (stopped()?, op),
+            },
+        })
+    }
 }
 
 /// Starts `op` in a child of the caller; wait for it with
@@ -82,9 +137,11 @@ pub fn spawn(root: &FsRoot, op: &FsOp, stdio: Stdio) -> Result<Spawned> {
     };
     let ns = match root {
         FsRoot::Running(pid) => Some(File::open(format!("/proc/{pid}/ns/mnt")).map_err(|e| {
-            Error::Setup(format!("the container is not running (mount namespace: {e})"))
+            Error::Setup(format!(
+                "the container is not running (mount namespace: {e})"
+            ))
         })?),
-        FsRoot::Stopped { .. } => None,
+        _ => None,
     };
     // SAFETY: the caller guarantees a single-threaded process, so the
     // child may allocate; it leaves only through `_exit`.
@@ -142,6 +199,11 @@ fn enter(root: &FsRoot, ns: Option<&File>) -> Result<()> {
             chroot(&rootfs.target).ctx(|| "chroot into the container's root".into())?;
             chdir("/").ctx(|| "chdir /".into())
         }
+        FsRoot::Dir(dir) => {
+            chroot(dir).ctx(|| format!("chroot into {}", dir.display()))?;
+            chdir("/").ctx(|| "chdir /".into())
+        }
+        FsRoot::Here => Ok(()),
     }
 }
 
@@ -154,6 +216,22 @@ fn run(op: &FsOp) -> Result<i32> {
         }),
         FsOp::Archive { path } => {
             archive(Path::new(path), std::io::stdout().lock())?;
+            Ok(0)
+        }
+        FsOp::Layer { upper, skip } => {
+            layer(Path::new(upper), skip, std::io::stdout().lock())?;
+            Ok(0)
+        }
+        FsOp::Changes {
+            upper,
+            lowers,
+            skip,
+        } => {
+            let lowers: Vec<PathBuf> = lowers.iter().map(PathBuf::from).collect();
+            let mut out = std::io::stdout().lock();
+            for (kind, path) in changes(Path::new(upper), &lowers, skip)? {
+                writeln!(out, "{kind} {path}").map_err(io("writing".into()))?;
+            }
             Ok(0)
         }
         FsOp::Extract { dir, keep_owners } => {
@@ -268,6 +346,149 @@ pub fn extract(input: impl Read, dir: &Path, keep_owners: bool) -> Result<()> {
         entry
             .unpack_in(dir)
             .map_err(io(format!("extracting {}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// overlayfs marks deletions with 0:0 character devices.
+fn is_whiteout(m: &fs::Metadata) -> bool {
+    m.file_type().is_char_device() && m.rdev() == 0
+}
+
+/// overlayfs marks a directory that hides the layers below as opaque.
+fn is_opaque(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(p) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut buf = [0u8; 4];
+    // SAFETY: NUL-terminated strings and a buffer of the size we pass.
+    let n = unsafe {
+        libc::lgetxattr(
+            p.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    n == 1 && buf[0] == b'y'
+}
+
+/// Whether `path` (a container path) is a mount point the runtime made:
+/// listed in `skip` and empty.
+fn is_stub(skip: &[String], shown: &str, m: &fs::Metadata, path: &Path) -> bool {
+    skip.iter().any(|s| s == shown)
+        && if m.is_dir() {
+            fs::read_dir(path).is_ok_and(|mut d| d.next().is_none())
+        } else {
+            m.is_file() && m.len() == 0
+        }
+}
+
+/// The writable layer at `upper` as an OCI layer tar.
+pub fn layer(upper: &Path, skip: &[String], out: impl Write) -> Result<()> {
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    b.mode(tar::HeaderMode::Complete);
+    layer_dir(&mut b, upper, Path::new(""), skip)?;
+    b.into_inner()
+        .and_then(|mut w| w.flush())
+        .map_err(io("writing the layer".into()))
+}
+
+fn empty_file<W: Write>(b: &mut tar::Builder<W>, name: &Path) -> Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    b.append_data(&mut h, name, std::io::empty())
+        .map_err(io(format!("archiving {}", name.display())))
+}
+
+fn layer_dir<W: Write>(
+    b: &mut tar::Builder<W>,
+    dir: &Path,
+    name: &Path,
+    skip: &[String],
+) -> Result<()> {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .map_err(io(format!("reading {}", dir.display())))?
+        .flatten()
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        let rel = name.join(e.file_name());
+        let Ok(m) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if is_stub(skip, &format!("/{}", rel.display()), &m, &path) {
+            continue;
+        }
+        if is_whiteout(&m) {
+            let wh = format!(".wh.{}", e.file_name().to_string_lossy());
+            empty_file(b, &name.join(wh))?;
+        } else if m.is_dir() {
+            b.append_path_with_name(&path, &rel)
+                .map_err(io(format!("archiving {}", rel.display())))?;
+            if is_opaque(&path) {
+                empty_file(b, &rel.join(".wh..wh..opq"))?;
+            }
+            layer_dir(b, &path, &rel, skip)?;
+        } else if !m.file_type().is_socket() {
+            b.append_path_with_name(&path, &rel)
+                .map_err(io(format!("archiving {}", rel.display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// Docker's `diff`: what the upper directory adds (`A`), changes (`C`) and
+/// deletes (`D`) against the layers, by container path, sorted.
+pub fn changes(upper: &Path, lowers: &[PathBuf], skip: &[String]) -> Result<Vec<(char, String)>> {
+    let mut out = Vec::new();
+    walk_changes(upper, lowers, Path::new("/"), skip, &mut out)?;
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
+fn in_lowers(lowers: &[PathBuf], rel: &Path) -> bool {
+    let rel = rel.strip_prefix("/").unwrap_or(rel);
+    lowers
+        .iter()
+        .any(|l| fs::symlink_metadata(l.join(rel)).is_ok())
+}
+
+fn walk_changes(
+    dir: &Path,
+    lowers: &[PathBuf],
+    at: &Path,
+    skip: &[String],
+    out: &mut Vec<(char, String)>,
+) -> Result<()> {
+    for e in fs::read_dir(dir)
+        .map_err(io(format!("reading {}", dir.display())))?
+        .flatten()
+    {
+        let path = e.path();
+        let rel = at.join(e.file_name());
+        let Ok(m) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let shown = rel.display().to_string();
+        if is_stub(skip, &shown, &m, &path) && !in_lowers(lowers, &rel) {
+            continue;
+        }
+        if is_whiteout(&m) {
+            out.push(('D', shown));
+            continue;
+        }
+        let kind = if in_lowers(lowers, &rel) { 'C' } else { 'A' };
+        out.push((kind, shown));
+        if m.is_dir() {
+            walk_changes(&path, lowers, &rel, skip, out)?;
+        }
     }
     Ok(())
 }

@@ -7,8 +7,8 @@
 use crate::client::{Client, Timeouts};
 use crate::{io_err, Error, Result};
 use isola_proto::{
-    FrameReader,
-    ExecConfig, Frame, FrameWriter, Message, ProcessSpec, Stream, TtySize, MAIN_SESSION,
+    ExecConfig, Frame, FrameReader, FrameWriter, Message, ProcessSpec, Stream, TtySize,
+    MAIN_SESSION,
 };
 use isola_runtime_process::sys::{get_winsize, signalfd};
 use isola_runtime_process::Streams;

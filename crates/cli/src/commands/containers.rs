@@ -401,7 +401,9 @@ pub fn export(engine: &Engine, a: &ExportArgs) -> Result<i32> {
             .into(),
         None => {
             if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-                bail!("export: refusing to write a tar to a terminal: use -o FILE or redirect stdout");
+                bail!(
+                    "export: refusing to write a tar to a terminal: use -o FILE or redirect stdout"
+                );
             }
             std::io::stdout().as_fd().try_clone_to_owned()?
         }

@@ -5,12 +5,12 @@ use super::{Backend, Ending, Top};
 use crate::pump::{make_stdio, pump, Input, Sinks};
 use crate::store::Container;
 use crate::{io_err, Error, Result};
+use isola_runtime_process::fsop::{FsOp, FsRoot};
 use isola_runtime_process::{
     spawn, wait_exit_code, Cgroup, ContainerSpec, Limits, ProcessSpec, Rootfs, Spawned, Stdio,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use isola_runtime_process::fsop::{FsOp, FsRoot};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::Command;
@@ -187,19 +187,24 @@ impl Backend for ProcessBackend {
     /// Runs the host's `ps` (default `-ef`) and keeps the container's rows,
     /// so the PIDs are host PIDs, like `docker top`.
     fn fs_op(&self, c: &Container, op: &FsOp, streams: crate::Streams) -> Result<i32> {
-        let root = if c.state.status == crate::Status::Running && c.state.init_alive() {
-            FsRoot::Running(c.state.pid)
-        } else {
-            // Stopped: its root and mounts as it would run, assembled in
-            // the operation's own mount namespace (gone when it ends).
-            let run =
-                isola_runtime_process::oci::from_spec(&crate::spec::build(c, &placement(c))?)?;
-            FsRoot::Stopped {
+        let running = (c.state.status == crate::Status::Running && c.state.init_alive())
+            .then_some(c.state.pid);
+        // Stopped: its root and mounts as it would run, assembled in the
+        // operation's own mount namespace (gone when it ends).
+        let stopped = || -> isola_runtime_process::Result<FsRoot> {
+            let spec = crate::spec::build(c, &placement(c))
+                .map_err(|e| isola_runtime_process::Error::Setup(e.to_string()))?;
+            let run = isola_runtime_process::oci::from_spec(&spec)?;
+            Ok(FsRoot::Stopped {
                 rootfs: rootfs(c, run.root, false),
                 mounts: run.mounts,
-            }
+            })
         };
-        let spawned = isola_runtime_process::fsop::spawn(&root, op, fds(streams)?)?;
+        let lowers: Vec<PathBuf> = c.config.layers.iter().rev().cloned().collect();
+        let (root, op) = op
+            .clone()
+            .placed(running, stopped, &c.dir.join("upper"), &lowers)?;
+        let spawned = isola_runtime_process::fsop::spawn(&root, &op, fds(streams)?)?;
         Ok(wait_exit_code(spawned.pid))
     }
 
