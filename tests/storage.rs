@@ -809,3 +809,54 @@ fn cp_never_follows_a_container_symlink_out_to_the_host() {
         "pwned\n"
     );
 }
+
+/// The major:minor of the block device under the host's root file system.
+fn host_root_disk() -> (u32, u32) {
+    let dev = std::fs::metadata("/").unwrap().dev();
+    // SAFETY: major/minor only split a number.
+    unsafe { (libc::major(dev), libc::minor(dev)) }
+}
+
+#[test]
+fn images_with_device_nodes_import_and_grant_no_device() {
+    let i = root();
+    let (major, minor) = host_root_disk();
+    // As debootstrap leaves them: /dev nodes; and a hostile node for the
+    // host's root disk outside /dev.
+    let tar = TarBuilder::new()
+        .dir_all(".", busybox_rootfs())
+        .device(tar::EntryType::Char, "dev/console", 5, 1)
+        .device(tar::EntryType::Char, "dev/null", 1, 3)
+        .device(tar::EntryType::Block, "hostdisk", major, minor)
+        .finish();
+    let path = i.path().join("rootfs.tar");
+    std::fs::write(&path, tar).unwrap();
+    i.ok(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        path.to_str().unwrap(),
+        "withdev",
+    ]);
+    for mode in MODES {
+        let o = i.run(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            mode,
+            "withdev",
+            "sh",
+            "-c",
+            "ls -l /hostdisk; head -c 512 /hostdisk > /dev/null && echo READ-THE-HOST-DISK",
+        ]);
+        let out = stdout(&o);
+        assert!(out.starts_with('b'), "{mode}: the node is kept: {out}");
+        assert!(!out.contains("READ-THE-HOST-DISK"), "{mode}: {out}");
+        assert!(
+            stderr(&o).contains("Operation not permitted") || stderr(&o).contains("No such device"),
+            "{mode}: {}",
+            stderr(&o)
+        );
+    }
+}

@@ -317,6 +317,18 @@ impl TarBuilder {
         self
     }
 
+    /// A device node (`kind` Char or Block) with these numbers.
+    pub fn device(mut self, kind: tar::EntryType, path: &str, major: u32, minor: u32) -> Self {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o666);
+        h.set_entry_type(kind);
+        h.set_device_major(major).unwrap();
+        h.set_device_minor(minor).unwrap();
+        self.0.append_data(&mut h, path, std::io::empty()).unwrap();
+        self
+    }
+
     /// Appends every file of a directory tree under `prefix`.
     pub fn dir_all(mut self, prefix: &str, dir: &Path) -> Self {
         self.0.follow_symlinks(false);

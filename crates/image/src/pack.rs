@@ -24,15 +24,28 @@ pub(crate) fn pack_dir(dir: &Path, out: &mut dyn Write) -> Result<()> {
             // Sockets only exist while their server runs; tar cannot hold them.
             return Ok(());
         }
-        if kind.is_char_device() || kind.is_block_device() {
-            return Err(Error::Unimportable {
-                path: dir.join(rel).display().to_string(),
-                reason: "device nodes cannot be part of an image; remove it and import again",
-            });
+        if (kind.is_char_device() || kind.is_block_device()) && rel.starts_with("dev") {
+            // The container's /dev replaces them (see unpack.rs).
+            return Ok(());
         }
         let mut header = Header::new_gnu();
         header.set_metadata_in_mode(meta, HeaderMode::Complete);
         header.set_mode(meta.mode() & 0o7777);
+        if kind.is_char_device() || kind.is_block_device() {
+            let (major, minor) = (
+                nix::sys::stat::major(meta.rdev()),
+                nix::sys::stat::minor(meta.rdev()),
+            );
+            let fits = |n: u64| {
+                u32::try_from(n).map_err(|_| Error::Unimportable {
+                    path: dir.join(rel).display().to_string(),
+                    reason: "its device number does not fit a tar header",
+                })
+            };
+            let (major, minor) = (fits(major)?, fits(minor)?);
+            header.set_device_major(major).context(writing)?;
+            header.set_device_minor(minor).context(writing)?;
+        }
         if kind.is_file() && meta.nlink() > 1 {
             if let Some(first) = first_links.get(&(meta.dev(), meta.ino())) {
                 header.set_entry_type(EntryType::Link);
@@ -97,7 +110,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_device_nodes() {
+    fn packs_device_nodes_outside_dev() {
         let tmp = tempfile::tempdir().unwrap();
         nix::sys::stat::mknod(
             &tmp.path().join("null"),
@@ -106,7 +119,16 @@ mod tests {
             nix::sys::stat::makedev(1, 3),
         )
         .unwrap();
-        let err = pack_dir(tmp.path(), &mut Vec::new()).unwrap_err();
-        assert!(err.to_string().contains("null"), "{err}");
+        let mut tar = Vec::new();
+        pack_dir(tmp.path(), &mut tar).unwrap();
+        let mut a = tar::Archive::new(&tar[..]);
+        let e = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find(|e| e.path().unwrap().ends_with("null"))
+            .unwrap();
+        assert_eq!(e.header().entry_type(), tar::EntryType::Char);
+        assert_eq!(e.header().device_major().unwrap(), Some(1));
     }
 }

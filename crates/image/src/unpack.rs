@@ -1,11 +1,18 @@
 //! Layer extraction that is safe against hostile tarballs.
 //!
 //! Layers come from untrusted archives and are unpacked as root, so every
-//! entry is checked before anything is written: no absolute or `..` paths, no
-//! device nodes, no symlink that climbs above the layer, no hardlink to
+//! entry is checked before anything is written: no absolute or `..` paths,
+//! no symlink that climbs above the layer, no hardlink to
 //! something outside or absent, and never a write through a symlink. Docker
 //! whiteouts become overlayfs whiteouts because each layer directory is used
 //! as its own overlayfs lowerdir.
+//!
+//! Device nodes are kept, as Docker keeps them: root filesystems made by
+//! debootstrap and friends carry /dev/null, /dev/console, ... A node under
+//! `dev/` is skipped (the container's own /dev, a tmpfs, hides it anyway);
+//! one elsewhere is stored. A node never grants a device: the container's
+//! device cgroup (process mode) or the guest boundary (VM mode) decides
+//! what it may open, whatever nodes its image has.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -173,7 +180,14 @@ impl Unpacker<'_> {
             return Ok(());
         }
         self.check_parents(&rel, &name, true)?;
+        if (kind == EntryType::Char || kind == EntryType::Block) && rel.starts_with("dev") {
+            return Ok(());
+        }
         let link = entry.link_name_bytes().map(|l| l.into_owned());
+        let device = (
+            entry.header().device_major().ok().flatten().unwrap_or(0),
+            entry.header().device_minor().ok().flatten().unwrap_or(0),
+        );
         match (kind, link) {
             (EntryType::Directory, _) => self.directory(rel, meta, &name),
             (EntryType::Regular | EntryType::Continuous, _) => self.file(entry, &rel, meta, &name),
@@ -183,10 +197,7 @@ impl Unpacker<'_> {
             (EntryType::Symlink | EntryType::Link, None) => {
                 Err(refuse(&name, "link without a target"))
             }
-            (EntryType::Char | EntryType::Block, _) => Err(refuse(
-                &name,
-                "device nodes are not allowed in image layers",
-            )),
+            (EntryType::Char | EntryType::Block, _) => self.device(&rel, kind, device, meta, &name),
             _ => Err(refuse(&name, "unsupported tar entry type")),
         }
     }
@@ -322,6 +333,29 @@ impl Unpacker<'_> {
         self.clear(rel, name)?;
         // linkat without AT_SYMLINK_FOLLOW: a symlink target is linked, not followed.
         fs::hard_link(&target, self.root.join(rel)).context(|| format!("creating hardlink {name}"))
+    }
+
+    fn device(
+        &mut self,
+        rel: &Path,
+        kind: EntryType,
+        (major, minor): (u32, u32),
+        meta: Meta,
+        name: &str,
+    ) -> Result<()> {
+        self.clear(rel, name)?;
+        let path = self.root.join(rel);
+        let sflag = if kind == EntryType::Block {
+            nix::sys::stat::SFlag::S_IFBLK
+        } else {
+            nix::sys::stat::SFlag::S_IFCHR
+        };
+        let dev = nix::sys::stat::makedev(u64::from(major), u64::from(minor));
+        nix::sys::stat::mknod(&path, sflag, Mode::S_IRUSR | Mode::S_IWUSR, dev)
+            .context(|| format!("creating device node {name}"))?;
+        set_owner(&path, meta, name)?;
+        set_mode(&path, meta, name)?;
+        set_mtime(&path, meta, name)
     }
 
     fn fifo(&mut self, rel: &Path, meta: Meta, name: &str) -> Result<()> {
@@ -599,13 +633,19 @@ mod tests {
     }
 
     #[test]
-    fn refuses_device_nodes_and_bogus_whiteouts() {
+    fn keeps_device_nodes_outside_dev_and_refuses_bogus_whiteouts() {
+        let tmp = tempfile::tempdir().unwrap();
         let mut tar = TarBuilder::new();
-        tar.device("dev/sda", EntryType::Block);
-        assert_refused(tar, "dev/sda");
-        let mut tar = TarBuilder::new();
-        tar.device("dev/mem", EntryType::Char);
-        assert_refused(tar, "dev/mem");
+        tar.device("dev/sda", EntryType::Block)
+            .device("dev/null", EntryType::Char)
+            .device("sda", EntryType::Block);
+        unpack_layer(&tar.finish()[..], tmp.path()).unwrap();
+        assert!(
+            !tmp.path().join("dev/sda").exists(),
+            "dev/ nodes are skipped"
+        );
+        let m = fs::symlink_metadata(tmp.path().join("sda")).unwrap();
+        assert!(m.file_type().is_block_device());
         let mut tar = TarBuilder::new();
         tar.file("dir/.wh...", b"", 0o644);
         assert_refused(tar, "dir/.wh...");
