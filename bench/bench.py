@@ -28,6 +28,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import storage  # noqa: E402  (cases 6 and 7)
+
 E = os.environ
 LIBC = ctypes.CDLL(None, use_errno=True)
 PR_SET_CHILD_SUBREAPER = 36
@@ -1057,6 +1060,12 @@ class Suite:
                     self.isola_failed("stream", e, errs[e.name])
         self.results["stream"] = dict(bytes=size, engines={k: res[k] for k in order if k in res})
 
+    def case_storage(self):
+        storage.Storage(self, run, Failed, log).case()
+
+    def case_vmboot(self):
+        storage.VmBoot(self, run, Failed, log).case()
+
     # ---- report --------------------------------------------------------------------
     def versions(self):
         def ver(argv, pick=lambda s: s.splitlines()[0] if s else ""):
@@ -1345,12 +1354,16 @@ class Suite:
                 a(f"| {r['label']} | {s['median']:.0f} | {s['min']:.0f} | {s['max']:.0f} | {r['s']['median']:.2f} | "
                   f"{ratio(iso['median'] if iso else None, s['median'])} |")
             a("")
+        if "storage" in self.results:
+            storage.storage_markdown(self.results["storage"], a)
+        if "vmboot" in self.results:
+            storage.vmboot_markdown(self.results["vmboot"], a)
         return "\n".join(out) + "\n"
 
     def main(self):
         t0 = float(E.get("BENCH_T0") or time.time())
         self.case_load_avg = []
-        for case in ["start", "memory", "density", "load", "stream"]:
+        for case in ["start", "memory", "density", "load", "stream", "storage", "vmboot"]:
             if case in self.cases:
                 self.case_load_avg.append((case, os.getloadavg()[0]))
                 getattr(self, f"case_{case}")()
