@@ -632,7 +632,7 @@ fn cp_both_ways_and_with_tar_streams_in_both_modes() {
             );
         }
         assert!(
-            !names.iter().any(|n| n.starts_with("proc/")),
+            !names.iter().any(|n| n.starts_with("proc/self")),
             "{mode}: export entered /proc"
         );
         let diff = i.ok(&["diff", &name]);
@@ -857,5 +857,80 @@ fn images_with_device_nodes_import_and_grant_no_device() {
             "{mode}: {}",
             stderr(&o)
         );
+    }
+}
+
+/// A small tmpfs on the host, unmounted again on drop.
+struct TinyFs(tempfile::TempDir);
+
+impl TinyFs {
+    fn new(size: &str) -> TinyFs {
+        let d = tempfile::tempdir().unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(d.path())
+            .status()
+            .unwrap();
+        assert!(st.success(), "mounting a tmpfs for the test");
+        TinyFs(d)
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_volume_fails_cp_in_one_line_and_keeps_its_data() {
+    let i = root();
+    let tiny = TinyFs::new("1m");
+    let data = tiny.0.path();
+    std::fs::write(data.join("precious"), "keep me\n").unwrap();
+    let big = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(big.path(), vec![7u8; 4 << 20]).unwrap();
+    let v = format!("{}:/data", data.display());
+    for (n, mode) in MODES.iter().enumerate() {
+        let name = format!("full{n}");
+        i.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            mode,
+            "-v",
+            &v,
+            "busybox",
+            "sleep",
+            "600",
+        ]);
+        let o = i.run(&[
+            "cp",
+            big.path().to_str().unwrap(),
+            &format!("{name}:/data/big"),
+        ]);
+        assert_fails(&o, 125, "No space left on device");
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+        assert_eq!(
+            std::fs::read_to_string(data.join("precious")).unwrap(),
+            "keep me\n"
+        );
+        // The container itself sees the full disk as its own error.
+        let o = i.run(&[
+            "exec",
+            &name,
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/data/fill bs=64k count=64",
+        ]);
+        assert_ne!(o.status.code(), Some(0), "{mode}");
+        assert_eq!(i.ok(&["exec", &name, "cat", "/data/precious"]), "keep me\n");
+        i.ok(&["exec", &name, "rm", "-f", "/data/fill", "/data/big"]);
+        i.ok(&["rm", "-f", &name]);
     }
 }

@@ -249,7 +249,19 @@ fn run(op: &FsOp) -> Result<i32> {
 }
 
 fn io(what: String) -> impl FnOnce(std::io::Error) -> Error {
-    move |e| Error::Setup(format!("{what}: {e}"))
+    move |e| {
+        // The tar crate wraps the cause ("failed to unpack x"): say it.
+        let mut msg = format!("{what}: {e}");
+        let mut cause = std::error::Error::source(&e);
+        if cause.is_none() {
+            cause = e.get_ref().and_then(|inner| inner.source());
+        }
+        while let Some(c) = cause {
+            msg.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        Error::Setup(msg)
+    }
 }
 
 /// A tar of `path` (not following links, not leaving its file system),
@@ -293,10 +305,18 @@ fn append<W: Write>(b: &mut tar::Builder<W>, path: &Path, name: &Path, dev: u64)
             let Ok(cm) = fs::symlink_metadata(&child) else {
                 continue; // gone meanwhile
             };
-            // Another file system mounted here. Directories only: overlayfs
-            // over layers on different file systems (a VM's erofs and ext4)
-            // reports the layers' devices for files, its own for directories.
+            // Another file system mounted here: its mount point goes in,
+            // empty (as /proc in `docker export`). Directories only:
+            // overlayfs over layers on different file systems (a VM's erofs
+            // and ext4) reports the layers' devices for files.
             if cm.is_dir() && cm.dev() != dev {
+                let n = if name == Path::new(".") {
+                    PathBuf::from(e.file_name())
+                } else {
+                    name.join(e.file_name())
+                };
+                b.append_path_with_name(&child, &n)
+                    .map_err(io(format!("archiving {}", child.display())))?;
                 continue;
             }
             let child_name = if name == Path::new(".") {
@@ -491,4 +511,124 @@ fn walk_changes(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::require_root;
+
+    /// An upper directory as overlayfs leaves it: a changed file, a
+    /// whiteout, an opaque directory and a mount-point stub.
+    fn upper(dir: &Path) {
+        fs::create_dir_all(dir.join("etc")).unwrap();
+        fs::write(dir.join("a"), "changed").unwrap();
+        fs::write(dir.join("etc/hosts"), "").unwrap();
+        nix::sys::stat::mknod(
+            &dir.join("gone"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .unwrap();
+        fs::create_dir(dir.join("opq")).unwrap();
+        fs::write(dir.join("opq/new"), "n").unwrap();
+        let p = std::ffi::CString::new(dir.join("opq").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: NUL-terminated strings and a one-byte value.
+        let r = unsafe {
+            libc::lsetxattr(
+                p.as_ptr(),
+                c"trusted.overlay.opaque".as_ptr(),
+                b"y".as_ptr().cast(),
+                1,
+                0,
+            )
+        };
+        assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    }
+
+    #[test]
+    fn the_writable_layer_becomes_an_oci_layer() {
+        require_root();
+        let tmp = tempfile::tempdir().unwrap();
+        let up = tmp.path().join("upper");
+        upper(&up);
+        let mut tar = Vec::new();
+        layer(&up, &["/etc/hosts".into()], &mut tar).unwrap();
+        let names: Vec<String> = tar::Archive::new(&tar[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            ["a", "etc", ".wh.gone", "opq", "opq/.wh..wh..opq", "opq/new"]
+        );
+    }
+
+    #[test]
+    fn changes_read_as_docker_diff() {
+        require_root();
+        let tmp = tempfile::tempdir().unwrap();
+        let up = tmp.path().join("upper");
+        upper(&up);
+        let lower = tmp.path().join("lower");
+        fs::create_dir_all(lower.join("etc")).unwrap();
+        fs::write(lower.join("a"), "image").unwrap();
+        fs::write(lower.join("gone"), "image").unwrap();
+        let got = changes(&up, &[lower], &["/etc/hosts".into()]).unwrap();
+        let want = [
+            ('C', "/a"),
+            ('C', "/etc"),
+            ('D', "/gone"),
+            ('A', "/opq"),
+            ('A', "/opq/new"),
+        ];
+        assert_eq!(
+            got,
+            want.iter()
+                .map(|(k, p)| (*k, p.to_string()))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn archives_do_not_cross_into_other_file_systems() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir_all(tmp.path().join("d/sub")).unwrap();
+        fs::write(tmp.path().join("d/sub/f"), "x").unwrap();
+        let mut tar = Vec::new();
+        archive(&tmp.path().join("d"), &mut tar).unwrap();
+        let out = tmp.path().join("out");
+        fs::create_dir(&out).unwrap();
+        extract(&tar[..], &out, false).unwrap();
+        assert_eq!(fs::read_to_string(out.join("d/sub/f")).unwrap(), "x");
+        // A file system mounted inside is left out (a running container's
+        // /proc, /sys, volumes), in a mount namespace of a child's own.
+        require_root();
+        fs::create_dir(tmp.path().join("d/m")).unwrap();
+        let d = tmp.path().join("d");
+        let code = crate::testing::in_child(|| {
+            unshare(CloneFlags::CLONE_NEWNS).unwrap();
+            crate::mounts::make_private().unwrap();
+            nix::mount::mount(
+                Some("tmpfs"),
+                &d.join("m"),
+                Some("tmpfs"),
+                nix::mount::MsFlags::empty(),
+                None::<&str>,
+            )
+            .unwrap();
+            fs::write(d.join("m/hidden"), "x").unwrap();
+            let mut tar = Vec::new();
+            archive(&d, &mut tar).unwrap();
+            let names: Vec<String> = tar::Archive::new(&tar[..])
+                .entries()
+                .unwrap()
+                .map(|e| e.unwrap().path().unwrap().display().to_string())
+                .collect();
+            i32::from(names != ["d", "d/m", "d/sub", "d/sub/f"])
+        });
+        assert_eq!(code, 0);
+    }
 }
