@@ -55,6 +55,25 @@ pub(crate) fn validate_name(name: &str) -> Result<String> {
     }
 }
 
+/// `KEY=VALUE` labels (a bare `KEY` has an empty value), as `--label`
+/// takes them for containers and volumes.
+pub(crate) fn parse_labels(
+    labels: &[String],
+) -> Result<std::collections::BTreeMap<String, String>> {
+    labels
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+            if k.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "invalid label {l:?}: use KEY=VALUE"
+                )));
+            }
+            Ok((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
 /// RFC 3339 with nanoseconds in UTC, as Docker writes times.
 pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_nanos(SystemTime::now()).to_string()

@@ -187,19 +187,7 @@ impl Engine {
             crate::signals::parse_signal(sig)
                 .map_err(|e| Error::Invalid(format!("--stop-signal: {e}")))?;
         }
-        let labels = opts
-            .labels
-            .iter()
-            .map(|l| {
-                let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-                if k.is_empty() {
-                    return Err(Error::Invalid(format!(
-                        "invalid label {l:?}: use KEY=VALUE"
-                    )));
-                }
-                Ok((k.to_string(), v.to_string()))
-            })
-            .collect::<Result<std::collections::BTreeMap<_, _>>>()?;
+        let labels = crate::ids::parse_labels(&opts.labels)?;
         // Rules match the image as the user named it, normalised as Docker
         // does (busybox → docker.io/library/busybox:latest).
         let reference =

@@ -606,18 +606,7 @@ impl Volumes {
 impl crate::Engine {
     /// `volume create [--label K=V] [NAME]`.
     pub fn volume_create(&self, name: Option<&str>, labels: &[String]) -> Result<Volume> {
-        let labels = labels
-            .iter()
-            .map(|l| {
-                let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-                if k.is_empty() {
-                    return Err(Error::Invalid(format!(
-                        "invalid label {l:?}: use KEY=VALUE"
-                    )));
-                }
-                Ok((k.to_string(), v.to_string()))
-            })
-            .collect::<Result<BTreeMap<_, _>>>()?;
+        let labels = crate::ids::parse_labels(labels)?;
         let _lock = self.volumes.lock()?;
         Ok(self.volumes.create_locked(name, labels)?.0)
     }

@@ -26,6 +26,7 @@ pub mod fsop;
 mod init;
 pub mod linux;
 mod mounts;
+pub use mounts::make_private;
 pub mod net;
 pub mod oci;
 pub mod seccomp;

@@ -100,7 +100,7 @@ pub(crate) fn enter_rootfs(spec: &ContainerSpec) -> Result<()> {
 }
 
 /// Stops mount events of this (new) namespace reaching the host's.
-pub(crate) fn make_private() -> Result<()> {
+pub fn make_private() -> Result<()> {
     mount(
         None::<&str>,
         "/",

@@ -47,14 +47,11 @@ pub struct UserMount {
 }
 
 impl UserMount {
-    /// A plain bind (the engine's /etc/hosts and friends).
-    pub fn bind(source: impl Into<PathBuf>, destination: impl Into<String>) -> UserMount {
+    /// A mount of `kind` with the defaults: read-write, no flags, rprivate.
+    fn new(destination: String, kind: MountKind) -> UserMount {
         UserMount {
-            destination: destination.into(),
-            kind: MountKind::Bind {
-                source: source.into(),
-                recursive: false,
-            },
+            destination,
+            kind,
             readonly: false,
             nosuid: false,
             nodev: false,
@@ -62,6 +59,17 @@ impl UserMount {
             propagation: (Propagation::Private, true),
             copy_up: false,
         }
+    }
+
+    /// A plain bind (the engine's /etc/hosts and friends).
+    pub fn bind(source: impl Into<PathBuf>, destination: impl Into<String>) -> UserMount {
+        UserMount::new(
+            destination.into(),
+            MountKind::Bind {
+                source: source.into(),
+                recursive: false,
+            },
+        )
     }
 
     /// Reads the OCI mount options this runtime understands; anything else
@@ -73,9 +81,9 @@ impl UserMount {
         options: &[String],
     ) -> Result<UserMount> {
         let bind = typ == "bind" || options.iter().any(|o| o == "bind" || o == "rbind");
-        let mut m = UserMount {
-            destination: destination.clone(),
-            kind: if bind {
+        let mut m = UserMount::new(
+            destination.clone(),
+            if bind {
                 MountKind::Bind {
                     source: source.ok_or_else(|| {
                         Error::Setup(format!("bind mount of {destination} without a source"))
@@ -91,13 +99,7 @@ impl UserMount {
                     "unsupported in the OCI spec: a {typ} mount on {destination}"
                 )));
             },
-            readonly: false,
-            nosuid: false,
-            nodev: false,
-            noexec: false,
-            propagation: (Propagation::Private, true),
-            copy_up: false,
-        };
+        );
         let mut data = Vec::new();
         for o in options {
             match o.as_str() {

@@ -8,7 +8,7 @@
 //! nothing is left mounted on the host. Read-only mounts are read-only
 //! here already, so the guest cannot write them whatever its kernel does.
 
-use crate::{io_err, Result, VmSpec};
+use crate::{io_err, Error, Result, VmSpec};
 use nix::mount::{mount, MsFlags};
 use std::path::Path;
 
@@ -27,14 +27,10 @@ pub(crate) fn stage(spec: &VmSpec) -> Result<()> {
     };
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
         .map_err(sys("a mount namespace for the VM"))?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(sys("making the VM's mounts private"))?;
+    isola_runtime_process::make_private().map_err(|e| Error::Tool {
+        tool: "mount".into(),
+        detail: e.to_string(),
+    })?;
     let dir = spec.workdir.join(SHARES_DIR);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
