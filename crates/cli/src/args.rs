@@ -78,6 +78,11 @@ pub enum Command {
     Diff(DiffArgs),
     /// Create a new image from a container's changes
     Commit(CommitArgs),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// List a container's published ports
+    Port(PortArgs),
     /// The per-container monitor (started by isola itself)
     #[command(name = "__monitor", hide = true)]
     Monitor(MonitorArgs),
@@ -186,6 +191,106 @@ pub struct VolumePruneArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a bridge network
+    Create(NetworkCreateArgs),
+    /// List networks
+    #[command(alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Show networks as JSON
+    Inspect(NetworkInspectArgs),
+    /// Remove networks (refused while a container uses one)
+    #[command(alias = "remove")]
+    Rm(NetworkNamesArgs),
+    /// Remove every network no container uses
+    Prune(NetworkPruneArgs),
+    /// Attach a container to a network
+    Connect(NetworkConnectArgs),
+    /// Detach a container from a network
+    Disconnect(NetworkDisconnectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkCreateArgs {
+    /// Subnet in CIDR form (default: the next free 10.89.N.0/24)
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// Gateway (default: the subnet's first address)
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// No outbound access (no NAT, no published ports)
+    #[arg(long)]
+    pub internal: bool,
+    /// Driver (only bridge)
+    #[arg(short, long, default_value = "bridge")]
+    pub driver: String,
+    /// Set metadata (KEY=VALUE)
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkLsArgs {
+    /// Only print network ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate ids
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkInspectArgs {
+    /// Go-template subset: {{.Path.To.Field}} and {{json .Field}}
+    #[arg(short, long)]
+    pub format: Option<String>,
+    #[arg(required = true)]
+    pub networks: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkNamesArgs {
+    #[arg(required = true)]
+    pub networks: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkPruneArgs {
+    /// Do not ask (isola never asks)
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkConnectArgs {
+    /// DNS name of the container on this network
+    #[arg(long = "alias", value_name = "ALIAS")]
+    pub alias: Vec<String>,
+    /// IPv4 address on this network
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
+    pub network: String,
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkDisconnectArgs {
+    /// Ignored (Docker's flag)
+    #[arg(short, long)]
+    pub force: bool,
+    pub network: String,
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    pub container: String,
+    /// PORT[/PROTO]: only this container port
+    pub port: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// Show images as JSON
     Inspect(InspectArgs),
@@ -217,15 +322,6 @@ impl IsolationArg {
             IsolationArg::Default => "default",
         }
     }
-}
-
-/// `--network` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum NetworkArg {
-    /// Loopback only
-    None,
-    /// The host's network stack (process isolation only)
-    Host,
 }
 
 /// Flags shared by `create` and `run`.
@@ -273,9 +369,30 @@ pub struct ContainerFlags {
     /// Maximum number of processes (-1: unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
-    /// Network
-    #[arg(long = "network", alias = "net", value_enum, default_value_t = NetworkArg::None)]
-    pub network: NetworkArg,
+    /// Network: bridge (default), none, host (process isolation), container:<name|id>, or a network's name
+    #[arg(long = "network", alias = "net", value_name = "NETWORK")]
+    pub network: Option<String>,
+    /// DNS name of the container on its user-defined network
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "ALIAS")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address on a user-defined network
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
+    /// Publish a port: [ip:][hostPort:]containerPort[/tcp|udp]
+    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    pub publish: Vec<String>,
+    /// Publish every port the image exposes on ephemeral host ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Add a line to /etc/hosts (NAME:IP)
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
+    /// DNS server for the container
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// DNS search domain for the container
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
     /// Isolation (default: the host's setting)
     #[arg(long, value_enum)]
     pub isolation: Option<IsolationArg>,

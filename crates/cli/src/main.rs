@@ -11,9 +11,9 @@ mod terminal;
 mod units;
 
 use anyhow::{bail, Result};
-use args::{Cli, Command, ImageCommand, InspectArgs};
+use args::{Cli, Command, ImageCommand, InspectArgs, NetworkCommand};
 use clap::Parser;
-use commands::{containers, images, volumes};
+use commands::{containers, images, network, volumes};
 use isola_engine::{Engine, MonitorOptions};
 
 fn main() {
@@ -142,6 +142,14 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             println!("{id}");
             Ok(0)
         }
+        Command::Network(NetworkCommand::Create(a)) => network::create(&engine, a),
+        Command::Network(NetworkCommand::Ls(a)) => network::ls(&engine, a),
+        Command::Network(NetworkCommand::Inspect(a)) => network::inspect(&engine, a),
+        Command::Network(NetworkCommand::Rm(a)) => network::rm(&engine, a),
+        Command::Network(NetworkCommand::Prune(a)) => network::prune(&engine, a),
+        Command::Network(NetworkCommand::Connect(a)) => network::connect(&engine, a),
+        Command::Network(NetworkCommand::Disconnect(a)) => network::disconnect(&engine, a),
+        Command::Port(a) => network::port(&engine, a),
         Command::Monitor(a) => Ok(engine.run_monitor(
             &a.id,
             MonitorOptions {

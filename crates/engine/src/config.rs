@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 const SYSTEM_CONFIG: &str = "/etc/isola/config.toml";
 const ENV_DEFAULT_ISOLATION: &str = "ISOLA_DEFAULT_ISOLATION";
+const ENV_DEFAULT_NETWORK: &str = "ISOLA_DEFAULT_NETWORK";
 /// Where the set-up puts the guest kernel and the agent's initramfs.
 const ENV_CACHE: &str = "ISOLA_CACHE";
 const DEFAULT_CACHE: &str = "/var/cache/isola";
@@ -22,6 +23,11 @@ struct File {
     vm_accel: Option<String>,
     vm_kernel: Option<PathBuf>,
     vm_initrd: Option<PathBuf>,
+    /// The network of `run`/`create` without `--network` (containers.conf's
+    /// `default_network`): `bridge` unless set.
+    default_network: Option<String>,
+    /// The default bridge's subnet.
+    default_subnet: Option<String>,
     /// `[[isolation_rule]]` tables: the isolation of images by reference.
     #[serde(default)]
     isolation_rule: Vec<IsolationRule>,
@@ -44,6 +50,10 @@ pub struct HostConfig {
     pub default_isolation_source: String,
     pub isolation_rules: Vec<IsolationRule>,
     pub(crate) vm: VmSettings,
+    /// `default_network`, else env `ISOLA_DEFAULT_NETWORK`, else `bridge`.
+    pub default_network: String,
+    /// `default_subnet`, else 10.89.0.0/24.
+    pub default_subnet: String,
 }
 
 impl HostConfig {
@@ -96,11 +106,22 @@ impl HostConfig {
                 .unwrap_or_else(|| cache.join("agent/initrd.img")),
             layer_cache: root.join("vm/layers"),
         };
+        let default_network = file
+            .default_network
+            .or_else(|| std::env::var(ENV_DEFAULT_NETWORK).ok())
+            .unwrap_or_else(|| isola_network::DEFAULT_NETWORK.to_string());
+        let default_subnet = file
+            .default_subnet
+            .unwrap_or_else(|| isola_network::DEFAULT_SUBNET.to_string());
+        isola_network::Cidr::parse(&default_subnet)
+            .map_err(|e| Error::Invalid(format!("default_subnet in {source}: {e}")))?;
         Ok(HostConfig {
             default_isolation,
             default_isolation_source,
             isolation_rules: file.isolation_rule,
             vm,
+            default_network,
+            default_subnet,
         })
     }
 

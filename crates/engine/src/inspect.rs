@@ -17,6 +17,29 @@ impl Engine {
             Status::Removing => "removing",
             other => other.as_str(),
         };
+        let h = &cfg.host_config;
+        let mut ports = serde_json::Map::new();
+        for p in &h.port_bindings {
+            let entry = ports.entry(p.key()).or_insert_with(|| json!([]));
+            if let Some(list) = entry.as_array_mut() {
+                list.push(json!({"HostIp": if p.host_ip.is_empty() { "0.0.0.0" } else { &p.host_ip }, "HostPort": p.host_port.to_string()}));
+            }
+        }
+        let first = h.networks.values().next();
+        let networks: serde_json::Map<String, Value> = h
+            .networks
+            .iter()
+            .map(|(n, e)| (n.clone(), serde_json::to_value(e).unwrap_or_default()))
+            .collect();
+        let network_settings = json!({
+            "SandboxKey": if running && !h.networks.is_empty() { c.netns_path().display().to_string() } else { String::new() },
+            "Ports": if running { Value::Object(ports.clone()) } else { json!({}) },
+            "IPAddress": first.map(|e| e.ip_address.as_str()).unwrap_or(""),
+            "IPPrefixLen": first.map_or(0, |e| e.ip_prefix_len),
+            "Gateway": first.map(|e| e.gateway.as_str()).unwrap_or(""),
+            "MacAddress": first.map(|e| e.mac_address.as_str()).unwrap_or(""),
+            "Networks": networks,
+        });
         json!({
             "Id": cfg.id,
             "Created": cfg.created,
@@ -58,6 +81,7 @@ impl Engine {
                 "NanoCpus": cfg.host_config.nano_cpus,
                 "PidsLimit": cfg.host_config.pids_limit,
                 "NetworkMode": cfg.host_config.network_mode,
+                "PortBindings": ports,
                 "ReadonlyRootfs": cfg.host_config.readonly_rootfs,
                 "AutoRemove": cfg.host_config.auto_remove,
                 "Binds": cfg.mounts.iter().filter(|m| !m.spec.is_empty() && m.kind != crate::MountType::Tmpfs).map(|m| m.spec.clone()).collect::<Vec<_>>(),
@@ -75,6 +99,7 @@ impl Engine {
                 "RW": !m.read_only,
                 "Propagation": m.propagation,
             })).collect::<Vec<_>>(),
+            "NetworkSettings": network_settings,
             "GraphDriver": {
                 "Name": "overlay",
                 "Data": {

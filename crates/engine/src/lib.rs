@@ -15,6 +15,7 @@ mod inspect;
 mod lifecycle;
 mod logs;
 mod monitor;
+mod net;
 mod policy;
 mod pump;
 mod signals;
@@ -28,11 +29,13 @@ pub use copy::{CommitRequest, HostEnd};
 pub use exec::ExecOptions;
 pub use filters::Filters;
 pub use info::Info;
+pub use isola_network::{Network, NewNetwork, PortMapping};
 /// A client's streams (see `isola_runtime_process::Streams`).
 pub use isola_runtime_process::Streams;
-pub use lifecycle::{Attach, CreateOptions, NetworkMode, Started};
+pub use lifecycle::{Attach, CreateOptions, Started};
 pub use logs::LogOptions;
 pub use monitor::MonitorOptions;
+pub use net::{ports_text, Endpoint, NetworkMode, NetworkOptions};
 pub use signals::parse_signal;
 pub use store::{Container, Status};
 pub use volumes::{MountPoint, MountType, Volume};
@@ -103,6 +106,7 @@ pub struct Engine {
     images: isola_image::Store,
     config: config::HostConfig,
     volumes: volumes::Volumes,
+    networks: isola_network::Networks,
 }
 
 impl Engine {
@@ -122,16 +126,27 @@ impl Engine {
             })
         };
         store::secure_dir(root, store::ROOT_MODE)?;
-        for dir in ["containers", "names", "images", "vm", "cache", "volumes"] {
+        for dir in [
+            "containers",
+            "names",
+            "images",
+            "vm",
+            "cache",
+            "volumes",
+            "networks",
+            "netns",
+        ] {
             store::secure_dir(&root.join(dir), store::PRIVATE_DIR)?;
         }
         let images = isola_image::Store::open(&root.join("images"))?;
         let config = config::HostConfig::load(root)?;
+        let networks = isola_network::Networks::open(root, &config.default_subnet)?;
         let engine = Engine {
             root: root.to_path_buf(),
             images,
             config,
             volumes: volumes::Volumes::new(root),
+            networks,
         };
         if upgrade {
             engine.secure_existing();

@@ -3,6 +3,7 @@
 
 use crate::backend::Isolation;
 use crate::ids::{new_id, now_rfc3339, validate_name};
+use crate::net::{NetworkMode, NetworkOptions, Plan};
 use crate::store::{Container, ContainerConfig, HostSettings, RunConfig, Status};
 use crate::{io_err, Engine, Error, Result};
 use isola_runtime_process::sys::process_is;
@@ -17,33 +18,6 @@ use std::time::{Duration, Instant};
 pub(crate) const DEFAULT_PATH: &str =
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const POLL: Duration = Duration::from_millis(20);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum NetworkMode {
-    /// Loopback only (the default until bridged networking exists).
-    #[default]
-    None,
-    Host,
-}
-
-impl NetworkMode {
-    pub fn parse(v: &str) -> Result<NetworkMode> {
-        match v {
-            "none" => Ok(NetworkMode::None),
-            "host" => Ok(NetworkMode::Host),
-            _ => Err(Error::Invalid(format!(
-                "network {v:?} is not supported: use --network none or --network host"
-            ))),
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            NetworkMode::None => "none",
-            NetworkMode::Host => "host",
-        }
-    }
-}
 
 /// `isola create` / `run` options, after the CLI parsed them.
 #[derive(Debug, Clone, Default)]
@@ -64,7 +38,8 @@ pub struct CreateOptions {
     pub memory: Option<u64>,
     pub nano_cpus: Option<u64>,
     pub pids_limit: Option<i64>,
-    pub network: NetworkMode,
+    /// `--network` and the other networking flags.
+    pub network: NetworkOptions,
     /// `--isolation` as given; `None` or `default` take the host default.
     pub isolation: Option<String>,
     pub auto_remove: bool,
@@ -170,8 +145,15 @@ impl Engine {
         let cap_drop = crate::policy::normalize_caps("--cap-drop", &opts.cap_drop)?;
         let security_opt = crate::policy::normalize_security_opts(&opts.security_opt)?;
         let devices = crate::policy::check_devices(&opts.devices)?;
-        let sysctls =
-            crate::policy::check_sysctls(&opts.sysctls, opts.network == NetworkMode::Host)?;
+        let requested_network = opts
+            .network
+            .network
+            .clone()
+            .unwrap_or_else(|| self.config.default_network.clone());
+        let sysctls = crate::policy::check_sysctls(
+            &opts.sysctls,
+            NetworkMode::parse(&requested_network) == NetworkMode::Host,
+        )?;
         let ulimits = crate::policy::check_ulimits(&opts.ulimits)?;
         let mut requests = Vec::new();
         for v in &opts.volumes {
@@ -200,9 +182,13 @@ impl Engine {
                 isolation.as_str()
             ))
         })?;
-        crate::backend::of(isolation).check_create(opts.network)?;
+        crate::backend::of(isolation).check_create(&NetworkMode::parse(&requested_network))?;
         let image = self.images.resolve(&opts.image)?;
         let img = image.config.config().clone().unwrap_or_default();
+        let plan = self.plan_network(
+            &opts.network,
+            &img.exposed_ports().clone().unwrap_or_default(),
+        )?;
 
         let mut entrypoint = img.entrypoint().clone().unwrap_or_default();
         let mut cmd = img.cmd().clone().unwrap_or_default();
@@ -294,7 +280,7 @@ impl Engine {
                 memory: opts.memory.unwrap_or(0),
                 nano_cpus: opts.nano_cpus.unwrap_or(0),
                 pids_limit: opts.pids_limit.unwrap_or(0),
-                network_mode: opts.network.as_str().into(),
+                network_mode: plan.mode.as_string(),
                 readonly_rootfs: opts.read_only,
                 auto_remove: opts.auto_remove,
                 cap_add,
@@ -308,13 +294,21 @@ impl Engine {
                 ulimits,
                 group_add: opts.group_add.clone(),
                 init: opts.init,
+                networks: Default::default(),
+                port_bindings: Vec::new(),
             },
             layers: image.layers.clone(),
             mounts,
         };
-        let made = self.write_new(config, name.as_deref(), |c| prepare_dir(c, opts.network));
+        let made = self.write_new(config, name.as_deref(), |c| {
+            self.reserve_network(c, &plan)?;
+            prepare_dir(self, c, &plan)
+        });
         if made.is_err() {
             self.undo_volumes(&created_volumes);
+            // Give back what the reservation took at once (a crash here is
+            // reclaimed by the next reservation).
+            let _ = self.networks.release(&id);
         }
         made
     }
@@ -587,13 +581,13 @@ impl Engine {
 
 /// Files and directories of a new container: the overlay's upper, work and
 /// mount point, and the /etc files Docker provides.
-fn prepare_dir(c: &Container, network: NetworkMode) -> Result<()> {
+fn prepare_dir(engine: &Engine, c: &Container, plan: &Plan) -> Result<()> {
     for d in ["upper", "work", "rootfs"] {
         fs::create_dir_all(c.dir.join(d))
             .map_err(io_err(format!("creating {d} of the container")))?;
     }
     let hostname = &c.config.config.hostname;
-    let (hosts, resolv) = match network {
+    let (hosts, resolv) = match &plan.mode {
         NetworkMode::Host => (
             fs::read_to_string("/etc/hosts").unwrap_or_default(),
             fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
@@ -601,6 +595,18 @@ fn prepare_dir(c: &Container, network: NetworkMode) -> Result<()> {
         NetworkMode::None => (
             isola_runtime_process::net::LOOPBACK_HOSTS.to_string(),
             String::new(),
+        ),
+        // Docker: the other container's files.
+        NetworkMode::Container(id) => {
+            let other = c.root().join("containers").join(id);
+            (
+                fs::read_to_string(other.join("hosts")).unwrap_or_default(),
+                fs::read_to_string(other.join("resolv.conf")).unwrap_or_default(),
+            )
+        }
+        NetworkMode::Bridge(_) => (
+            crate::net::hosts_file(c, &plan.extra_hosts),
+            crate::net::resolv_file(engine, c, plan)?,
         ),
     };
     for (name, content) in [
@@ -626,8 +632,15 @@ mod tests {
 
     #[test]
     fn network_modes() {
-        assert_eq!(NetworkMode::parse("host").unwrap(), NetworkMode::Host);
-        let e = NetworkMode::parse("bridge").unwrap_err().to_string();
-        assert!(e.contains("use --network none"), "{e}");
+        assert_eq!(NetworkMode::parse("host"), NetworkMode::Host);
+        assert_eq!(
+            NetworkMode::parse("default"),
+            NetworkMode::Bridge("bridge".into())
+        );
+        assert_eq!(
+            NetworkMode::parse("container:x"),
+            NetworkMode::Container("x".into())
+        );
+        assert_eq!(NetworkMode::parse("mynet").as_string(), "mynet");
     }
 }

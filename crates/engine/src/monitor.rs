@@ -66,6 +66,15 @@ impl Engine {
                 )));
             }
         }
+        // Both modes start in the container's network namespace, set up
+        // here; the backend's cleanup takes it down.
+        if let Err(e) = self.network_up(&c) {
+            let _ = c.update(|s| {
+                s.exit_code = 125;
+                s.error = e.to_string();
+            });
+            return Err(e);
+        }
         self.backend(&c).run_monitor(self, &mut c, opts, ready)
     }
 

@@ -6,6 +6,7 @@
 //! VM-only settings (guest RAM, vCPUs, kernel) live beside it, not in it.
 
 use crate::backend::main_process;
+use crate::net::NetworkMode;
 use crate::policy;
 use crate::store::Container;
 use crate::{io_err, Error, Result};
@@ -30,6 +31,10 @@ pub(crate) struct Placement {
     /// at their host paths; `Some(dir)` at `dir/<n>` for the n-th of them
     /// (a VM's guest, which gets them as shares in that order).
     pub shares: Option<PathBuf>,
+    /// The runtime is a VM's guest agent: a networked container uses the
+    /// guest's own network stack (whose NIC sits in the container's
+    /// namespace on the host), not a namespace path of the host's.
+    pub vm_guest: bool,
 }
 
 /// The spec of container `c` for a runtime placed as `placement`.
@@ -97,8 +102,16 @@ pub(crate) fn build(c: &Container, placement: &Placement) -> Result<Spec> {
         json!({"type": "mount"}),
         json!({"type": "cgroup"}),
     ];
-    if h.network_mode != "host" {
-        namespaces.push(json!({"type": "network"}));
+    match (c.network_mode(), placement.vm_guest) {
+        (NetworkMode::Host, _) | (NetworkMode::Bridge(_), true) => {}
+        (NetworkMode::None, _) | (NetworkMode::Container(_), true) => {
+            namespaces.push(json!({"type": "network"}))
+        }
+        (NetworkMode::Bridge(_), false) => {
+            namespaces.push(json!({"type": "network", "path": c.netns_path()}))
+        }
+        (NetworkMode::Container(id), false) => namespaces
+            .push(json!({"type": "network", "path": crate::net::container_netns(c.root(), &id)?})),
     }
 
     // The allow-list on top of a deny-all, as Docker writes it.
@@ -288,6 +301,7 @@ mod tests {
             binds: vec![("/c/hosts".into(), "/etc/hosts".into())],
             init: Some("/usr/bin/tini-static".into()),
             shares: None,
+            vm_guest: false,
         }
     }
 

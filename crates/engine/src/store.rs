@@ -75,6 +75,12 @@ pub struct HostSettings {
     /// `--init`: a small init (tini) as PID 1.
     #[serde(default)]
     pub init: bool,
+    /// The container's place on each bridge network it is attached to.
+    #[serde(default)]
+    pub networks: std::collections::BTreeMap<String, crate::net::Endpoint>,
+    /// Published ports (`-p`, `-P`), host ports chosen.
+    #[serde(default)]
+    pub port_bindings: Vec<isola_network::PortMapping>,
 }
 
 /// Everything fixed at create time.
@@ -373,9 +379,9 @@ impl Engine {
     /// `name: None` picks a free generated name.
     pub(crate) fn write_new(
         &self,
-        mut config: ContainerConfig,
+        config: ContainerConfig,
         name: Option<&str>,
-        prepare: impl FnOnce(&Container) -> Result<()>,
+        prepare: impl FnOnce(&mut Container) -> Result<()>,
     ) -> Result<Container> {
         let id = config.id.clone();
         let containers = self.containers_dir();
@@ -390,7 +396,7 @@ impl Engine {
         let built = (|| {
             secure_dir(&staging, PRIVATE_DIR)?;
             c.save_state()?;
-            prepare(&c)?;
+            prepare(&mut c)?;
             let name = match name {
                 Some(n) => {
                     self.reserve_name(n, &id)?;
@@ -398,8 +404,7 @@ impl Engine {
                 }
                 None => self.reserve_generated_name(&id)?,
             };
-            config.name = name.clone();
-            c.config = config;
+            c.config.name = name.clone();
             let done = write_json_atomic(&staging.join("config.json"), &c.config).and_then(|()| {
                 let dir = containers.join(&id);
                 fs::rename(&staging, &dir)
@@ -604,6 +609,8 @@ impl Engine {
                 ulimits: Vec::new(),
                 group_add: Vec::new(),
                 init: false,
+                networks: Default::default(),
+                port_bindings: Vec::new(),
             },
             layers: Vec::new(),
             mounts: Vec::new(),
@@ -699,6 +706,7 @@ impl Engine {
         // Drop config.json first: from then on the container is gone for lookups.
         let _ = fs::remove_file(c.dir.join("config.json"));
         self.release_name(&c.config.name, &c.config.id);
+        let _ = self.networks.release(&c.config.id);
         let mut last = None;
         for _ in 0..20 {
             match fs::remove_dir_all(&c.dir) {

@@ -42,13 +42,13 @@
 //! the container's veth (see [`tap`]).
 
 mod ipam;
-mod netavark;
+pub mod netavark;
 pub mod netns;
 mod ports;
 pub mod tap;
 
 pub use ipam::Reservation;
-pub use netavark::{Attachment, Request};
+pub use netavark::{exec as netavark_exec, Attachment, Request};
 pub use ports::{parse_publish, PortMapping};
 
 use nix::fcntl::{Flock, FlockArg};

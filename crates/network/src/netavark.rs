@@ -32,7 +32,8 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
-    fn to_json(&self) -> Value {
+    /// The request as netavark reads it on stdin.
+    pub fn to_json(&self) -> Value {
         let mut networks = serde_json::Map::new();
         let mut info = serde_json::Map::new();
         for a in self.attachments {
@@ -68,66 +69,61 @@ impl Networks {
     /// Creates the bridge(s) if needed, the container's veths in `netns`
     /// with their addresses and routes, NAT, port forwarding and DNS.
     pub fn setup(&self, netns: &Path, req: &Request) -> Result<()> {
-        self.netavark("setup", netns, req).map(|_| ())
+        exec(&self.netavark_config(), "setup", netns, &req.to_json()).map(|_| ())
     }
+}
 
-    /// Undoes [`Networks::setup`]: links, rules and DNS records (and the
-    /// bridge and aardvark-dns once no container uses them).
-    pub fn teardown(&self, netns: &Path, req: &Request) -> Result<()> {
-        self.netavark("teardown", netns, req).map(|_| ())
+/// Runs `netavark --config CONFIG ACTION NETNS` with `input` (a
+/// [`Request::to_json`], possibly stored since setup: a teardown replays
+/// exactly what was set up, whatever happened to the networks since).
+pub fn exec(config: &Path, action: &'static str, netns: &Path, input: &Value) -> Result<Value> {
+    if input["networks"].as_object().map_or(true, |m| m.is_empty()) {
+        return Ok(Value::Null);
     }
-
-    fn netavark(&self, action: &'static str, netns: &Path, req: &Request) -> Result<Value> {
-        if req.attachments.is_empty() {
-            return Ok(Value::Null);
-        }
-        if !Path::new(NETAVARK).is_file() {
-            return Err(Error::Invalid(format!(
-                "{NETAVARK} not found: apt-get install netavark aardvark-dns (scripts/deps.sh does)"
-            )));
-        }
-        let config = self.netavark_config();
-        std::fs::create_dir_all(&config)
-            .map_err(io_err(format!("creating {}", config.display())))?;
-        let mut child = Command::new(NETAVARK)
-            .arg("--config")
-            .arg(&config)
-            .arg("--aardvark-binary")
-            .arg(AARDVARK)
-            .arg(action)
-            .arg(netns)
-            // netavark writes its errors as JSON on stdout; its log goes
-            // to stderr (and it complains there when there is no syslog).
-            .env("RUST_LOG", "error")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(io_err(format!("running {NETAVARK}")))?;
-        let input = serde_json::to_vec(&req.to_json()).expect("request serialises");
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(&input);
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(io_err(format!("running {NETAVARK}")))?;
-        let stdout: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        if out.status.success() {
-            return Ok(stdout);
-        }
-        let message = stdout["error"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .filter(|l| !l.contains("syslog"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            });
-        Err(Error::Netavark {
-            action,
-            message: message.trim().to_string(),
-        })
+    if !Path::new(NETAVARK).is_file() {
+        return Err(Error::Invalid(format!(
+            "{NETAVARK} not found: apt-get install netavark aardvark-dns (scripts/deps.sh does)"
+        )));
     }
+    std::fs::create_dir_all(config).map_err(io_err(format!("creating {}", config.display())))?;
+    let mut child = Command::new(NETAVARK)
+        .arg("--config")
+        .arg(config)
+        .arg("--aardvark-binary")
+        .arg(AARDVARK)
+        .arg(action)
+        .arg(netns)
+        // netavark writes its errors as JSON on stdout; its log goes
+        // to stderr (and it complains there when there is no syslog).
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io_err(format!("running {NETAVARK}")))?;
+    let data = serde_json::to_vec(input).expect("request serialises");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(&data);
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(io_err(format!("running {NETAVARK}")))?;
+    let stdout: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    if out.status.success() {
+        return Ok(stdout);
+    }
+    let message = stdout["error"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .filter(|l| !l.contains("syslog"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+    Err(Error::Netavark {
+        action,
+        message: message.trim().to_string(),
+    })
 }

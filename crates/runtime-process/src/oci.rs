@@ -10,7 +10,8 @@
 //! mqueue, sysfs read-only or not, cgroup), binds and tmpfs mounts with
 //! their options, the pid, ipc,
 //! uts, mount, cgroup and network namespaces (without a network namespace
-//! the container shares the runtime's), masked and read-only paths,
+//! the container shares the runtime's; the network namespace alone may
+//! name a `path` to join), masked and read-only paths,
 //! devices, memory/cpu/pids/device resources, seccomp and sysctls. Anything
 //! else is refused by name rather than silently ignored.
 //!
@@ -152,11 +153,16 @@ pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
         .linux()
         .as_ref()
         .ok_or_else(|| unsupported("a spec without a linux section".into()))?;
+    let mut network_path = None;
     let namespaces: Vec<LinuxNamespaceType> = linux_spec
         .namespaces()
         .iter()
         .flatten()
         .map(|n| {
+            if let (LinuxNamespaceType::Network, Some(p)) = (n.typ(), n.path()) {
+                network_path = Some(p.clone());
+                return Ok(n.typ());
+            }
             if n.path().is_some() {
                 return Err(unsupported(format!(
                     "joining the {:?} namespace of another process",
@@ -178,7 +184,9 @@ pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
             )));
         }
     }
-    let network = if namespaces.contains(&LinuxNamespaceType::Network) {
+    let network = if let Some(path) = network_path {
+        Network::Join(path)
+    } else if namespaces.contains(&LinuxNamespaceType::Network) {
         Network::None
     } else {
         Network::Host

@@ -60,12 +60,15 @@ pub struct Rlimit {
     pub hard: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Network {
     /// A fresh network namespace with only loopback, up.
     None,
     /// The host's network namespace.
     Host,
+    /// The network namespace bound at this path (a container network the
+    /// engine set up, or another container's namespace).
+    Join(PathBuf),
 }
 
 #[derive(Debug, Clone)]
@@ -171,8 +174,18 @@ fn container_init(
     // cgroup namespace root.
     unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "new cgroup namespace".into())?;
     sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
-    if spec.network == Network::None {
-        net::loopback_up()?;
+    match &spec.network {
+        Network::None => net::loopback_up()?,
+        Network::Join(path) => {
+            // Still in the host's mount namespace's view: the path resolves.
+            let ns = std::fs::File::open(path)
+                .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+                .ctx(|| format!("opening {}", path.display()))?;
+            nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET)
+                .ctx(|| format!("joining the network namespace {}", path.display()))?;
+            net::loopback_up()?;
+        }
+        Network::Host => {}
     }
     mounts::enter_rootfs(spec)?;
     stdio::install(stdio, console, true)?;

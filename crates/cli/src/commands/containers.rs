@@ -7,8 +7,8 @@ use crate::units::{human_duration, since};
 use crate::{for_each, table};
 use anyhow::{bail, Context, Result};
 use isola_engine::{
-    parse_signal, Attach, Container, CreateOptions, Engine, ExecOptions, LogOptions, NetworkMode,
-    Status, Streams,
+    parse_signal, Attach, Container, CreateOptions, Engine, ExecOptions, LogOptions,
+    NetworkOptions, Status, Streams,
 };
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -61,9 +61,15 @@ fn create_options(f: &ContainerFlags) -> Result<CreateOptions> {
         memory: f.memory,
         nano_cpus: f.cpus,
         pids_limit: f.pids_limit,
-        network: match f.network {
-            NetworkArg::None => NetworkMode::None,
-            NetworkArg::Host => NetworkMode::Host,
+        network: NetworkOptions {
+            network: f.network.clone(),
+            aliases: f.network_alias.clone(),
+            ip: f.ip.clone(),
+            publish: f.publish.clone(),
+            publish_all: f.publish_all,
+            add_hosts: f.add_host.clone(),
+            dns: f.dns.clone(),
+            dns_search: f.dns_search.clone(),
         },
         isolation: f.isolation.map(|i| i.as_str().to_string()),
         auto_remove: f.rm,
@@ -249,7 +255,11 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
                 command_text(c, a.no_trunc),
                 format!("{} ago", human_duration(since(&c.config.created))),
                 status_text(c),
-                String::new(),
+                if c.state.status == Status::Running {
+                    isola_engine::ports_text(&c.config.host_config.port_bindings)
+                } else {
+                    String::new()
+                },
                 c.name().to_string(),
             ]
         })

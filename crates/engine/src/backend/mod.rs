@@ -8,8 +8,9 @@
 mod process;
 mod vm;
 
-use crate::lifecycle::{Attach, NetworkMode, Started};
+use crate::lifecycle::{Attach, Started};
 use crate::monitor::MonitorOptions;
+use crate::net::NetworkMode;
 use crate::store::Container;
 use crate::{Engine, Error, Result};
 use isola_runtime_process::ProcessSpec;
@@ -92,12 +93,18 @@ pub(crate) trait Backend {
     /// How the container ended, once its monitor is gone without having
     /// recorded it.
     fn ending(&self, c: &Container) -> Ending;
-    /// Frees what the container held outside its directory (cgroups, ...).
-    /// Idempotent: also used by `rm -f` after a monitor died.
+    /// Frees what the container held outside its directory (cgroups, its
+    /// network namespace and links, ...). Idempotent: also used by `rm -f`
+    /// after a monitor died.
     fn cleanup(&self, c: &Container) -> Result<()>;
 
+    /// Whether a running container can get or lose a network interface
+    /// (`network connect/disconnect`).
+    fn check_hotplug(&self) -> Result<()> {
+        Ok(())
+    }
     /// Refuses settings this mode cannot offer, before anything is created.
-    fn check_create(&self, _network: NetworkMode) -> Result<()> {
+    fn check_create(&self, _network: &NetworkMode) -> Result<()> {
         Ok(())
     }
     /// In the container's monitor process: starts the container and

@@ -80,6 +80,7 @@ fn placement(c: &Container) -> crate::spec::Placement {
             .collect(),
         shares: None,
         init: c.config.host_config.init.then(|| HOST_INIT.into()),
+        vm_guest: false,
     }
 }
 
@@ -275,6 +276,7 @@ impl Backend for ProcessBackend {
     }
 
     fn cleanup(&self, c: &Container) -> Result<()> {
+        crate::net::network_down(c);
         Ok(cgroup(c).remove()?)
     }
 }

@@ -161,6 +161,7 @@ impl Engine {
             binds: Vec::new(),
             init: h.init.then(|| isola_proto::layout::GUEST_INIT.into()),
             shares: Some(isola_proto::layout::GUEST_SHARES.into()),
+            vm_guest: true,
         };
         let oci = crate::spec::build(c, &placement)?;
         crate::spec::write_bundle(c, &oci)?;
@@ -247,13 +248,24 @@ fn exit_record(c: &Container) -> Option<ExitRecord> {
 }
 
 impl Backend for VmBackend {
-    fn check_create(&self, network: crate::NetworkMode) -> Result<()> {
-        if network == crate::NetworkMode::Host {
-            return Err(Error::Invalid(
-                "--network host is not available with --isolation=vm (the guest has its own network stack): use --network none".into(),
-            ));
+    fn check_hotplug(&self) -> Result<()> {
+        Err(Error::Conflict(
+            "a running VM container cannot be connected or disconnected (the guest has no NIC hot-plug): stop it, connect, and start it again".into(),
+        ))
+    }
+
+    fn check_create(&self, network: &crate::NetworkMode) -> Result<()> {
+        match network {
+            crate::NetworkMode::Host => Err(Error::Invalid(
+                "--network host is not available with --isolation=vm (the guest has its own network stack): use a bridge network or --network none".into(),
+            )),
+            // The other container's stack is in another kernel (or is the
+            // host's): there is nothing the guest could join.
+            crate::NetworkMode::Container(_) => Err(Error::Invalid(
+                "--network container:<name> is not available with --isolation=vm (the guest has its own kernel): put both containers on one network instead".into(),
+            )),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// The monitor prepares the VM and becomes its hypervisor.
@@ -407,8 +419,10 @@ impl Backend for VmBackend {
         }
     }
 
-    fn cleanup(&self, _c: &Container) -> Result<()> {
-        // Everything of a VM lives in the container directory.
+    fn cleanup(&self, c: &Container) -> Result<()> {
+        // Everything else of a VM lives in the container directory; its
+        // tap goes with the network namespace.
+        crate::net::network_down(c);
         Ok(())
     }
 }
