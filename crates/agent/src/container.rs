@@ -33,7 +33,16 @@ impl Container {
         if cfg.shares {
             rootfs::mount_shares(mounts)?;
         }
-        let mut mounts: Vec<UserMount> = network_files(&run.hostname)
+        let guest_network = cfg
+            .spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(isola_runtime_process::oci::ANNOTATION_GUEST_NETWORK))
+            .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok());
+        if let Some(net) = &guest_network {
+            configure_network(net)?;
+        }
+        let mut mounts: Vec<UserMount> = network_files(&run.hostname, guest_network.as_ref())
             .ctx(|| format!("writing /etc/hostname and /etc/hosts under {RUN_DIR}"))?
             .into_iter()
             .map(|(src, dst)| UserMount::bind(src, dst))
@@ -117,17 +126,53 @@ impl Container {
     }
 }
 
-/// /etc/hostname and /etc/hosts for the container, as Docker writes them
-/// for a container without networks.
-fn network_files(hostname: &str) -> std::io::Result<Vec<(PathBuf, String)>> {
+/// The guest's NICs as the engine described them (the same address, MAC
+/// and gateway as the container's veth on the host, whose traffic the
+/// host redirects to this NIC).
+fn configure_network(net: &serde_json::Value) -> Result<()> {
+    let interfaces = net["interfaces"].as_array().cloned().unwrap_or_default();
+    for (n, i) in interfaces.iter().enumerate() {
+        let name = format!("eth{n}");
+        let (ip, prefix) = i["address"]
+            .as_str()
+            .and_then(|a| a.split_once('/'))
+            .and_then(|(ip, p)| Some((ip.parse().ok()?, p.parse().ok()?)))
+            .ok_or_else(|| {
+                crate::error::Error::Invalid(format!("bad guest network address: {i}"))
+            })?;
+        // Only the first interface carries the default route.
+        let gateway = i["gateway"]
+            .as_str()
+            .and_then(|g| g.parse().ok())
+            .filter(|_| n == 0);
+        isola_runtime_process::net::configure_interface(&name, ip, prefix, gateway)?;
+    }
+    Ok(())
+}
+
+/// /etc/hostname, /etc/hosts (and with a network /etc/resolv.conf) for
+/// the container, as Docker writes them; without a network, loopback only.
+fn network_files(
+    hostname: &str,
+    net: Option<&serde_json::Value>,
+) -> std::io::Result<Vec<(PathBuf, String)>> {
     let dir = Path::new(RUN_DIR).join("etc");
     std::fs::create_dir_all(&dir)?;
     let hostname_file = dir.join("hostname");
     std::fs::write(&hostname_file, format!("{hostname}\n"))?;
     let hosts = dir.join("hosts");
-    std::fs::write(&hosts, isola_runtime_process::net::LOOPBACK_HOSTS)?;
-    Ok(vec![
+    let hosts_text = net
+        .and_then(|n| n["hosts"].as_str())
+        .unwrap_or(isola_runtime_process::net::LOOPBACK_HOSTS);
+    std::fs::write(&hosts, hosts_text)?;
+    let mut files = vec![
         (hostname_file, "/etc/hostname".into()),
         (hosts, "/etc/hosts".into()),
-    ])
+    ];
+    if let Some(resolv_text) = net.and_then(|n| n["resolv"].as_str()) {
+        let resolv = dir.join("resolv.conf");
+        std::fs::write(&resolv, resolv_text)?;
+        files.push((resolv, "/etc/resolv.conf".into()));
+    }
+    Ok(files)
 }

@@ -178,6 +178,21 @@ pub(crate) fn build(c: &Container, placement: &Placement) -> Result<Spec> {
     for (k, v) in &cfg.labels {
         annotations.insert(k.clone(), json!(v));
     }
+    if placement.vm_guest && !h.networks.is_empty() {
+        // The guest configures its NIC like the container's veth, and the
+        // container gets the engine's hosts and resolv.conf.
+        let mut endpoints: Vec<&crate::net::Endpoint> = h.networks.values().collect();
+        endpoints.sort_by(|a, b| a.interface.cmp(&b.interface));
+        let interfaces: Vec<Value> = endpoints
+            .iter()
+            .map(|e| json!({"mac": e.mac_address, "address": format!("{}/{}", e.ip_address, e.ip_prefix_len), "gateway": e.gateway}))
+            .collect();
+        let read = |f: &str| std::fs::read_to_string(c.dir.join(f)).unwrap_or_default();
+        annotations.insert(
+            isola_runtime_process::oci::ANNOTATION_GUEST_NETWORK.into(),
+            json!(json!({"interfaces": interfaces, "hosts": read("hosts"), "resolv": read("resolv.conf")}).to_string()),
+        );
+    }
 
     let spec = json!({
         "ociVersion": "1.0.2",

@@ -30,6 +30,12 @@ use std::path::PathBuf;
 
 /// The user as given to `--user` (name or number, optionally `:group`).
 pub const ANNOTATION_USER: &str = "org.isola.user";
+/// VM mode: JSON `{"interfaces": [{"mac", "address": "IP/PREFIX",
+/// "gateway"}], "hosts": ..., "resolv": ...}`: how the guest agent
+/// configures the guest's NIC(s) and the container's /etc/hosts and
+/// /etc/resolv.conf (the host's runtime ignores it: the engine set the
+/// namespace up and binds those files itself).
+pub const ANNOTATION_GUEST_NETWORK: &str = "org.isola.guest-network";
 /// `--group-add` values, comma-separated (names resolved in the container).
 pub const ANNOTATION_GROUPS: &str = "org.isola.group-add";
 /// JSON object: device path in the container → `[source, access]`: where

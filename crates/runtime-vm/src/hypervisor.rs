@@ -43,6 +43,17 @@ pub struct VmSpec {
     pub vmm_log: PathBuf,
     /// Shared directories and files, served by the VMM over virtio-9p.
     pub shares: Vec<Share>,
+    /// The NIC: a tap descriptor the VMM inherits, joined to the
+    /// container's network (see `isola_network::tap`).
+    pub nic: Option<Nic>,
+}
+
+/// A virtio-net NIC on an inherited tap descriptor.
+#[derive(Debug, Clone)]
+pub struct Nic {
+    pub tap_fd: i32,
+    /// The guest's MAC: the container veth's, so the bridge sees one host.
+    pub mac: String,
 }
 
 /// A host path the guest sees under the shares' tag, as entry `n`.
@@ -232,6 +243,17 @@ impl Hypervisor for Qemu {
                 ),
             ]);
         }
+        if let Some(nic) = &s.nic {
+            // vhost needs /dev/vhost-net; the tap's fd is inherited.
+            c.args([
+                "-netdev",
+                &format!("tap,id=net0,fd={},vhost=off", nic.tap_fd),
+            ]);
+            c.args([
+                "-device",
+                &format!("virtio-net-device,netdev=net0,mac={}", nic.mac),
+            ]);
+        }
         c
     }
 }
@@ -264,6 +286,10 @@ mod tests {
                 source: "/data".into(),
                 readonly: true,
             }],
+            nic: Some(Nic {
+                tap_fd: 7,
+                mac: "02:42:0a:59:00:02".into(),
+            }),
         };
         let c = Qemu {
             binary: "qemu".into(),
@@ -287,6 +313,13 @@ mod tests {
         assert!(joined.contains("process=vm-0123456789ab"), "{joined}");
         assert!(
             joined.contains("virtio-9p-device,fsdev=shares,mount_tag=isola-shares"),
+            "{joined}"
+        );
+        // The NIC comes last, after the disks and the share.
+        assert!(
+            joined.ends_with(
+                "-netdev tap,id=net0,fd=7,vhost=off -device virtio-net-device,netdev=net0,mac=02:42:0a:59:00:02"
+            ),
             "{joined}"
         );
         assert!(joined.contains("-sandbox on"), "{joined}");

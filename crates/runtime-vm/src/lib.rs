@@ -37,7 +37,7 @@ mod shares;
 pub use accel::{detect as detect_accel, Accel};
 pub use client::{control_socket, Client, Timeouts};
 pub use disks::{image_disk, layer_image, upper_image};
-pub use hypervisor::{Console, Disk, Hypervisor, Qemu, Share, VmSpec};
+pub use hypervisor::{Console, Disk, Hypervisor, Nic, Qemu, Share, VmSpec};
 pub use prepare::{prepare, Plan};
 
 use std::path::PathBuf;

@@ -108,5 +108,6 @@ pub fn prepare(plan: Plan<'_>) -> Result<VmSpec> {
         console: Console::Ring(CONSOLE_RING_BYTES),
         vmm_log: plan.dir.join(files::VMM_LOG),
         shares: plan.shares,
+        nic: None,
     })
 }

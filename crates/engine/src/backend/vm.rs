@@ -171,7 +171,7 @@ impl Engine {
             DEFAULT_MEMORY_MIB
         };
         let vcpus = h.nano_cpus.div_ceil(1_000_000_000).max(1) as u32;
-        let spec = isola_runtime_vm::prepare(isola_runtime_vm::Plan {
+        let mut spec = isola_runtime_vm::prepare(isola_runtime_vm::Plan {
             id: &c.config.id,
             dir: &c.dir,
             layers: &c.config.layers,
@@ -197,6 +197,15 @@ impl Engine {
                 .collect(),
         })
         .map_err(vm_err)?;
+        // The NIC: a tap in the container's network namespace (which the
+        // monitor set up before this), redirected to and from its veth.
+        if let Some(e) = h.networks.values().find(|e| e.interface == "eth0") {
+            let fd = isola_network::tap::attach(&c.netns_path(), "eth0", "tap0")?;
+            spec.nic = Some(isola_runtime_vm::Nic {
+                tap_fd: std::os::fd::IntoRawFd::into_raw_fd(fd),
+                mac: e.mac_address.clone(),
+            });
+        }
 
         let me = std::process::id() as i32;
         let start = process_start_time(me).unwrap_or(0);
