@@ -290,6 +290,7 @@ impl Vm {
             console: isola_runtime_vm::Console::File(dir.join("console.log")),
             vmm_log: dir.join("vmm.log"),
             shares: Vec::new(),
+            nic: None,
         };
         let vmm_log = fs::File::create(&spec.vmm_log).unwrap();
         let mut cmd = Qemu::find().unwrap().command(&spec);

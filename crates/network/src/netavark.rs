@@ -77,7 +77,7 @@ impl Networks {
 /// [`Request::to_json`], possibly stored since setup: a teardown replays
 /// exactly what was set up, whatever happened to the networks since).
 pub fn exec(config: &Path, action: &'static str, netns: &Path, input: &Value) -> Result<Value> {
-    if input["networks"].as_object().map_or(true, |m| m.is_empty()) {
+    if !matches!(input["networks"].as_object(), Some(m) if !m.is_empty()) {
         return Ok(Value::Null);
     }
     if !Path::new(NETAVARK).is_file() {

@@ -13,7 +13,7 @@ const NSFS_MAGIC: i64 = 0x6e73_6673;
 
 /// Whether `path` is a bound network namespace.
 pub fn is_bound(path: &Path) -> bool {
-    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC)
+    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 == NSFS_MAGIC)
 }
 
 /// Creates a new network namespace bound at `path` (its directory must
