@@ -86,9 +86,9 @@ fn names_conflict_and_bad_input_is_one_line_125() {
         "out of range",
     );
     assert_fails(
-        &i.run(&["run", "--network", "bridge", "busybox", "true"]),
+        &i.run(&["run", "--network", "nope", "busybox", "true"]),
         125,
-        "invalid value 'bridge' for '--network",
+        "network nope not found",
     );
     assert_fails(&i.run(&["logs", "nope"]), 125, "no such container");
     assert_fails(
