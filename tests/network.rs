@@ -340,6 +340,41 @@ fn dns_scoping() {
         .trim()
         .to_string();
     assert!(back_ip.starts_with("10.99.5."), "{back_ip}");
+    // --ip, --add-host, --dns, --dns-search shape the container's view.
+    let out = i.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "back",
+        "--ip",
+        "10.99.5.77",
+        "--hostname",
+        "h77",
+        "--add-host",
+        "db.example:192.0.2.99",
+        "--dns",
+        "192.0.2.53",
+        "--dns-search",
+        "corp.example",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; cat /etc/hosts /etc/resolv.conf",
+    ]);
+    assert!(out.contains("inet 10.99.5.77/24"), "{out}");
+    assert!(out.contains("10.99.5.77\th77"), "{out}");
+    assert!(out.contains("192.0.2.99\tdb.example"), "{out}");
+    assert!(
+        out.contains("nameserver 192.0.2.53") && out.contains("search corp.example"),
+        "{out}"
+    );
+    // A stopped container gets its network back when started again.
+    i.ok(&["stop", "-t", "1", "web"]);
+    assert!(!get("front", "web").status.success());
+    i.ok(&["start", "web"]);
+    eventually("web answers again after a restart", || {
+        stdout(&get("front", "web")) == "hello-web\n"
+    });
     // A network in use is not removed.
     assert_fails(&i.run(&["network", "rm", "front"]), 125, "in use");
     i.ok(&["rm", "-f", "web"]);
@@ -500,6 +535,14 @@ fn bad_input() {
             "not in network big",
         ),
         (vec!["--add-host", "nocolon"], "invalid --add-host"),
+        (
+            vec!["--network", "big", "--network-alias", "bad name"],
+            "invalid --network-alias",
+        ),
+        (
+            vec!["--isolation=vm", "--network", "container:a"],
+            "not available with --isolation=vm",
+        ),
     ] {
         let mut full = vec!["run", "-d"];
         full.extend(args);
@@ -576,6 +619,11 @@ fn vm_and_process() {
     let vm = i.id("vweb");
     // The host sees one process for the VM container: its hypervisor.
     assert_eq!(processes_mentioning(&vm).len(), 1);
+    let resolv = i.ok(&["exec", "vweb", "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.contains("nameserver"),
+        "the guest agent did not configure the network (an initramfs from before #9?): rebuild it with guest/build-initrd.sh"
+    );
     // VM → process by name.
     let out = i.ok(&[
         "exec",

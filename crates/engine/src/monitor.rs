@@ -75,7 +75,13 @@ impl Engine {
             });
             return Err(e);
         }
-        self.backend(&c).run_monitor(self, &mut c, opts, ready)
+        let result = self.backend(&c).run_monitor(self, &mut c, opts, ready);
+        if result.is_err() {
+            // A start that failed (VM mode: before the hypervisor ran)
+            // leaves no namespace, link or rule behind.
+            crate::net::network_down(&c);
+        }
+        result
     }
 
     /// Process mode's monitor: spawns the container's init as its child,
