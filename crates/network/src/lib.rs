@@ -22,11 +22,13 @@
 //!   reports; a native rtnetlink + nftables rewrite would start without
 //!   them, and the crates for it (rtnetlink, nftables, hickory) are tokio
 //!   programs, a poor fit for a daemonless sync engine.
-//! - Start latency: one netavark run costs ~0.2-0.4 s here (measured with
-//!   `time netavark setup` in a private netns, TCG-loaded 2-core machine),
-//!   which a native implementation could cut to a few ms. That is the
-//!   price, paid only by containers that ask for a bridge; `--network
-//!   none` starts as before.
+//! - Start latency: netavark setup plus teardown add ~125 ms to a
+//!   container's life here (`isola run --rm busybox true`, median of 20
+//!   on a loaded 2-core machine: 209 ms on the default bridge, 83 ms with
+//!   `--network none`; a bare `netavark setup` of a DNS-enabled network
+//!   with a port took 0.4 s wall, most of it aardvark-dns's first start).
+//!   A native implementation could cut that to a few ms; it is paid only by
+//!   containers on a bridge.
 //! - On a pure-nftables host: Debian's netavark 1.4 only has its iptables
 //!   backend, which on Debian 12 is `iptables-nft`, so its rules land in
 //!   nftables tables named `ip filter`/`ip nat` that coexist with native
