@@ -653,6 +653,13 @@ fn vm_and_process() {
         host_get("http://127.0.0.1:18300/").as_deref(),
         Some("hello-vweb\n")
     );
+    // One NIC per VM, and no hot-plug: connect is refused, clearly.
+    i.ok(&["network", "create", "other"]);
+    assert_fails(
+        &i.run(&["network", "connect", "other", "vweb"]),
+        125,
+        "no NIC hot-plug",
+    );
     let before = sh("ip -o link show");
     // kill -9 the hypervisor; rm still removes its tap, veth and rules.
     let pid: i32 = i.inspect("vweb", "{{.State.Pid}}").parse().unwrap();

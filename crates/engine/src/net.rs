@@ -367,8 +367,16 @@ impl Engine {
             )));
         }
         let running = c.state.status == crate::Status::Running;
+        let backend = self.backend(c);
         if running {
-            self.backend(c).check_hotplug()?;
+            backend.check_hotplug()?;
+        }
+        if c.config.host_config.networks.len() >= backend.max_networks() {
+            return Err(Error::Conflict(format!(
+                "container {} is already on {} network(s), the most its isolation mode offers: disconnect it first",
+                c.name(),
+                c.config.host_config.networks.len()
+            )));
         }
         let ip = ip
             .map(|s| {

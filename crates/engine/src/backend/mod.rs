@@ -103,6 +103,10 @@ pub(crate) trait Backend {
     fn check_hotplug(&self) -> Result<()> {
         Ok(())
     }
+    /// How many networks a container can be on at once.
+    fn max_networks(&self) -> usize {
+        usize::MAX
+    }
     /// Refuses settings this mode cannot offer, before anything is created.
     fn check_create(&self, _network: &NetworkMode) -> Result<()> {
         Ok(())

@@ -263,6 +263,12 @@ impl Backend for VmBackend {
         ))
     }
 
+    /// One NIC: microvm has 8 virtio-mmio slots and the fixed device
+    /// layout leaves room for exactly one.
+    fn max_networks(&self) -> usize {
+        1
+    }
+
     fn check_create(&self, network: &crate::NetworkMode) -> Result<()> {
         match network {
             crate::NetworkMode::Host => Err(Error::Invalid(
