@@ -192,6 +192,12 @@ impl Engine {
                 }
                 if let NetworkMode::Container(target) = other {
                     let t = self.lookup(target)?;
+                    if t.config.host_config.isolation != crate::Isolation::Process {
+                        return Err(invalid(format!(
+                            "cannot join the network of container {}: its network stack is inside its VM",
+                            t.name()
+                        )));
+                    }
                     mode = NetworkMode::Container(t.id().to_string());
                 }
             }
