@@ -106,6 +106,8 @@ fn enter_private_namespaces() -> std::io::Result<()> {
         "mount --bind {} /etc/resolv.conf",
         resolv.display()
     ));
+    // The mount holds the file; nothing is left in the temporary directory.
+    std::fs::remove_file(&resolv)?;
     sh("ip link set lo up");
     // Another host address: one end of a veth pair (no dummy module here).
     sh("ip link add h0 type veth peer name h1 && ip addr add 192.0.2.10/24 dev h0 && ip link set h0 up && ip link set h1 up");
