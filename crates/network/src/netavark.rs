@@ -86,6 +86,23 @@ pub fn exec(config: &Path, action: &'static str, netns: &Path, input: &Value) ->
         )));
     }
     std::fs::create_dir_all(config).map_err(io_err(format!("creating {}", config.display())))?;
+    // One netavark at a time, as podman runs it (libnetwork's network
+    // lock): concurrent runs race on the shared chains ("Chain already
+    // exists") and a teardown can miss rules a parallel setup re-adds.
+    let lock_path = config.with_extension("lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io_err(format!("opening {}", lock_path.display())))?;
+    let _lock =
+        nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| {
+            Error::Io {
+                context: format!("locking {}", lock_path.display()),
+                source: e.into(),
+            }
+        })?;
     let mut child = Command::new(NETAVARK)
         .arg("--config")
         .arg(config)
