@@ -434,4 +434,42 @@ mod tests {
         assert!(run.linux.masked_paths.is_empty() && run.linux.readonly_paths.is_empty());
         assert_eq!(run.network, Network::Host);
     }
+
+    #[test]
+    fn a_bridged_container_joins_its_namespace_and_a_guest_gets_its_nic() {
+        let mut c = container(json!({"NetworkMode": "bridge", "Networks": {"bridge": {
+            "NetworkID": "n", "IPAddress": "10.89.0.7", "IPPrefixLen": 24, "Gateway": "10.89.0.1",
+            "MacAddress": "02:42:0a:59:00:07", "Aliases": [], "Interface": "eth0"}}}));
+        c.dir = "/r/containers/abc".into();
+        let run = from_spec(&build(&c, &placement()).unwrap()).unwrap();
+        assert_eq!(
+            run.network,
+            Network::Join(
+                "/r/netns/0000000000000000000000000000000000000000000000000000000000000000".into()
+            )
+        );
+        // In a VM the container uses the guest's stack, which the agent
+        // configures from the annotation.
+        let guest = Placement {
+            vm_guest: true,
+            ..placement()
+        };
+        let spec = build(&c, &guest).unwrap();
+        assert_eq!(from_spec(&spec).unwrap().network, Network::Host);
+        let ann = &spec.annotations().as_ref().unwrap()
+            [isola_runtime_process::oci::ANNOTATION_GUEST_NETWORK];
+        let v: Value = serde_json::from_str(ann).unwrap();
+        assert_eq!(v["interfaces"][0]["address"], "10.89.0.7/24");
+        assert_eq!(v["interfaces"][0]["mac"], "02:42:0a:59:00:07");
+        assert_eq!(v["interfaces"][0]["gateway"], "10.89.0.1");
+        // --network none stays loopback only in both.
+        let none = container(json!({"NetworkMode": "none"}));
+        let spec = build(&none, &guest).unwrap();
+        assert_eq!(from_spec(&spec).unwrap().network, Network::None);
+        assert!(!spec
+            .annotations()
+            .as_ref()
+            .unwrap()
+            .contains_key(isola_runtime_process::oci::ANNOTATION_GUEST_NETWORK));
+    }
 }
