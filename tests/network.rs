@@ -394,6 +394,18 @@ fn connect_disconnect() {
     let i = Isola::new();
     i.ok(&["network", "create", "n1"]);
     i.ok(&["network", "create", "n2"]);
+    // netavark's shared chains exist after a first published port.
+    i.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "n1",
+        "-p",
+        "18401:80",
+        "busybox",
+        "true",
+    ]);
+    let before = snapshot(&i);
     i.ok(&[
         "run",
         "-d",
@@ -403,6 +415,8 @@ fn connect_disconnect() {
         "web",
         "--network",
         "n1",
+        "-p",
+        "18400:80",
         "busybox",
         "sh",
         "-c",
@@ -448,7 +462,15 @@ fn connect_disconnect() {
         "http://127.0.0.1/",
     ]);
     assert_eq!(out, "hello-web\n");
+    // Disconnecting the network that carries the published port takes
+    // its forwarding with it; rm then leaves nothing of either network.
+    i.ok(&["network", "connect", "n2", "web"]);
+    i.ok(&["network", "disconnect", "n1", "web"]);
+    assert_eq!(host_get("http://127.0.0.1:18400/"), None);
     i.ok(&["rm", "-f", "web"]);
+    let after = snapshot(&i);
+    let extra: Vec<&String> = after.difference(&before).collect();
+    assert!(extra.is_empty(), "left behind: {extra:?}");
 }
 
 fn parallel_and_cleanup() {

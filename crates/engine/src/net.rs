@@ -286,8 +286,16 @@ impl Engine {
         Ok(())
     }
 
-    /// The netavark request for `c`'s networks (`only`: just that one).
-    fn request_json(&self, c: &Container, only: Option<&str>) -> Result<serde_json::Value> {
+    /// The netavark request for `c`'s networks (`only`: just that one;
+    /// `ports`: with the published ports, which netavark forwards on
+    /// every network it sets up with them and removes with a teardown
+    /// that names them).
+    fn request_json(
+        &self,
+        c: &Container,
+        only: Option<&str>,
+        ports: bool,
+    ) -> Result<serde_json::Value> {
         let h = &c.config.host_config;
         let mut attachments = Vec::new();
         for (name, e) in &h.networks {
@@ -305,11 +313,7 @@ impl Engine {
                 interface: e.interface.clone(),
             });
         }
-        let ports = if only.is_some() {
-            &[][..]
-        } else {
-            &h.port_bindings[..]
-        };
+        let ports = if ports { &h.port_bindings[..] } else { &[][..] };
         Ok(Request {
             container_id: c.id(),
             container_name: c.name(),
@@ -321,8 +325,9 @@ impl Engine {
 
     /// Before the container starts (in its monitor): its network namespace
     /// with veth, address, routes, NAT, published ports and DNS record.
-    /// The request is kept beside the namespace, so that teardown replays
-    /// exactly it, whoever does it and whenever.
+    /// The requests are kept beside the namespace (`ROOT/netns/<id>.json`,
+    /// a list: this one, then one per `network connect`), so that teardown
+    /// replays exactly them, whoever does it and whenever.
     pub(crate) fn network_up(&self, c: &Container) -> Result<()> {
         if !matches!(c.network_mode(), NetworkMode::Bridge(_)) {
             return Ok(());
@@ -332,11 +337,11 @@ impl Engine {
         // A previous run that was not torn down (a crash): undo it first.
         network_down(c);
         let path = c.netns_path();
-        let json = self.request_json(c, None)?;
+        let json = self.request_json(c, None, true)?;
         let _lock = crate::store::lock_file(&dir.join(format!("{}.lock", c.id())))?;
         netns::create(&path)?;
         let record = dir.join(format!("{}.json", c.id()));
-        crate::store::write_json_atomic(&record, &json)?;
+        crate::store::write_json_atomic(&record, &serde_json::json!([json]))?;
         if let Err(e) =
             isola_network::netavark_exec(&self.networks.netavark_config(), "setup", &path, &json)
         {
@@ -424,7 +429,9 @@ impl Engine {
             .insert(net.name.clone(), endpoint);
         c.config.host_config.port_bindings = ports;
         if running && netns::is_bound(&c.netns_path()) {
-            let one = self.request_json(&c, Some(&net.name))?;
+            // A connected network gets no published ports: they stay on the
+            // network(s) the container started with.
+            let one = self.request_json(&c, Some(&net.name), false)?;
             if let Err(e) = isola_network::netavark_exec(
                 &self.networks.netavark_config(),
                 "setup",
@@ -434,8 +441,7 @@ impl Engine {
                 let _ = self.networks.release_network(c.id(), &net.name);
                 return Err(e.into());
             }
-            let record = netns_dir(&self.root).join(format!("{}.json", c.id()));
-            crate::store::write_json_atomic(&record, &self.request_json(&c, None)?)?;
+            update_record(&c, |reqs| reqs.push(one))?;
         }
         crate::store::write_json_atomic(&c.dir.join("config.json"), &c.config)
     }
@@ -457,16 +463,30 @@ impl Engine {
         let _lock = c.lock()?;
         if c.state.status == crate::Status::Running && netns::is_bound(&c.netns_path()) {
             self.backend(&c).check_hotplug()?;
-            let one = self.request_json(&c, Some(&name))?;
-            isola_network::netavark_exec(
-                &self.networks.netavark_config(),
-                "teardown",
-                &c.netns_path(),
-                &one,
-            )?;
-            c.config.host_config.networks.remove(&name);
-            let record = netns_dir(&self.root).join(format!("{}.json", c.id()));
-            crate::store::write_json_atomic(&record, &self.request_json(&c, None)?)?;
+            // Tear the network down as it was set up: with the published
+            // ports if its request had them (its forwarding goes with it,
+            // until the next start), without if it was connected later.
+            let config = self.networks.netavark_config();
+            let path = c.netns_path();
+            update_record(&c, |reqs| -> Result<()> {
+                for req in reqs.iter_mut() {
+                    if req["networks"].get(&name).is_none() {
+                        continue;
+                    }
+                    let mut one = req.clone();
+                    for key in ["networks", "network_info"] {
+                        if let Some(m) = one[key].as_object_mut() {
+                            m.retain(|k, _| *k == name);
+                        }
+                        if let Some(m) = req[key].as_object_mut() {
+                            m.remove(&name);
+                        }
+                    }
+                    isola_network::netavark_exec(&config, "teardown", &path, &one)?;
+                }
+                reqs.retain(|r| r["networks"].as_object().is_some_and(|m| !m.is_empty()));
+                Ok(())
+            })??;
         }
         c.config.host_config.networks.remove(&name);
         crate::store::write_json_atomic(&c.dir.join("config.json"), &c.config)?;
@@ -549,10 +569,14 @@ pub(crate) fn network_down(c: &Container) {
     let record = dir.join(format!("{}.json", c.id()));
     let mut torn_down = true;
     if let Ok(data) = std::fs::read(&record) {
-        if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&data) {
+        if let Ok(serde_json::Value::Array(reqs)) = serde_json::from_slice(&data) {
             if netns::is_bound(&path) {
                 let config = root.join("networks").join("netavark");
-                torn_down = isola_network::netavark_exec(&config, "teardown", &path, &json).is_ok();
+                // The connected networks first, the start's last.
+                for req in reqs.iter().rev() {
+                    torn_down &=
+                        isola_network::netavark_exec(&config, "teardown", &path, req).is_ok();
+                }
             }
         }
         if torn_down {
@@ -563,6 +587,21 @@ pub(crate) fn network_down(c: &Container) {
         let _ = netns::remove(&path);
         let _ = std::fs::remove_file(&lock_path);
     }
+}
+
+/// Changes the list of netavark requests recorded for running container
+/// `c`, under its network lock.
+fn update_record<T>(c: &Container, f: impl FnOnce(&mut Vec<serde_json::Value>) -> T) -> Result<T> {
+    let dir = netns_dir(c.root());
+    let _lock = crate::store::lock_file(&dir.join(format!("{}.lock", c.id())))?;
+    let record = dir.join(format!("{}.json", c.id()));
+    let mut reqs: Vec<serde_json::Value> = std::fs::read(&record)
+        .ok()
+        .and_then(|d| serde_json::from_slice(&d).ok())
+        .unwrap_or_default();
+    let out = f(&mut reqs);
+    crate::store::write_json_atomic(&record, &reqs)?;
+    Ok(out)
 }
 
 /// The /etc/hosts of a container on a bridge network.
