@@ -262,7 +262,37 @@ fn published_ports() {
     eventually("the ephemeral port answers", || {
         host_get(&format!("http://127.0.0.1:{port}/")).as_deref() == Some("hello-eph\n")
     });
-    i.ok(&["rm", "-f", "web", "eph"]);
+    // -P: every port the image EXPOSEs, on ephemeral host ports.
+    i.ok(&[
+        "import",
+        "-c",
+        "EXPOSE 80/tcp",
+        "-c",
+        "CMD [\"sh\"]",
+        busybox_rootfs().to_str().unwrap(),
+        "exposing",
+    ]);
+    i.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pall",
+        "--hostname",
+        "pall",
+        "-P",
+        "exposing",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    let hp = i.ok(&["port", "pall"]);
+    assert!(hp.starts_with("80/tcp -> 0.0.0.0:"), "{hp}");
+    let port: u16 = hp.trim().rsplit(':').next().unwrap().parse().unwrap();
+    assert_ne!(port, 80);
+    eventually("the -P port answers", || {
+        host_get(&format!("http://192.0.2.10:{port}/")).as_deref() == Some("hello-pall\n")
+    });
+    i.ok(&["rm", "-f", "web", "eph", "pall"]);
     assert_eq!(host_get("http://127.0.0.1:18080/"), None);
     assert!(leftovers(&web).is_empty(), "{:?}", leftovers(&web));
 }
