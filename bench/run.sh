@@ -413,6 +413,9 @@ fi
 # ----------------------------------------------------------------- driver ---
 export BENCH_MODE=$mode BENCH_WORK=$work BENCH_CASES=$cases BENCH_ENGINES=$engines
 export BENCH_OUT=$out BENCH_STRICT=$strict BENCH_COMMAND=$cmdline BENCH_T0=$t_start BENCH_REPO=$repo
+# isola containers get loopback only, like the peers' `--network none` (the
+# default bridge would add NAT rules to this host's network namespace).
+export ISOLA_DEFAULT_NETWORK=none
 export BENCH_ISOLA=$isola BENCH_ISOLA_ROOT=$iroot BENCH_ISOLA_FAILED=$isola_failed BENCH_KERNEL=$kernel BENCH_CRUN_NS=$crun_holder
 export BENCH_DOCKER="$docker_cli" BENCH_DOCKERD_PID=$dockerd_pid
 BENCH_PODMAN=$(printf '%s\n' "${podman_flags[@]}")
