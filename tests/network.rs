@@ -66,6 +66,14 @@ fn main() {
             }
         }
     }
+    // Every test removed its containers, so no aardvark-dns may be left in
+    // this namespace (netavark stops it with the last DNS record); kill any
+    // (they are ours: nothing else runs in this namespace) and fail.
+    let leaked = stray_aardvark();
+    if !leaked.is_empty() {
+        eprintln!("aardvark-dns left running in the test namespace: {leaked:?}");
+        failed.push("no aardvark-dns left behind");
+    }
     eprintln!(
         "network: {} passed, {} failed",
         ran - failed.len(),
@@ -75,6 +83,28 @@ fn main() {
         eprintln!("failed: {failed:?}");
         std::process::exit(1);
     }
+}
+
+/// aardvark-dns processes in this process's network namespace, killed.
+fn stray_aardvark() -> Vec<i32> {
+    let me = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if std::fs::read_link(format!("/proc/{pid}/ns/net"))
+            .ok()
+            .as_ref()
+            == Some(&me)
+            && comm(pid) == "aardvark-dns"
+        {
+            // SAFETY: signalling a process of our own namespace.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            found.push(pid);
+        }
+    }
+    found
 }
 
 /// unshare(NEWNET|NEWNS), private propagation, `lo` up, and a resolv.conf
