@@ -620,7 +620,7 @@ pub(crate) fn hosts_file(c: &Container, extra: &[(String, String)]) -> String {
 /// aardvark-dns on the gateway for user-defined networks, else the host's
 /// non-loopback name servers (as Docker's default bridge).
 pub(crate) fn resolv_file(engine: &Engine, c: &Container, plan: &Plan) -> Result<String> {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let host = host_resolv_conf();
     let mut servers: Vec<String> = plan.dns.clone();
     if servers.is_empty() {
         for (name, e) in &c.config.host_config.networks {
@@ -657,6 +657,24 @@ pub(crate) fn resolv_file(engine: &Engine, c: &Container, plan: &Plan) -> Result
         out.push_str(&format!("nameserver {s}\n"));
     }
     Ok(out)
+}
+
+/// The host's resolver configuration as a container can use it: with only
+/// loopback name servers (systemd-resolved's 127.0.0.53 stub, which a
+/// container cannot reach), the upstream list systemd-resolved keeps, as
+/// Docker does.
+fn host_resolv_conf() -> String {
+    let main = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let loopback_only = main
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .all(|s| s.trim().starts_with("127.") || s.trim() == "::1");
+    if loopback_only {
+        if let Ok(upstream) = std::fs::read_to_string("/run/systemd/resolve/resolv.conf") {
+            return upstream;
+        }
+    }
+    main
 }
 
 /// The runtime's path of the network namespace of container `id` (for
