@@ -213,11 +213,13 @@ cleanup() {
     if ((!docker0_before)) && ip link show docker0 >/dev/null 2>&1; then
       ip link del docker0 && log "removed docker0"
     fi
-    if [[ -n $ipt_before ]] && command -v iptables-save >/dev/null; then
-      if [[ $(iptables-save | grep -v '^[#:]') != "$(grep -v '^[#:]' "$ipt_before")" ]] \
-        || [[ $(iptables-save | grep '^:' | cut -d' ' -f1-2) != "$(grep '^:' "$ipt_before" | cut -d' ' -f1-2)" ]]; then
-        iptables-restore <"$ipt_before" && log "restored iptables rules and policies"
-      fi
+  fi
+  # Any engine may have changed the host's firewall (podman with netavark
+  # adds its base chains even for `--network none`): restore it.
+  if [[ -n $ipt_before ]] && command -v iptables-save >/dev/null; then
+    if [[ $(iptables-save | grep -v '^[#:]') != "$(grep -v '^[#:]' "$ipt_before")" ]] \
+      || [[ $(iptables-save | grep '^:' | cut -d' ' -f1-2) != "$(grep '^:' "$ipt_before" | cut -d' ' -f1-2)" ]]; then
+      iptables-restore <"$ipt_before" && log "restored iptables rules and policies"
     fi
   fi
   # leftover cgroups of isola containers that were recorded by the driver
@@ -247,6 +249,10 @@ trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM HUP
 
 work=$(mktemp -d "${BENCH_TMP:-/var/tmp}/isola-bench.XXXXXX")
+if command -v iptables-save >/dev/null; then
+  ipt_before=$work/iptables.before
+  iptables-save >"$ipt_before" 2>/dev/null || ipt_before=""
+fi
 chmod 755 "$work"
 log "mode $mode; scratch $work"
 
@@ -381,10 +387,6 @@ fi
 # ----------------------------------------------------------------- docker ---
 if want_engine docker && command -v dockerd >/dev/null && [[ ! " ${na[*]} " == *" docker="* ]]; then
   ip link show docker0 >/dev/null 2>&1 && docker0_before=1
-  if command -v iptables-save >/dev/null; then
-    ipt_before=$work/iptables.before
-    iptables-save >"$ipt_before" 2>/dev/null || ipt_before=""
-  fi
   mkdir -p "$work/docker"
   sock=$work/docker/docker.sock
   docker_bin=/usr/bin/docker; [[ -x $docker_bin ]] || docker_bin=$(command -v docker)
