@@ -29,6 +29,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import network  # noqa: E402  (case 8)
 import storage  # noqa: E402  (cases 6 and 7)
 
 E = os.environ
@@ -1066,6 +1067,9 @@ class Suite:
     def case_vmboot(self):
         storage.VmBoot(self, run, Failed, log).case()
 
+    def case_network(self):
+        network.Network(self, LIBC, log).case()
+
     # ---- report --------------------------------------------------------------------
     def versions(self):
         def ver(argv, pick=lambda s: s.splitlines()[0] if s else ""):
@@ -1358,12 +1362,14 @@ class Suite:
             storage.storage_markdown(self.results["storage"], a)
         if "vmboot" in self.results:
             storage.vmboot_markdown(self.results["vmboot"], a)
+        if "network" in self.results:
+            network.network_markdown(self.results["network"], a)
         return "\n".join(out) + "\n"
 
     def main(self):
         t0 = float(E.get("BENCH_T0") or time.time())
         self.case_load_avg = []
-        for case in ["start", "memory", "density", "load", "stream", "storage", "vmboot"]:
+        for case in ["start", "memory", "density", "load", "stream", "storage", "vmboot", "network"]:
             if case in self.cases:
                 self.case_load_avg.append((case, os.getloadavg()[0]))
                 getattr(self, f"case_{case}")()

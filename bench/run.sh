@@ -9,7 +9,7 @@
 # Options:
 #   --smoke            quick mode (see above); prints the tables, writes no file unless --out
 #   --no-install       full mode without installing docker.io/podman/runsc (missing = n/a)
-#   --cases LIST       comma list of start,memory,density,load,stream,storage,vmboot (default: all)
+#   --cases LIST       comma list of start,memory,density,load,stream,storage,vmboot,network (default: all)
 #   --engines LIST     comma list of isola,runc,crun,runsc,podman,docker,qemu (default: all)
 #   --out FILE         markdown report (default: bench/RESULTS.md in full mode)
 #   --strict           exit 1 when an isola case failed (default: reported, exit 0)
@@ -35,7 +35,7 @@ usage_error() { echo "bench: error: $*; see bench/run.sh --help" >&2; exit 2; }
 die() { echo "bench: error: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
 
-mode=full install=auto cases=start,memory,density,load,stream,storage,vmboot engines=isola,runc,crun,runsc,podman,docker,qemu
+mode=full install=auto cases=start,memory,density,load,stream,storage,vmboot,network engines=isola,runc,crun,runsc,podman,docker,qemu
 out="" strict=0
 while (($#)); do
   case $1 in
@@ -55,7 +55,7 @@ while (($#)); do
   shift
 done
 for c in ${cases//,/ }; do
-  [[ $c =~ ^(start|memory|density|load|stream|storage|vmboot)$ ]] || usage_error "unknown case '$c' in --cases (start,memory,density,load,stream,storage,vmboot)"
+  [[ $c =~ ^(start|memory|density|load|stream|storage|vmboot|network)$ ]] || usage_error "unknown case '$c' in --cases (start,memory,density,load,stream,storage,vmboot,network)"
 done
 for e in ${engines//,/ }; do
   [[ $e =~ ^(isola|runc|crun|runsc|podman|docker|qemu)$ ]] || usage_error "unknown engine '$e' in --engines (isola,runc,crun,runsc,podman,docker,qemu)"
@@ -258,7 +258,7 @@ log "mode $mode; scratch $work"
 
 # -------------------------------------------------------- base requirements ---
 if [[ $mode == full && $install != no ]]; then
-  apt_install busybox-static cpio gzip procps iproute2 qemu-system-x86 || log "installing base tools failed (see $work/apt.log)"
+  apt_install busybox-static cpio gzip procps iproute2 qemu-system-x86 iperf3 || log "installing base tools failed (see $work/apt.log)"
 fi
 pkg_installed busybox-static || die "busybox-static is needed for the shared root filesystem: apt-get install busybox-static"
 
