@@ -44,6 +44,8 @@ fn sample_config() -> ContainerConfig {
         },
         time_ns: 1_700_000_000_123_456_789,
         shares: false,
+        restart: Default::default(),
+        health: None,
     }
 }
 

@@ -78,6 +78,8 @@ pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) 
 pub mod files {
     /// Written by QEMU from the agent's exit port.
     pub const EXIT: &str = "exit.json";
+    /// Appended to by QEMU from the agent's status port (restarts, health).
+    pub const STATUS: &str = "status.json";
     /// The writable layer.
     pub const UPPER: &str = "upper.ext4";
     /// Base initramfs + this container's configuration.

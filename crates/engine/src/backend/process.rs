@@ -129,6 +129,13 @@ impl ProcessBackend {
     pub(crate) fn oom_killed(&self, c: &Container) -> bool {
         cgroup(c).oom_killed()
     }
+
+    /// Frees what one run of the container held (its cgroup), keeping what
+    /// its next run under a restart policy reuses (its network namespace);
+    /// [`Backend::cleanup`] frees everything.
+    pub(crate) fn end_run(&self, c: &Container) -> Result<()> {
+        Ok(cgroup(c).remove()?)
+    }
 }
 
 impl Backend for ProcessBackend {
@@ -178,7 +185,7 @@ impl Backend for ProcessBackend {
                 streams,
                 proxy: true,
             };
-            return pump(ends, sinks, Pid::from_raw(spawned.pid));
+            return pump(ends, sinks, Pid::from_raw(spawned.pid), None);
         }
         // Without a terminal the process gets the client's streams directly.
         let spawned = start(fds(streams)?)?;
@@ -254,7 +261,13 @@ impl Backend for ProcessBackend {
         Ok(Top { titles, processes })
     }
 
-    fn signal(&self, c: &Container, signal: Signal, _within: std::time::Duration) -> Result<()> {
+    fn signal(
+        &self,
+        c: &Container,
+        signal: Signal,
+        _within: std::time::Duration,
+        _stop: bool,
+    ) -> Result<()> {
         kill(Pid::from_raw(c.state.pid), signal).map_err(|e| Error::Io {
             context: format!("signalling container {}", c.name()),
             source: e.into(),
