@@ -467,7 +467,7 @@ pub struct ContainerFlags {
     #[arg(long = "health-timeout", value_name = "DURATION", value_parser = parse_duration)]
     pub health_timeout: Option<std::time::Duration>,
     /// Failures in a row that make the container unhealthy (default 3)
-    #[arg(long = "health-retries", value_name = "N")]
+    #[arg(long = "health-retries", value_name = "N", allow_hyphen_values = true, value_parser = parse_retries)]
     pub health_retries: Option<u32>,
     /// Time after start during which failures do not count (default 0s)
     #[arg(long = "health-start-period", value_name = "DURATION", value_parser = parse_duration)]
@@ -707,6 +707,12 @@ pub struct SaveArgs {
 /// `--restart`'s value.
 fn parse_restart(s: &str) -> Result<isola_engine::RestartPolicy, String> {
     isola_engine::RestartPolicy::parse(s)
+}
+
+/// `--health-retries`: a count, 0 for Docker's default.
+fn parse_retries(s: &str) -> Result<u32, String> {
+    s.parse::<u32>()
+        .map_err(|_| format!("the number of retries must be a whole number >= 0, not {s:?}"))
 }
 
 /// Go-style durations as Docker takes them: `30s`, `1m30s`, `500ms`.
