@@ -129,6 +129,41 @@ fn always_comes_back_after_its_process_is_killed_and_stop_ends_it() {
     );
 }
 
+/// In VM mode the guest agent restarts the process inside the same VM:
+/// the hypervisor (the container's one host process) stays the same.
+#[test]
+fn vm_always_comes_back_after_its_process_is_killed_inside() {
+    let i = Isola::new();
+    i.ok(&[
+        "run",
+        "-d",
+        VM,
+        "--network",
+        "none",
+        "--name",
+        "a",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        SERVICE,
+    ]);
+    let vmm = i.inspect("a", "{{.State.Pid}}");
+    i.ok(&["exec", "a", "kill", "1"]);
+    eventually("a restart inside the guest", || {
+        restart_count(&i, "a") == 1 && status(&i, "a") == "running"
+    });
+    assert_eq!(i.inspect("a", "{{.State.Pid}}"), vmm, "the same VM");
+    eventually("the new run to log", || {
+        i.ok(&["logs", "a"]).lines().filter(|l| *l == "up").count() == 2
+    });
+    i.ok(&["stop", "a"]);
+    assert_eq!(status(&i, "a"), "exited");
+    assert_eq!(i.inspect("a", "{{.State.ExitCode}}"), "3");
+    assert_eq!(restart_count(&i, "a"), 1);
+}
+
 /// A command that fails at once backs off (100 ms doubling), so it is soon
 /// seen waiting: `ps` says Restarting, inspect says restarting, and a stop
 /// then ends it where it is.

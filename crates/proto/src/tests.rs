@@ -64,6 +64,7 @@ fn every_message() -> Vec<Message> {
             signal: 15,
         },
         Message::Ok {},
+        Message::EndRestarts {},
         Message::Resize {
             session: 7,
             rows: 50,

@@ -265,19 +265,35 @@ fn exit_record(c: &Container) -> Option<ExitRecord> {
 /// The last whole status record the guest appended (they are snapshots).
 /// Only the file's tail is read: it grows by a line per restart and per
 /// health check.
+/// Past [`STATUS_ROTATE`] bytes the file is cut back to its last record
+/// (QEMU appends with O_APPEND, so its next record follows that one).
 fn status_record(c: &Container) -> Option<StatusRecord> {
     use std::io::{Seek, SeekFrom};
     const TAIL: u64 = 64 * 1024;
-    let mut f = std::fs::File::open(c.dir.join(files::STATUS)).ok()?;
+    let path = c.dir.join(files::STATUS);
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .ok()?;
     let len = f.metadata().ok()?.len();
     f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
     let mut buf = Vec::new();
     f.read_to_end(&mut buf).ok()?;
-    String::from_utf8_lossy(&buf)
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str::<StatusRecord>(l).ok())
+    let text = String::from_utf8_lossy(&buf);
+    let (line, record) = text.lines().rev().find_map(|l| {
+        serde_json::from_str::<StatusRecord>(l)
+            .ok()
+            .map(|r| (l.to_string(), r))
+    })?;
+    if len > STATUS_ROTATE && f.set_len(0).is_ok() && f.rewind().is_ok() {
+        let _ = f.write_all(format!("{line}\n").as_bytes());
+    }
+    Some(record)
 }
+
+/// Size of `status.json` above which it is cut back to its last record.
+const STATUS_ROTATE: u64 = 1 << 20;
 
 impl Backend for VmBackend {
     fn check_hotplug(&self) -> Result<()> {
