@@ -506,6 +506,7 @@ impl Engine {
         // First, and under the lock: from now on the monitor restarts
         // nothing, and the reloaded state names the process to stop.
         c.update(|s| s.manually_stopped = true)?;
+        self.backend(&c).observe(&mut c);
         let c = &c;
         let cfg = &c.config.config;
         let timeout = timeout

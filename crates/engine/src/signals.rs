@@ -38,9 +38,14 @@ const PROXIED: &[Signal] = &[
 pub(crate) use isola_runtime_process::sys::signalfd;
 
 /// Waits for the monitor (whose exit status is the container's), sending
-/// proxied signals to the container init `pid` (with `proxy`) and SIGWINCH
-/// to the monitor.
-pub(crate) fn wait_attached(mut monitor: std::process::Child, pid: i32, proxy: bool) -> i32 {
+/// proxied signals to the container's init (with `proxy`), which
+/// `current_init` names at that moment (a restart policy replaces it; none
+/// while it waits to restart), and SIGWINCH to the monitor.
+pub(crate) fn wait_attached(
+    mut monitor: std::process::Child,
+    current_init: &dyn Fn() -> Option<i32>,
+    proxy: bool,
+) -> i32 {
     let mut watched = if proxy { PROXIED.to_vec() } else { Vec::new() };
     watched.push(Signal::SIGWINCH);
     let sfd = signalfd(&watched).ok();
@@ -63,7 +68,9 @@ pub(crate) fn wait_attached(mut monitor: std::process::Child, pid: i32, proxy: b
                 let _ = kill(Pid::from_raw(monitor.id() as i32), Signal::SIGWINCH);
             }
             other => {
-                let _ = kill(Pid::from_raw(pid), other);
+                if let Some(pid) = current_init() {
+                    let _ = kill(Pid::from_raw(pid), other);
+                }
             }
         }
     }

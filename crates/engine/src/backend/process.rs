@@ -151,10 +151,17 @@ impl Backend for ProcessBackend {
 
     /// The monitor is our child and holds our stdio: wait for it,
     /// forwarding signals to the container's init.
-    fn wait_attached(&self, _engine: &crate::Engine, s: crate::Started) -> Result<i32> {
+    fn wait_attached(&self, engine: &crate::Engine, s: crate::Started) -> Result<i32> {
+        let current_init = || {
+            engine
+                .lookup(&s.id)
+                .ok()
+                .filter(|c| c.state.status == crate::Status::Running && c.state.init_alive())
+                .map(|c| c.state.pid)
+        };
         Ok(crate::signals::wait_attached(
             s.monitor,
-            s.pid,
+            &current_init,
             s.attach.sig_proxy,
         ))
     }
