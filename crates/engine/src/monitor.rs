@@ -210,6 +210,8 @@ impl Engine {
                 prober,
                 c: c.clone(),
                 init_pid: spawned.pid,
+                cgroup: isola_runtime_process::Cgroup::of(&c.cgroup_name()),
+                seccomp_cache: c.seccomp_cache(),
             });
             let side_ref = side.as_mut().map(|s| s as &mut dyn Sidecar);
             let code = pump(ends, sinks, Pid::from_raw(spawned.pid), side_ref).unwrap_or(255);
@@ -280,6 +282,8 @@ struct HealthCheck {
     prober: Prober,
     c: Container,
     init_pid: i32,
+    cgroup: isola_runtime_process::Cgroup,
+    seccomp_cache: std::path::PathBuf,
 }
 
 impl Sidecar for HealthCheck {
@@ -299,11 +303,9 @@ impl Sidecar for HealthCheck {
                 changed |= self.prober.exited(pid, code, now);
             }
         }
-        let cgroup = isola_runtime_process::Cgroup::of(&self.c.cgroup_name());
-        let cache = self.c.seccomp_cache();
-        let pid = self.init_pid;
+        let (pid, cgroup, cache) = (self.init_pid, &self.cgroup, &self.seccomp_cache);
         changed |= self.prober.tick(now, |process, stdio| {
-            isola_runtime_process::exec(pid, &cgroup, process, stdio, Some(&cache))
+            isola_runtime_process::exec(pid, cgroup, process, stdio, Some(cache))
         });
         if changed {
             let health = self.prober.health().clone();
