@@ -521,4 +521,6 @@ fn start_all_restartable_brings_back_what_a_reboot_took() {
     for name in ["unless-stopped-stopped", "on-failure-crashed", "no-crashed"] {
         assert_eq!(status(&i, name), "exited", "{name}");
     }
+    let always = i.ok(&["ps", "-aq", "--filter", "restart-policy=always"]);
+    assert_eq!(always.lines().count(), 2, "{always}");
 }
