@@ -70,8 +70,15 @@ fn vm_on_failure_3_runs_exactly_four_times_without_rebooting() {
 }
 
 /// A command that ends when told (sh as PID 1 ignores SIGTERM unless it
-/// traps it).
+/// traps it); it says "up" once the trap is set.
 const SERVICE: &str = "trap 'exit 3' TERM; echo up; sleep 1000 & wait";
+
+/// Waits until `SERVICE` has started `runs` times (its trap is set).
+fn wait_up(i: &Isola, name: &str, runs: usize) {
+    eventually("the service's trap to be set", || {
+        i.ok(&["logs", name]).lines().filter(|l| *l == "up").count() >= runs
+    });
+}
 
 #[test]
 fn always_comes_back_after_its_process_is_killed_and_stop_ends_it() {
@@ -91,7 +98,7 @@ fn always_comes_back_after_its_process_is_killed_and_stop_ends_it() {
         "-c",
         SERVICE,
     ]);
-    eventually("it to run", || status(&i, "a") == "running");
+    wait_up(&i, "a", 1);
     // Killed from inside ...
     let first = i.inspect("a", "{{.State.Pid}}");
     i.ok(&["exec", "a", "kill", "1"]);
@@ -106,8 +113,7 @@ fn always_comes_back_after_its_process_is_killed_and_stop_ends_it() {
     eventually("a restart after a host kill", || {
         restart_count(&i, "a") == 2 && status(&i, "a") == "running"
     });
-    let logs = i.ok(&["logs", "a"]);
-    assert_eq!(logs.lines().filter(|l| *l == "up").count(), 3, "{logs}");
+    wait_up(&i, "a", 3);
     // A user's stop ends it for good.
     i.ok(&["stop", "a"]);
     assert_eq!(status(&i, "a"), "exited");
@@ -150,14 +156,13 @@ fn vm_always_comes_back_after_its_process_is_killed_inside() {
         SERVICE,
     ]);
     let vmm = i.inspect("a", "{{.State.Pid}}");
+    wait_up(&i, "a", 1);
     i.ok(&["exec", "a", "kill", "1"]);
     eventually("a restart inside the guest", || {
         restart_count(&i, "a") == 1 && status(&i, "a") == "running"
     });
     assert_eq!(i.inspect("a", "{{.State.Pid}}"), vmm, "the same VM");
-    eventually("the new run to log", || {
-        i.ok(&["logs", "a"]).lines().filter(|l| *l == "up").count() == 2
-    });
+    wait_up(&i, "a", 2);
     i.ok(&["stop", "a"]);
     assert_eq!(status(&i, "a"), "exited");
     assert_eq!(i.inspect("a", "{{.State.ExitCode}}"), "3");
@@ -491,6 +496,9 @@ fn start_all_restartable_brings_back_what_a_reboot_took() {
     run("unless-stopped-crashed", "unless-stopped");
     run("on-failure-crashed", "on-failure");
     run("no-crashed", "no");
+    for name in ["always-stopped", "unless-stopped-stopped"] {
+        wait_up(&i, name, 1);
+    }
     i.ok(&["stop", "always-stopped", "unless-stopped-stopped"]);
     // A "reboot": monitors and containers die without recording anything.
     for name in [

@@ -409,15 +409,13 @@ impl Backend for VmBackend {
         let mut t = timeouts();
         t.response = t.response.min(within);
         let mut client = Client::connect(&c.dir, t, &|| c.state.init_alive()).map_err(vm_err)?;
-        if stop {
+        // Only for a container with a restart policy: an agent older than
+        // protocol 3.1 does not know the message (and restarts nothing).
+        if stop && !c.config.host_config.restart_policy.is_none() {
             // The agent restarts nothing from now on; one waiting to
             // restart ends at once and takes no signal.
-            if let Message::Error { message } =
-                client.call(&Message::EndRestarts {}).map_err(vm_err)?
-            {
-                return Err(Error::Conflict(message));
-            }
-            if c.state.restarting {
+            let ended = client.call(&Message::EndRestarts {}).map_err(vm_err)?;
+            if c.state.restarting && !matches!(ended, Message::Error { .. }) {
                 return Ok(());
             }
         }
