@@ -163,13 +163,9 @@ impl Engine {
                 }
             };
             let started = Instant::now();
-            let health = probe.as_ref().map(|_| {
-                Prober::new(
-                    probe.clone().expect("checked"),
-                    c.state.health.take(),
-                    started,
-                )
-            });
+            let health = probe
+                .clone()
+                .map(|p| Prober::new(p, c.state.health.take(), started));
             let record = |s: &mut crate::store::State| {
                 s.status = Status::Running;
                 s.pid = spawned.pid;
@@ -178,12 +174,13 @@ impl Engine {
                 s.started_at = Some(now_rfc3339());
                 s.finished_at = None;
                 s.health = health.as_ref().map(|h| h.health().clone());
+                // As Docker's: a running container has no exit code yet.
+                s.exit_code = 0;
+                s.error.clear();
+                s.oom_killed = false;
                 if first {
                     s.monitor_pid = me;
                     s.monitor_start = process_start_time(me).unwrap_or(0);
-                    s.exit_code = 0;
-                    s.error.clear();
-                    s.oom_killed = false;
                     s.restart_count = 0;
                     s.manually_stopped = false;
                 }
