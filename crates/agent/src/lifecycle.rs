@@ -4,6 +4,12 @@
 //! lines, the exit record, then `Exited` to an attached client, whose
 //! `Shutdown` (or departure, or 10 s) lets the VM power off. Clients that
 //! look at `exit.json` after `Exited` thus always find it.
+//!
+//! With a restart policy the main process's end is not the container's:
+//! after Docker's back-off the process starts again in the same root and
+//! cgroup (no reboot), until the policy says no or a client says
+//! `EndRestarts` (the user's stop) or `Shutdown`. Restarts and health-check
+//! results go to the host as status records (see [`crate::status`]).
 
 use crate::agent::{Agent, Phase};
 use crate::clock;
