@@ -358,6 +358,94 @@ mod tests {
         );
     }
 
+    /// Runs a check as a plain host process (the supervisors exec it into
+    /// the container; the prober does not care how). The test reaps it by
+    /// PID, as the supervisors do, not through `Child`.
+    #[allow(clippy::zombie_processes)]
+    fn host_start(p: &ProcessSpec, stdio: Stdio) -> Result<Spawned> {
+        let Stdio::Fds {
+            stdin,
+            stdout,
+            stderr,
+        } = stdio
+        else {
+            unreachable!("checks get pipes")
+        };
+        let child = std::process::Command::new(&p.args[0])
+            .args(&p.args[1..])
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        Ok(Spawned {
+            pid: child.id() as i32,
+            start_time: 0,
+            pty_master: None,
+        })
+    }
+
+    fn wait(pid: i32) -> i32 {
+        crate::wait_exit_code(pid)
+    }
+
+    #[test]
+    fn a_check_runs_when_due_and_its_output_and_status_are_kept() {
+        let mut probe = probe(1, Duration::ZERO);
+        probe.process.args = vec![
+            "sh".into(),
+            "-c".into(),
+            "echo out; echo err >&2; exit 1".into(),
+        ];
+        let t0 = Instant::now();
+        let mut p = Prober::new(probe, None, t0);
+        assert!(!p.tick(t0, host_start), "not due before the interval");
+        assert!(p.children().is_empty());
+        let due = p.deadline();
+        assert!(!p.tick(due, host_start));
+        let pid = p.children()[0];
+        assert!(p.output_fd().is_some());
+        let code = wait(pid);
+        assert!(p.exited(pid, code, Instant::now()));
+        let h = p.health();
+        assert_eq!(h.status, HealthStatus::Unhealthy);
+        assert_eq!(h.log[0].exit_code, 1);
+        assert_eq!(h.log[0].output, "out\nerr\n");
+        assert!(p.children().is_empty());
+    }
+
+    #[test]
+    fn a_check_past_its_timeout_is_killed_and_fails() {
+        let mut probe = probe(1, Duration::ZERO);
+        probe.process.args = vec!["sleep".into(), "30".into()];
+        probe.timeout_ns = 50_000_000;
+        let t0 = Instant::now();
+        let mut p = Prober::new(probe, None, t0);
+        p.tick(p.deadline(), host_start);
+        let pid = p.children()[0];
+        assert!(p.tick(p.deadline(), host_start), "the timeout is a result");
+        let h = p.health().clone();
+        assert_eq!(h.status, HealthStatus::Unhealthy);
+        assert_eq!(h.log[0].exit_code, -1);
+        assert_eq!(h.log[0].output, "Health check exceeded timeout (50ms)");
+        assert_eq!(p.children(), vec![pid], "killed, to be reaped");
+        assert_eq!(wait(pid), 128 + 9);
+        assert!(!p.exited(pid, 137, Instant::now()), "already recorded");
+        assert!(p.children().is_empty());
+    }
+
+    #[test]
+    fn a_check_that_cannot_start_fails_with_the_reason() {
+        let t0 = Instant::now();
+        let mut p = Prober::new(probe(3, Duration::ZERO), None, t0);
+        let changed = p.tick(p.deadline(), |_, _| {
+            Err(crate::Error::Setup("the container is not running".into()))
+        });
+        assert!(changed);
+        assert_eq!(p.health().failing_streak, 1);
+        assert!(p.health().log[0].output.contains("not running"));
+    }
+
     #[test]
     fn failures_in_the_start_period_do_not_count() {
         let now = Instant::now();
