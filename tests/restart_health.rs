@@ -69,6 +69,49 @@ fn vm_on_failure_3_runs_exactly_four_times_without_rebooting() {
     on_failure_runs_four_times(VM);
 }
 
+/// Attached, `run` returns with the first run's exit code and output, as
+/// Docker's does, and lets go of its streams: the container restarts
+/// without it (and `$(isola run ...)` is not held open by later runs).
+fn attached_run_returns_at_the_first_exit(isolation: &str) {
+    let i = Isola::new();
+    let out = i.run(&[
+        "run",
+        isolation,
+        "--network",
+        "none",
+        "--name",
+        "att",
+        "--restart",
+        "on-failure:5",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi; sleep 1; exit 1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hi\n");
+    // Five more runs of a second each are still to come.
+    assert_ne!(status(&i, "att"), "exited");
+    eventually("the restarts to go on without the client", || {
+        restart_count(&i, "att") >= 2
+    });
+    assert_eq!(
+        i.inspect("att", "{{json .HostConfig.RestartPolicy.Name}}"),
+        "\"on-failure\""
+    );
+    i.ok(&["rm", "-f", "att"]);
+}
+
+#[test]
+fn attached_run_returns_at_the_first_exit_and_the_container_restarts() {
+    attached_run_returns_at_the_first_exit(PROCESS);
+}
+
+#[test]
+fn vm_attached_run_returns_at_the_first_exit_and_the_container_restarts() {
+    attached_run_returns_at_the_first_exit(VM);
+}
+
 /// A command that ends when told (sh as PID 1 ignores SIGTERM unless it
 /// traps it); it says "up" once the trap is set.
 const SERVICE: &str = "trap 'exit 3' TERM; echo up; sleep 1000 & wait";

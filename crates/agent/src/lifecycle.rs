@@ -147,6 +147,14 @@ impl Agent {
             code,
         };
         self.report();
+        // An attached client's part ends with the first run, as in Docker;
+        // the port waits for the next client.
+        if self.ports[0].is_greeted() {
+            self.ports[0].send(&Message::Restarting {
+                session: MAIN_SESSION,
+                code,
+            });
+        }
     }
 
     /// Starts the main process again, in the same root and cgroup.

@@ -102,6 +102,10 @@ pub struct Started {
     pub(crate) tty: bool,
     /// The client's streams, where the backend relays them itself.
     pub(crate) streams: Option<crate::Streams>,
+    /// The monitor's ready pipe: with a restart policy, it says here when
+    /// the first run ended (`{"exit": code}`), where the attached client's
+    /// part ends as in Docker; the container goes on without it.
+    pub(crate) first_exit: Option<BufReader<fs::File>>,
 }
 
 impl Started {
@@ -431,7 +435,8 @@ impl Engine {
         drop(ready_w);
 
         let mut line = String::new();
-        let _ = BufReader::new(fs::File::from(ready_r)).read_line(&mut line);
+        let mut ready_reader = BufReader::new(fs::File::from(ready_r));
+        let _ = ready_reader.read_line(&mut line);
         let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         if let Some(pid) = ready["pid"].as_i64() {
             if let Err(e) = self.backend(c).started(self, c, pid as i32, attach) {
@@ -448,6 +453,7 @@ impl Engine {
                 attach,
                 tty: c.config.config.tty,
                 streams: Some(streams),
+                first_exit: Some(ready_reader),
             }));
         }
         let _ = monitor.wait();

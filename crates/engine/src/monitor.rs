@@ -105,10 +105,13 @@ impl Engine {
             Input::Null
         };
         // The monitor's own stdio is the attached CLI's (handed to it as
-        // the streams it was started with). An attached client follows
-        // every run until the container stops for good.
-        let streams =
+        // the streams it was started with). With a restart policy, an
+        // attached client follows the first run only, as Docker's.
+        let mut streams =
             crate::Streams::own(opts.attach_stdin, opts.attach_output, opts.attach_output)?;
+        let attached = opts.attach_stdin || opts.attach_output;
+        // Where an attached client hears that the first run ended.
+        let mut first_exit: Option<File> = None;
         let mut restarter = Restarter::new(c.config.host_config.restart_policy);
         let probe = crate::health::probe(c);
         let me = std::process::id() as i32;
@@ -195,6 +198,7 @@ impl Engine {
             }
             if let Some(mut r) = ready.take() {
                 let _ = writeln!(r, "{}", serde_json::json!({"pid": spawned.pid}));
+                first_exit = attached.then_some(r);
             }
 
             let ends = ends.with_master(spawned.pty_master.take())?;
@@ -250,6 +254,13 @@ impl Engine {
             c.state.restart_count = restarter.count;
             c.save_state()?;
             drop(lock);
+            if let Some(mut tell) = first_exit.take() {
+                // The attached client's part ends: it returns this code and
+                // later runs are only logged.
+                let _ = writeln!(tell, "{}", serde_json::json!({"exit": code}));
+                streams = crate::Streams::default();
+                detach_stdio();
+            }
             self.restart_delay(c, delay);
         }
         unreachable!("the loop only ends by returning")
@@ -319,6 +330,22 @@ impl Sidecar for HealthCheck {
         for pid in self.prober.children() {
             let code = isola_runtime_process::wait_exit_code(pid);
             self.prober.exited(pid, code, Instant::now());
+        }
+    }
+}
+
+/// Points this monitor's own stdin, stdout and stderr (the attached
+/// client's terminal or pipes) at /dev/null, so a client that left is not
+/// held open (`out=$(isola run ...)` must see its end of file).
+fn detach_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        use std::os::fd::AsRawFd;
+        for fd in 0..3 {
+            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
         }
     }
 }

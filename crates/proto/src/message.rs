@@ -69,6 +69,11 @@ pub enum Message {
         #[serde(default)]
         oom_killed: bool,
     },
+    /// Guest (3.1), to port 0's client: the main process ended with
+    /// `code` and its restart policy starts it again. The attached client's
+    /// part ends here, as Docker's attached `run` returns at the first
+    /// exit: it leaves without `Shutdown`, and the VM goes on.
+    Restarting { session: SessionId, code: i32 },
     /// Client: no more stdin for this session (the process sees EOF).
     CloseStdin { session: SessionId },
     /// Client: list the container's processes (for `isola top`).
@@ -101,6 +106,7 @@ impl Message {
             Message::ExecStarted { .. } => "ExecStarted",
             Message::ExecFailed { .. } => "ExecFailed",
             Message::Exited { .. } => "Exited",
+            Message::Restarting { .. } => "Restarting",
             Message::CloseStdin { .. } => "CloseStdin",
             Message::ListProcesses {} => "ListProcesses",
             Message::Processes { .. } => "Processes",

@@ -65,6 +65,10 @@ fn every_message() -> Vec<Message> {
         },
         Message::Ok {},
         Message::EndRestarts {},
+        Message::Restarting {
+            session: MAIN_SESSION,
+            code: 1,
+        },
         Message::Resize {
             session: 7,
             rows: 50,

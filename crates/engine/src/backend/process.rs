@@ -163,6 +163,7 @@ impl Backend for ProcessBackend {
             s.monitor,
             &current_init,
             s.attach.sig_proxy,
+            s.first_exit,
         ))
     }
 
