@@ -19,9 +19,12 @@ use crate::log::LogPort;
 use crate::reaper::Reaper;
 use crate::rootfs::Mounts;
 use crate::session::{Output, Session};
+use crate::status::StatusPort;
 use crate::watch::Watcher;
 use isola_proto::layout::{BootConfig, CONTROL_PORTS};
 use isola_proto::{SessionId, Stream, MAIN_SESSION};
+use isola_runtime_process::health::Prober;
+use isola_runtime_process::restart::Restarter;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::os::fd::AsFd;
@@ -41,6 +44,12 @@ pub enum Phase {
     /// container ends as usual, or at `deadline` regardless.
     Stopping {
         deadline: Instant,
+    },
+    /// The main process ended and its restart policy starts it again at
+    /// `at`; `code` is how it ended.
+    Restarting {
+        at: Instant,
+        code: i32,
     },
     /// The exit record is written and port 0's client was sent `Exited`;
     /// waiting until `deadline` for its `Shutdown`.
@@ -68,6 +77,8 @@ enum Token {
     Port(usize),
     Output(Owner, Stream),
     Stdin(Owner),
+    /// The running health check's output.
+    Probe,
 }
 
 pub struct Agent {
@@ -84,6 +95,17 @@ pub struct Agent {
     pub(crate) shutdown_requested: bool,
     /// The main process's exit code and OOM kill, once it ended.
     pub(crate) ended: Option<(i32, bool)>,
+    /// `--restart`, applied when the main process ends.
+    pub(crate) restarter: Restarter,
+    /// A client said `EndRestarts`: the user stopped the container.
+    pub(crate) restarts_ended: bool,
+    /// The health check, once the container started.
+    pub(crate) prober: Option<Prober>,
+    pub(crate) status: StatusPort,
+    /// When the current run of the main process started.
+    pub(crate) run_started: Instant,
+    pub(crate) started_at: String,
+    pub(crate) finished_at: String,
 }
 
 impl Agent {
@@ -97,7 +119,6 @@ impl Agent {
             watcher.add(p.file(), p.index)?;
         }
         Ok(Agent {
-            boot,
             ports,
             watcher,
             log: LogPort::open()?,
@@ -108,6 +129,14 @@ impl Agent {
             phase: Phase::AwaitingAttach,
             shutdown_requested: false,
             ended: None,
+            restarter: Restarter::new(boot.container.restart),
+            restarts_ended: false,
+            prober: None,
+            status: StatusPort::default(),
+            run_started: Instant::now(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            boot,
         })
     }
 
@@ -168,6 +197,10 @@ impl Agent {
             }
             tokens.push(Token::Port(p.index));
             fds.push(PollFd::new(p.file().as_fd(), events));
+        }
+        if let Some(fd) = self.prober.as_ref().and_then(|p| p.output_fd()) {
+            tokens.push(Token::Probe);
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }
         let main = self
             .main
@@ -231,6 +264,8 @@ impl Agent {
     fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let phase = match self.phase {
             Phase::Stopping { deadline } | Phase::Finishing { deadline } => Some(deadline),
+            Phase::Restarting { at, .. } => Some(at),
+            Phase::Running => self.prober.as_ref().map(Prober::deadline),
             _ => None,
         };
         let main = self.main.as_ref();
@@ -277,6 +312,11 @@ impl Agent {
                     s.write_stdin();
                 }
             }
+            Token::Probe => {
+                if let Some(p) = &mut self.prober {
+                    p.read_output();
+                }
+            }
         }
         Ok(())
     }
@@ -293,7 +333,11 @@ impl Agent {
 
     fn reap(&mut self) {
         let now = Instant::now();
+        let mut health_changed = false;
         for (pid, code) in self.reaper.reap() {
+            if let Some(p) = &mut self.prober {
+                health_changed |= p.exited(pid, code, now);
+            }
             let main = self.main.iter_mut();
             let execs = self.ports.iter_mut().flat_map(|p| p.execs.values_mut());
             if let Some(s) = main
@@ -302,6 +346,9 @@ impl Agent {
             {
                 s.set_exited(code, now);
             }
+        }
+        if health_changed {
+            self.report();
         }
     }
 

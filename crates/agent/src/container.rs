@@ -20,6 +20,10 @@ pub struct Container {
     pub cgroup: Cgroup,
     /// The root's layers, for `diff` and `commit`.
     pub rootfs: isola_runtime_process::Rootfs,
+    /// What starts the main process, kept for restarts: the root stays
+    /// assembled and the cgroup stays, only the process is new.
+    spec: ContainerSpec,
+    terminal: bool,
 }
 
 impl Container {
@@ -66,24 +70,36 @@ impl Container {
             // Each guest boots fresh: nothing to keep compiled programs in.
             seccomp_cache: None,
         };
-        let (child_stdio, mut io) = stdio::create(run.terminal, cfg.open_stdin, cfg.tty_size)?;
-        let spawned = match isola_runtime_process::spawn(&spec, &cgroup, child_stdio) {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = cgroup.remove();
-                return Err(e.into());
-            }
-        };
-        let container = Container {
-            init_pid: spawned.pid,
+        let mut container = Container {
+            init_pid: 0,
             cgroup,
             rootfs,
+            spec,
+            terminal: run.terminal,
         };
+        match container.spawn(cfg) {
+            Ok(io) => Ok((container, io)),
+            Err(e) => {
+                let _ = container.cgroup.remove();
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts the main process (again, for a restart policy) in the root
+    /// and cgroup made by [`Container::start`].
+    pub fn spawn(&mut self, cfg: &ContainerConfig) -> Result<SessionIo> {
+        // An init that died takes its PID namespace with it; anything left
+        // (a check, an exec) goes too, as with a new container.
+        self.kill_all();
+        let (child_stdio, mut io) = stdio::create(self.terminal, cfg.open_stdin, cfg.tty_size)?;
+        let spawned = isola_runtime_process::spawn(&self.spec, &self.cgroup, child_stdio)?;
+        self.init_pid = spawned.pid;
         if let Err(e) = io.attach_terminal(spawned.pty_master, cfg.open_stdin) {
-            container.kill_all();
+            self.kill_all();
             return Err(e);
         }
-        Ok((container, io))
+        Ok(io)
     }
 
     /// Starts an exec session's process; it becomes the agent's child.

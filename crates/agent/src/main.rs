@@ -27,6 +27,7 @@ mod record;
 mod requests;
 mod rootfs;
 mod session;
+mod status;
 mod stdio;
 mod system;
 mod watch;

@@ -99,6 +99,10 @@ impl Agent {
                 });
             }
             Message::Shutdown => self.shutdown(),
+            Message::EndRestarts {} => {
+                self.end_restarts();
+                self.ports[i].send(&Message::Ok {});
+            }
             Message::Error { message } => {
                 eprintln!("isola-agent: the client of port {i} reports: {message}")
             }

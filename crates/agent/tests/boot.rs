@@ -162,6 +162,8 @@ fn boot_config(args: &[&str]) -> BootConfig {
             },
             time_ns: now_ns(),
             shares: false,
+            restart: Default::default(),
+            health: None,
         },
         wait_for_attach: false,
     }
@@ -287,6 +289,7 @@ impl Vm {
             control_sockets: (0..CONTROL_PORTS).map(control_socket).collect(),
             log_file: dir.join("json.log"),
             exit_file: dir.join("exit.json"),
+            status_file: dir.join("status.json"),
             console: isola_runtime_vm::Console::File(dir.join("console.log")),
             vmm_log: dir.join("vmm.log"),
             shares: Vec::new(),

@@ -454,6 +454,27 @@ pub struct ContainerFlags {
     /// Mount a tmpfs: PATH[:size=64m,mode=1777,exec,...]
     #[arg(long = "tmpfs", value_name = "PATH[:OPTS]")]
     pub tmpfs: Vec<String>,
+    /// Restart policy: no, on-failure[:MAX-RETRIES], always, unless-stopped
+    #[arg(long, value_name = "POLICY", default_value = "no", value_parser = parse_restart)]
+    pub restart: isola_engine::RestartPolicy,
+    /// Command that checks the container's health (run with /bin/sh -c)
+    #[arg(long = "health-cmd", value_name = "COMMAND")]
+    pub health_cmd: Option<String>,
+    /// Time between health checks (e.g. 30s, 1m30s; default 30s)
+    #[arg(long = "health-interval", value_name = "DURATION", value_parser = parse_duration)]
+    pub health_interval: Option<std::time::Duration>,
+    /// Longest a health check may run (default 30s)
+    #[arg(long = "health-timeout", value_name = "DURATION", value_parser = parse_duration)]
+    pub health_timeout: Option<std::time::Duration>,
+    /// Failures in a row that make the container unhealthy (default 3)
+    #[arg(long = "health-retries", value_name = "N", allow_hyphen_values = true, value_parser = parse_retries)]
+    pub health_retries: Option<u32>,
+    /// Time after start during which failures do not count (default 0s)
+    #[arg(long = "health-start-period", value_name = "DURATION", value_parser = parse_duration)]
+    pub health_start_period: Option<std::time::Duration>,
+    /// Disable any health check, the image's HEALTHCHECK included
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// Print help
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -509,7 +530,15 @@ pub struct StartArgs {
     /// Attach stdin
     #[arg(short, long)]
     pub interactive: bool,
-    #[arg(required = true)]
+    /// Start every stopped container whose restart policy brings it back
+    /// after a host reboot: always, and unless-stopped unless the user
+    /// stopped it (for a boot-time systemd unit)
+    #[arg(long = "all-restartable", conflicts_with_all = ["attach", "interactive"])]
+    pub all_restartable: bool,
+    #[arg(
+        required_unless_present = "all_restartable",
+        conflicts_with = "all_restartable"
+    )]
     pub containers: Vec<String>,
 }
 
@@ -673,6 +702,24 @@ pub struct SaveArgs {
     pub output: Option<PathBuf>,
     #[arg(required = true)]
     pub images: Vec<String>,
+}
+
+/// `--restart`'s value.
+fn parse_restart(s: &str) -> Result<isola_engine::RestartPolicy, String> {
+    isola_engine::RestartPolicy::parse(s)
+}
+
+/// `--health-retries`: a count, 0 for Docker's default.
+fn parse_retries(s: &str) -> Result<u32, String> {
+    s.parse::<u32>()
+        .map_err(|_| format!("the number of retries must be a whole number >= 0, not {s:?}"))
+}
+
+/// Go-style durations as Docker takes them: `30s`, `1m30s`, `500ms`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| {
+        format!("invalid duration {s:?} ({e}): use a number and a unit, e.g. 30s, 1m30s, 500ms")
+    })
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,15 @@ use crate::store::Container;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 
-const KEYS: &[&str] = &["id", "name", "label", "status", "isolation"];
+const KEYS: &[&str] = &[
+    "id",
+    "name",
+    "label",
+    "status",
+    "isolation",
+    "health",
+    "restart-policy",
+];
 
 /// Parsed filters, by key.
 #[derive(Debug, Default)]
@@ -39,7 +47,12 @@ impl Filters {
             values.iter().any(|v| match key.as_str() {
                 "id" => c.id().starts_with(v.as_str()),
                 "name" => c.name().contains(v.as_str()),
-                "status" => c.state.status.as_str() == v,
+                "status" => c.status_name() == v,
+                "health" => match &c.state.health {
+                    Some(h) => h.status.as_str() == v,
+                    None => v == "none",
+                },
+                "restart-policy" => c.config.host_config.restart_policy.name.as_str() == v,
                 "isolation" => {
                     c.config.host_config.isolation.as_str() == v
                         || (v == "hyperv" && c.config.host_config.isolation.as_str() == "vm")

@@ -13,10 +13,7 @@ impl Engine {
         let s = &c.state;
         let cfg = &c.config;
         let running = s.status == Status::Running;
-        let status = match s.status {
-            Status::Removing => "removing",
-            other => other.as_str(),
-        };
+        let status = c.status_name();
         let h = &cfg.host_config;
         let mut ports = serde_json::Map::new();
         for p in &h.port_bindings {
@@ -40,7 +37,7 @@ impl Engine {
             "MacAddress": first.map(|e| e.mac_address.as_str()).unwrap_or(""),
             "Networks": networks,
         });
-        json!({
+        let mut v = json!({
             "Id": cfg.id,
             "Created": cfg.created,
             "Path": cfg.path,
@@ -49,10 +46,10 @@ impl Engine {
                 "Status": status,
                 "Running": running,
                 "Paused": false,
-                "Restarting": false,
+                "Restarting": running && s.restarting,
                 "OOMKilled": s.oom_killed,
                 "Dead": false,
-                "Pid": if running { s.pid } else { 0 },
+                "Pid": if running && !s.restarting { s.pid } else { 0 },
                 "ExitCode": s.exit_code,
                 "Error": s.error,
                 "StartedAt": s.started_at.as_deref().unwrap_or(ZERO_TIME),
@@ -60,6 +57,7 @@ impl Engine {
                 "MonitorPid": if running { s.monitor_pid } else { 0 },
                 "VM": s.vm,
             },
+            "RestartCount": s.restart_count,
             "Image": cfg.image_id,
             "Name": format!("/{}", cfg.name),
             "LogPath": c.log_path(),
@@ -88,6 +86,7 @@ impl Engine {
                 "Tmpfs": cfg.mounts.iter().filter(|m| m.kind == crate::MountType::Tmpfs && !m.spec.is_empty())
                     .map(|m| (m.destination.clone(), m.spec.split_once(':').map_or("", |(_, o)| o).to_string()))
                     .collect::<std::collections::BTreeMap<_, _>>(),
+                "RestartPolicy": cfg.host_config.restart_policy,
             },
             "Mounts": cfg.mounts.iter().map(|m| serde_json::json!({
                 "Type": m.kind,
@@ -108,6 +107,11 @@ impl Engine {
                     "WorkDir": c.dir.join("work"),
                 },
             },
-        })
+        });
+        // As Docker: `State.Health` only for containers with a check.
+        if let Some(h) = &s.health {
+            v["State"]["Health"] = json!(h);
+        }
+        v
     }
 }

@@ -63,6 +63,10 @@ pub struct CreateOptions {
     pub mounts: Vec<String>,
     /// `--tmpfs DST[:OPTS]`.
     pub tmpfs: Vec<String>,
+    /// `--restart`.
+    pub restart: isola_runtime_process::restart::RestartPolicy,
+    /// `--health-*` and `--no-healthcheck`.
+    pub health: crate::health::HealthOptions,
 }
 
 /// Which of the CLI's streams the container gets when started attached
@@ -98,6 +102,10 @@ pub struct Started {
     pub(crate) tty: bool,
     /// The client's streams, where the backend relays them itself.
     pub(crate) streams: Option<crate::Streams>,
+    /// The monitor's ready pipe: with a restart policy, it says here when
+    /// the first run ended (`{"exit": code}`), where the attached client's
+    /// part ends as in Docker; the container goes on without it.
+    pub(crate) first_exit: Option<BufReader<fs::File>>,
 }
 
 impl Started {
@@ -155,6 +163,11 @@ impl Engine {
             NetworkMode::parse(&requested_network) == NetworkMode::Host,
         )?;
         let ulimits = crate::policy::check_ulimits(&opts.ulimits)?;
+        if opts.auto_remove && !opts.restart.is_none() {
+            return Err(Error::Invalid(
+                "conflicting options: --restart and --rm: a container removed when it exits cannot be restarted".into(),
+            ));
+        }
         let mut requests = Vec::new();
         for v in &opts.volumes {
             requests.push(crate::volumes::parse_volume_flag(v)?);
@@ -189,6 +202,12 @@ impl Engine {
             &opts.network,
             &img.exposed_ports().clone().unwrap_or_default(),
         )?;
+        let image_health = self
+            .images
+            .raw_config(&image.id)
+            .ok()
+            .and_then(|v| crate::health::from_image(&v));
+        let healthcheck = crate::health::resolve(image_health, &opts.health)?;
 
         let mut entrypoint = img.entrypoint().clone().unwrap_or_default();
         let mut cmd = img.cmd().clone().unwrap_or_default();
@@ -274,6 +293,7 @@ impl Engine {
                 labels,
                 stop_signal: opts.stop_signal.clone(),
                 stop_timeout: opts.stop_timeout,
+                healthcheck,
             },
             host_config: HostSettings {
                 isolation,
@@ -296,6 +316,7 @@ impl Engine {
                 init: opts.init,
                 networks: Default::default(),
                 port_bindings: Vec::new(),
+                restart_policy: opts.restart,
             },
             layers: image.layers.clone(),
             mounts,
@@ -414,7 +435,8 @@ impl Engine {
         drop(ready_w);
 
         let mut line = String::new();
-        let _ = BufReader::new(fs::File::from(ready_r)).read_line(&mut line);
+        let mut ready_reader = BufReader::new(fs::File::from(ready_r));
+        let _ = ready_reader.read_line(&mut line);
         let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         if let Some(pid) = ready["pid"].as_i64() {
             if let Err(e) = self.backend(c).started(self, c, pid as i32, attach) {
@@ -431,6 +453,7 @@ impl Engine {
                 attach,
                 tty: c.config.config.tty,
                 streams: Some(streams),
+                first_exit: Some(ready_reader),
             }));
         }
         let _ = monitor.wait();
@@ -449,44 +472,62 @@ impl Engine {
         })
     }
 
-    /// Sends `signal` to the container's init.
+    /// Sends `signal` to the container's init. The stop signal and SIGKILL
+    /// end it for good, as in Docker: its restart policy no longer applies.
+    /// A container waiting to restart takes no signal; those two stop it.
     pub fn kill(&self, c: &Container, signal: Signal) -> Result<()> {
-        if c.state.status != Status::Running || !c.state.init_alive() {
+        let restarting = c.state.status == Status::Running && c.state.restarting;
+        if c.state.status != Status::Running || !(restarting || c.state.init_alive()) {
             return Err(Error::Conflict(format!(
                 "container {} is not running",
                 c.name()
             )));
         }
-        self.backend(c).signal(c, signal, Duration::MAX)
+        let stop = signal == Signal::SIGKILL || signal == stop_signal(c);
+        let mut c = c.clone();
+        if stop {
+            c.update(|s| s.manually_stopped = true)?;
+            self.backend(&c).observe(&mut c);
+        }
+        if c.state.status != Status::Running || (c.state.restarting && !stop) {
+            return Ok(());
+        }
+        if !c.state.init_alive() {
+            return Ok(()); // restarting in process mode: the monitor saw the flag
+        }
+        self.backend(&c).signal(&c, signal, Duration::MAX, stop)
     }
 
     /// Docker's stop: SIGTERM, then SIGKILL after `timeout`, then wait until
     /// the monitor has recorded the exit. Bounded whatever the container
     /// does: a VM that does not answer (stopped, hung) is killed outright
-    /// once `timeout` has passed.
+    /// once `timeout` has passed. A container waiting to restart stays
+    /// stopped; no restart policy starts it again.
     /// `timeout: None` takes the container's `--stop-timeout` (default 10 s).
     pub fn stop(&self, c: &Container, timeout: Option<Duration>) -> Result<()> {
         if c.state.status != Status::Running {
             return Ok(());
         }
+        let mut c = c.clone();
+        // First, and under the lock: from now on the monitor restarts
+        // nothing, and the reloaded state names the process to stop.
+        c.update(|s| s.manually_stopped = true)?;
+        self.backend(&c).observe(&mut c);
+        let c = &c;
         let cfg = &c.config.config;
         let timeout = timeout
             .unwrap_or_else(|| Duration::from_secs(cfg.stop_timeout.unwrap_or(10).max(0) as u64));
-        let signal = cfg
-            .stop_signal
-            .as_deref()
-            .and_then(|s| crate::signals::parse_signal(s).ok())
-            .unwrap_or(Signal::SIGTERM);
+        let signal = stop_signal(c);
         let backend = self.backend(c);
         let deadline = Instant::now() + timeout;
         if c.state.init_alive() {
-            let _ = backend.signal(c, signal, timeout);
+            let _ = backend.signal(c, signal, timeout, true);
         }
         if self.wait_not_running(c, deadline.saturating_duration_since(Instant::now())) {
             return Ok(());
         }
         if c.state.init_alive() {
-            let _ = backend.signal(c, Signal::SIGKILL, Duration::from_secs(1));
+            let _ = backend.signal(c, Signal::SIGKILL, Duration::from_secs(1), true);
         }
         if !self.wait_not_running(c, Duration::from_secs(2)) {
             // The guest (or the process tree) did not obey: kill it outright.
@@ -540,7 +581,8 @@ impl Engine {
             self.reap(&c);
             return self.delete(&c);
         }
-        if c.state.status == Status::Running && c.state.init_alive() {
+        let restarting = c.state.restarting && c.state.monitor_alive();
+        if c.state.status == Status::Running && (c.state.init_alive() || restarting) {
             if !force {
                 return Err(Error::Conflict(format!(
                     "cannot remove running container {}: stop it first or use rm -f",
@@ -577,6 +619,16 @@ impl Engine {
             let _ = backend.cleanup(c);
         }
     }
+}
+
+/// The signal that stops `c` (`--stop-signal`, else SIGTERM).
+fn stop_signal(c: &Container) -> Signal {
+    c.config
+        .config
+        .stop_signal
+        .as_deref()
+        .and_then(|s| crate::signals::parse_signal(s).ok())
+        .unwrap_or(Signal::SIGTERM)
 }
 
 /// Files and directories of a new container: the overlay's upper, work and

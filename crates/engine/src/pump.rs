@@ -143,9 +143,25 @@ pub(crate) struct Sinks {
     pub proxy: bool,
 }
 
+/// Work a supervisor does in the pump's loop while the child runs (the
+/// monitor's health checks): woken at its deadline, when its fd is
+/// readable, and on every other event (SIGCHLD included).
+pub(crate) trait Sidecar {
+    fn deadline(&self) -> Option<std::time::Instant>;
+    fn fd(&self) -> Option<BorrowedFd<'_>>;
+    fn wake(&mut self, now: std::time::Instant);
+    /// The child exited: end what runs.
+    fn stop(&mut self);
+}
+
 /// Runs the loop until `child` has exited and its output is drained;
 /// returns its exit code (128 + signal when killed).
-pub(crate) fn pump(ends: Ends, mut sinks: Sinks, child: Pid) -> Result<i32> {
+pub(crate) fn pump(
+    ends: Ends,
+    mut sinks: Sinks,
+    child: Pid,
+    mut side: Option<&mut dyn Sidecar>,
+) -> Result<i32> {
     let proxied = [
         Signal::SIGINT,
         Signal::SIGTERM,
@@ -170,11 +186,25 @@ pub(crate) fn pump(ends: Ends, mut sinks: Sinks, child: Pid) -> Result<i32> {
     loop {
         if exit.is_none() {
             exit = reap(child);
+            if let Some(s) = side.as_deref_mut() {
+                if exit.is_some() {
+                    s.stop();
+                } else {
+                    s.wake(std::time::Instant::now());
+                }
+            }
+            if exit.is_some() {
+                side = None;
+            }
         }
         if exit.is_some() && out.is_none() && err.is_none() {
             break;
         }
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let side_fd = side.as_deref().and_then(|s| s.fd());
+        if let Some(fd) = side_fd {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
         let out_i = out.as_ref().map(|f| {
             fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
             fds.len() - 1
@@ -200,9 +230,18 @@ pub(crate) fn pump(ends: Ends, mut sinks: Sinks, child: Pid) -> Result<i32> {
         let timeout = if exit.is_some() {
             PollTimeout::from(200u16)
         } else {
-            PollTimeout::NONE
+            match side.as_deref().and_then(|s| s.deadline()) {
+                // +1 ms: poll truncates to milliseconds.
+                Some(d) => PollTimeout::try_from(
+                    d.saturating_duration_since(std::time::Instant::now())
+                        + std::time::Duration::from_millis(1),
+                )
+                .unwrap_or(PollTimeout::MAX),
+                None => PollTimeout::NONE,
+            }
         };
         match poll(&mut fds, timeout) {
+            Ok(0) if exit.is_none() => continue,
             Ok(0) => break,
             Ok(_) => {}
             Err(Errno::EINTR) => continue,

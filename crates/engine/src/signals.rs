@@ -2,8 +2,12 @@
 //! signals to the container like Docker's `--sig-proxy`.
 
 use crate::{Error, Result};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsFd;
 use std::str::FromStr;
 
 /// Parses `KILL`, `SIGKILL`, `kill` or `9`.
@@ -38,9 +42,17 @@ const PROXIED: &[Signal] = &[
 pub(crate) use isola_runtime_process::sys::signalfd;
 
 /// Waits for the monitor (whose exit status is the container's), sending
-/// proxied signals to the container init `pid` (with `proxy`) and SIGWINCH
-/// to the monitor.
-pub(crate) fn wait_attached(mut monitor: std::process::Child, pid: i32, proxy: bool) -> i32 {
+/// proxied signals to the container's init (with `proxy`), which
+/// `current_init` names at that moment (a restart policy replaces it; none
+/// while it waits to restart), and SIGWINCH to the monitor. Returns early
+/// with the first run's exit code when the monitor says on `first_exit`
+/// that the container restarts (Docker's attached `run` returns there).
+pub(crate) fn wait_attached(
+    mut monitor: std::process::Child,
+    current_init: &dyn Fn() -> Option<i32>,
+    proxy: bool,
+    mut first_exit: Option<BufReader<File>>,
+) -> i32 {
     let mut watched = if proxy { PROXIED.to_vec() } else { Vec::new() };
     watched.push(Signal::SIGWINCH);
     let sfd = signalfd(&watched).ok();
@@ -51,6 +63,41 @@ pub(crate) fn wait_attached(mut monitor: std::process::Child, pid: i32, proxy: b
         let Some(sfd) = &sfd else {
             return monitor.wait().map(exit_code).unwrap_or(125);
         };
+        let (signalled, told) = {
+            let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+            if let Some(r) = &first_exit {
+                fds.push(PollFd::new(r.get_ref().as_fd(), PollFlags::POLLIN));
+            }
+            let buffered = first_exit.as_ref().is_some_and(|r| !r.buffer().is_empty());
+            if !buffered {
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                    Err(_) => return monitor.wait().map(exit_code).unwrap_or(125),
+                }
+            }
+            let ready = |i: usize| {
+                fds.get(i)
+                    .and_then(|f| f.revents())
+                    .is_some_and(|r| !r.is_empty())
+            };
+            (ready(0), buffered || ready(1))
+        };
+        if told {
+            let mut line = String::new();
+            match first_exit.as_mut().map(|r| r.read_line(&mut line)) {
+                Some(Ok(n)) if n > 0 => {
+                    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                    if let Some(code) = v["exit"].as_i64() {
+                        return code as i32;
+                    }
+                }
+                // EOF: the monitor is ending; its exit status follows.
+                _ => first_exit = None,
+            }
+        }
+        if !signalled {
+            continue;
+        }
         let Ok(Some(info)) = sfd.read_signal() else {
             continue;
         };
@@ -63,7 +110,9 @@ pub(crate) fn wait_attached(mut monitor: std::process::Child, pid: i32, proxy: b
                 let _ = kill(Pid::from_raw(monitor.id() as i32), Signal::SIGWINCH);
             }
             other => {
-                let _ = kill(Pid::from_raw(pid), other);
+                if let Some(pid) = current_init() {
+                    let _ = kill(Pid::from_raw(pid), other);
+                }
             }
         }
     }

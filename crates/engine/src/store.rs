@@ -35,6 +35,9 @@ pub struct RunConfig {
     /// `--stop-timeout` in seconds (Docker's default: 10).
     #[serde(default)]
     pub stop_timeout: Option<i64>,
+    /// The image's HEALTHCHECK merged with the `--health-*` flags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::health::HealthConfig>,
 }
 
 /// Docker's `HostConfig`: how the host runs it.
@@ -81,6 +84,9 @@ pub struct HostSettings {
     /// Published ports (`-p`, `-P`), host ports chosen.
     #[serde(default)]
     pub port_bindings: Vec<isola_network::PortMapping>,
+    /// `--restart`.
+    #[serde(default)]
+    pub restart_policy: isola_runtime_process::restart::RestartPolicy,
 }
 
 /// Everything fixed at create time.
@@ -144,6 +150,21 @@ pub struct State {
     /// The VM of a VM-isolated container, while it has one.
     #[serde(default)]
     pub vm: Option<VmInfo>,
+    /// Waiting to be started again by its restart policy (its process has
+    /// ended; the status stays `Running`, as Docker's `Running` does).
+    #[serde(default)]
+    pub restarting: bool,
+    /// Restarts since the user last started it (Docker's `RestartCount`).
+    #[serde(default)]
+    pub restart_count: u32,
+    /// The user stopped or killed it (Docker's `HasBeenManuallyStopped`):
+    /// its restart policy no longer applies, and `unless-stopped` keeps it
+    /// down at boot.
+    #[serde(default)]
+    pub manually_stopped: bool,
+    /// The health check's state, for containers that have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<isola_runtime_process::health::Health>,
 }
 
 /// What `inspect` shows of a container's VM.
@@ -180,6 +201,10 @@ impl State {
             started_at: None,
             finished_at: None,
             vm: None,
+            restarting: false,
+            restart_count: 0,
+            manually_stopped: false,
+            health: None,
         }
     }
 
@@ -202,8 +227,31 @@ pub struct Container {
 }
 
 impl Container {
+    /// Docker's `State.Status`: `restarting` while its restart policy
+    /// waits to start it again.
+    pub fn status_name(&self) -> &'static str {
+        if self.state.status == Status::Running && self.state.restarting {
+            "restarting"
+        } else {
+            self.state.status.as_str()
+        }
+    }
+
     pub fn id(&self) -> &str {
         &self.config.id
+    }
+
+    /// Whether a host boot brings it back (`isola start --all-restartable`),
+    /// as Docker's daemon does at its start: a stopped container with
+    /// `always`, or with `unless-stopped` unless the user stopped it.
+    pub fn restarts_at_boot(&self) -> bool {
+        use isola_runtime_process::restart::RestartName;
+        self.state.status == Status::Exited
+            && match self.config.host_config.restart_policy.name {
+                RestartName::Always => true,
+                RestartName::UnlessStopped => !self.state.manually_stopped,
+                _ => false,
+            }
     }
 
     pub fn name(&self) -> &str {
@@ -551,6 +599,9 @@ impl Engine {
             Err(e) => State::dead(format!("{e}: remove it with 'isola rm -f'")),
         };
         let mut c = Container { config, state, dir };
+        if c.state.status == Status::Running {
+            self.backend(&c).observe(&mut c);
+        }
         // A failed write (a full disk) must not hide the container.
         let _ = self.reconcile(&mut c);
         if !c.dir.exists() {
@@ -589,6 +640,7 @@ impl Engine {
                 labels: Default::default(),
                 stop_signal: None,
                 stop_timeout: None,
+                healthcheck: None,
             },
             host_config: HostSettings {
                 isolation: Isolation::Process,
@@ -611,6 +663,7 @@ impl Engine {
                 init: false,
                 networks: Default::default(),
                 port_bindings: Vec::new(),
+                restart_policy: Default::default(),
             },
             layers: Vec::new(),
             mounts: Vec::new(),
@@ -677,12 +730,14 @@ impl Engine {
             {
                 return Ok(());
             }
+            backend.observe(c);
             let ending = backend.ending(c);
             c.state.status = Status::Exited;
             c.state.exit_code = ending.code;
             c.state.oom_killed = ending.oom_killed;
             c.state.error = ending.error;
             c.state.pid = 0;
+            c.state.restarting = false;
             c.state.finished_at = Some(crate::ids::now_rfc3339());
             // Keep going on a full disk: the end is known in memory, and
             // cleanup and --rm free space rather than need it.

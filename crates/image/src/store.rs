@@ -283,6 +283,16 @@ impl Store {
         Repositories::load(&self.repositories_path())
     }
 
+    /// The `config` object of image `id`'s configuration as stored, for
+    /// Docker's fields that the OCI configuration type drops (`Healthcheck`).
+    pub fn raw_config(&self, id: &str) -> Result<serde_json::Value> {
+        let mut v: serde_json::Value = serde_json::from_slice(&self.read_blob(id)?)
+            .map_err(|e| Error::Corrupt(format!("config {id} is invalid ({e})")))?;
+        Ok(v.get_mut("config")
+            .map(serde_json::Value::take)
+            .unwrap_or_default())
+    }
+
     pub(crate) fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
         let path = self.blob_path(digest)?;
         fs::read(&path).map_err(|e| Error::Corrupt(format!("blob {digest} is unreadable ({e})")))

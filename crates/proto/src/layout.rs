@@ -24,6 +24,9 @@ pub fn control_port(n: usize) -> String {
 pub const LOG_PORT: &str = "org.isola.log";
 /// The port whose bytes QEMU writes to the container's exit record.
 pub const EXIT_PORT: &str = "org.isola.exit";
+/// The port whose bytes QEMU appends to the container's `status.json`:
+/// one [`StatusRecord`] per line, the last one current.
+pub const STATUS_PORT: &str = "org.isola.status";
 /// The boot configuration inside the initramfs (a [`BootConfig`] as JSON).
 pub const CONFIG_PATH: &str = "isola/config.json";
 
@@ -58,4 +61,24 @@ pub struct ExitRecord {
     /// Why the command could not start, if it could not.
     #[serde(default)]
     pub error: String,
+}
+
+/// What the host cannot see of a running VM container: its restarts and
+/// its health. One JSON line on the [`STATUS_PORT`] each time either
+/// changes, each a whole snapshot, so the host only reads the last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusRecord {
+    /// Restarts done or decided since boot (Docker's `RestartCount`).
+    pub restart_count: u32,
+    /// The process ended and waits to be started again.
+    pub restarting: bool,
+    /// The last run's exit status (while `restarting`).
+    pub exit_code: i32,
+    /// When the current run started (RFC 3339, UTC).
+    pub started_at: String,
+    /// When the last run ended, if one did.
+    #[serde(default)]
+    pub finished_at: String,
+    #[serde(default)]
+    pub health: Option<crate::Health>,
 }

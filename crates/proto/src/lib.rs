@@ -58,8 +58,8 @@ pub use frame::{
 };
 pub use io::{FrameReader, FrameWriter};
 pub use message::{
-    ContainerConfig, ExecConfig, Filesystem, Layer, Limits, LinuxSettings, Message, ProcessSpec,
-    Rootfs, SessionId, Spec, TtySize, Upper, MAIN_SESSION,
+    ContainerConfig, ExecConfig, Filesystem, Health, Layer, Limits, LinuxSettings, Message, Probe,
+    ProcessSpec, RestartPolicy, Rootfs, SessionId, Spec, TtySize, Upper, MAIN_SESSION,
 };
 pub use version::{check_hello, Version, VERSION};
 

@@ -34,6 +34,10 @@ pub enum Message {
     /// (session 0: the container's main process). Answered by `Ok` or
     /// `Error`.
     Signal { session: SessionId, signal: i32 },
+    /// Client (3.1): the user stops or kills the container, so its restart
+    /// policy must not start it again; one waiting to restart ends now.
+    /// Answered by `Ok`.
+    EndRestarts {},
     /// Guest: a request without an answer of its own (`Signal`) was done.
     Ok {},
     /// Client: the terminal of a session (with `tty`) changed size. No
@@ -65,6 +69,11 @@ pub enum Message {
         #[serde(default)]
         oom_killed: bool,
     },
+    /// Guest (3.1), to port 0's client: the main process ended with
+    /// `code` and its restart policy starts it again. The attached client's
+    /// part ends here, as Docker's attached `run` returns at the first
+    /// exit: it leaves without `Shutdown`, and the VM goes on.
+    Restarting { session: SessionId, code: i32 },
     /// Client: no more stdin for this session (the process sees EOF).
     CloseStdin { session: SessionId },
     /// Client: list the container's processes (for `isola top`).
@@ -90,12 +99,14 @@ impl Message {
             Message::Hello { .. } => "Hello",
             Message::StartFailed { .. } => "StartFailed",
             Message::Signal { .. } => "Signal",
+            Message::EndRestarts {} => "EndRestarts",
             Message::Ok {} => "Ok",
             Message::Resize { .. } => "Resize",
             Message::Exec(_) => "Exec",
             Message::ExecStarted { .. } => "ExecStarted",
             Message::ExecFailed { .. } => "ExecFailed",
             Message::Exited { .. } => "Exited",
+            Message::Restarting { .. } => "Restarting",
             Message::CloseStdin { .. } => "CloseStdin",
             Message::ListProcesses {} => "ListProcesses",
             Message::Processes { .. } => "Processes",
@@ -134,7 +145,17 @@ pub struct ContainerConfig {
     /// at [`crate::layout::GUEST_SHARES`] (the spec's binds point there).
     #[serde(default)]
     pub shares: bool,
+    /// `--restart` (3.1): the agent starts the process again as it says,
+    /// without rebooting the VM, and tells the host on the status port.
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    /// The health check the agent runs (3.1), reported on the status port.
+    #[serde(default)]
+    pub health: Option<Probe>,
 }
+
+pub use isola_runtime_process::health::{Health, Probe};
+pub use isola_runtime_process::restart::RestartPolicy;
 
 /// `--memory`, `--cpus`, `--pids-limit`, applied to a cgroup in the guest.
 pub use isola_runtime_process::Limits;

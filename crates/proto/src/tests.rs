@@ -44,6 +44,8 @@ fn sample_config() -> ContainerConfig {
         },
         time_ns: 1_700_000_000_123_456_789,
         shares: false,
+        restart: Default::default(),
+        health: None,
     }
 }
 
@@ -62,6 +64,11 @@ fn every_message() -> Vec<Message> {
             signal: 15,
         },
         Message::Ok {},
+        Message::EndRestarts {},
+        Message::Restarting {
+            session: MAIN_SESSION,
+            code: 1,
+        },
         Message::Resize {
             session: 7,
             rows: 50,
@@ -392,9 +399,9 @@ fn hello_with_another_major_version_is_rejected() {
     assert!(
         matches!(err, Error::VersionMismatch { ours, theirs: t } if ours == VERSION && t == theirs)
     );
-    assert!(err
-        .to_string()
-        .contains("this side speaks 3.0, the peer speaks 4.0"));
+    assert!(err.to_string().contains(&format!(
+        "this side speaks {VERSION}, the peer speaks {theirs}"
+    )));
 }
 
 #[test]

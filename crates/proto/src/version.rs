@@ -14,11 +14,13 @@ pub struct Version {
 
 /// The version this build speaks.
 ///
+/// - 3.1: restart policies and health checks in the boot configuration,
+///   `EndRestarts`, and the status port.
 /// - 2.0: the guest starts the container from its boot configuration
 ///   (`CreateContainer` and `Started` are gone), several control ports,
 ///   `Ok` answers `Signal`.
 /// - 1.0: one control port; the host sent `CreateContainer`.
-pub const VERSION: Version = Version { major: 3, minor: 0 };
+pub const VERSION: Version = Version { major: 3, minor: 1 };
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

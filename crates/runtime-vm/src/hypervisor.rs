@@ -37,6 +37,8 @@ pub struct VmSpec {
     pub log_file: PathBuf,
     /// Where the guest writes the exit status.
     pub exit_file: PathBuf,
+    /// Where the guest appends its status records.
+    pub status_file: PathBuf,
     /// Where the guest's serial console goes.
     pub console: Console,
     /// The VMM's own stdout/stderr.
@@ -207,6 +209,14 @@ impl Hypervisor for Qemu {
         // The device layout is fixed, whatever the container: console and
         // ports, then the image and upper disks, then the shares (only
         // when there are any), then the NIC.
+        c.args([
+            "-chardev",
+            &format!("file,id=status,path={},append=on", path(&s.status_file)),
+        ]);
+        c.args([
+            "-device",
+            &format!("virtserialport,chardev=status,name={}", layout::STATUS_PORT),
+        ]);
         for (i, d) in s.disks.iter().enumerate() {
             let ro = if d.readonly { ",readonly=on" } else { "" };
             c.args([
@@ -280,6 +290,7 @@ mod tests {
             control_sockets: vec!["c0.sock".into(), "c1.sock".into()],
             log_file: "/log".into(),
             exit_file: "/exit".into(),
+            status_file: "/status".into(),
             console: Console::Ring(65536),
             vmm_log: "/vmm".into(),
             shares: vec![Share {

@@ -13,7 +13,9 @@
 //!   QEMU appends to the container's json-file log, and its exit status to
 //!   a port backed by `exit.json`. When the container ends the agent
 //!   reboots and QEMU exits (`-no-reboot`); the engine reads `exit.json`
-//!   the next time it looks at the container.
+//!   the next time it looks at the container. A restart policy's restarts
+//!   and health-check results go, as whole snapshots, to a third port that
+//!   QEMU appends to `status.json`, which the engine reads while it runs.
 //! - **Clients talk to the agent over control ports.** Several
 //!   virtio-serial ports backed by host Unix sockets (no vhost-vsock on
 //!   every host) carry the `isola-proto` protocol: the attached CLI uses
@@ -78,6 +80,8 @@ pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) 
 pub mod files {
     /// Written by QEMU from the agent's exit port.
     pub const EXIT: &str = "exit.json";
+    /// Appended to by QEMU from the agent's status port (restarts, health).
+    pub const STATUS: &str = "status.json";
     /// The writable layer.
     pub const UPPER: &str = "upper.ext4";
     /// Base initramfs + this container's configuration.

@@ -43,6 +43,10 @@ pub struct Plan<'a> {
     pub log_file: PathBuf,
     /// Host directories and files the guest sees as shares `0`, `1`, ...
     pub shares: Vec<Share>,
+    /// `--restart`, applied by the agent.
+    pub restart: isola_proto::RestartPolicy,
+    /// The health check the agent runs.
+    pub health: Option<isola_proto::Probe>,
 }
 
 /// Lays out the VM of `plan` and says how to boot it.
@@ -80,13 +84,21 @@ pub fn prepare(plan: Plan<'_>) -> Result<VmSpec> {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64),
             shares: !plan.shares.is_empty(),
+            restart: plan.restart,
+            health: plan.health,
         },
         wait_for_attach: plan.wait_for_attach,
     };
     let json = serde_json::to_vec(&boot).expect("boot config serializes");
     let initrd = plan.dir.join(files::INITRD);
     write_initrd(plan.base_initrd, &json, &initrd)?;
-    for stale in [files::EXIT, files::CONSOLE, files::BOOTED, files::PIDFILE] {
+    for stale in [
+        files::EXIT,
+        files::STATUS,
+        files::CONSOLE,
+        files::BOOTED,
+        files::PIDFILE,
+    ] {
         let _ = std::fs::remove_file(plan.dir.join(stale));
     }
     let sockets: Vec<PathBuf> = (0..CONTROL_PORTS).map(control_socket).collect();
@@ -105,6 +117,7 @@ pub fn prepare(plan: Plan<'_>) -> Result<VmSpec> {
         control_sockets: sockets,
         log_file: plan.log_file,
         exit_file: plan.dir.join(files::EXIT),
+        status_file: plan.dir.join(files::STATUS),
         console: Console::Ring(CONSOLE_RING_BYTES),
         vmm_log: plan.dir.join(files::VMM_LOG),
         shares: plan.shares,

@@ -86,6 +86,23 @@ pub fn relay(
     sig_proxy: bool,
     tty: bool,
 ) -> Result<i32> {
+    relay_until(client, session, streams, sig_proxy, tty).map(|end| end.code)
+}
+
+/// How a relayed session's part ended.
+struct End {
+    code: i32,
+    /// The main process restarts (its policy): the VM goes on.
+    restarting: bool,
+}
+
+fn relay_until(
+    client: Client,
+    session: u32,
+    streams: Streams,
+    sig_proxy: bool,
+    tty: bool,
+) -> Result<End> {
     let Streams {
         stdin,
         stdout,
@@ -188,7 +205,7 @@ fn pump_frames(
     session: u32,
     out: &mut Option<std::fs::File>,
     err: &mut Option<std::fs::File>,
-) -> Result<i32> {
+) -> Result<End> {
     loop {
         match reader.read_frame()? {
             Frame::Data {
@@ -211,7 +228,16 @@ fn pump_frames(
                 if session == MAIN_SESSION {
                     send(writer, &Message::Shutdown);
                 }
-                return Ok(code);
+                return Ok(End {
+                    code,
+                    restarting: false,
+                });
+            }
+            Frame::Control(Message::Restarting { session: s, code }) if s == session => {
+                return Ok(End {
+                    code,
+                    restarting: true,
+                });
             }
             Frame::Control(Message::StartFailed { code, message })
             | Frame::Control(Message::ExecFailed { code, message, .. }) => {
@@ -241,7 +267,16 @@ pub fn attach_main(
 ) -> Result<i32> {
     let pid = vmm.id() as i32;
     let result = Client::attach(dir, timeouts, &|| vmm_alive(pid))
-        .and_then(|client| relay(client, MAIN_SESSION, streams, sig_proxy, tty));
+        .and_then(|client| relay_until(client, MAIN_SESSION, streams, sig_proxy, tty));
+    if let Ok(End {
+        code,
+        restarting: true,
+    }) = result
+    {
+        // The container restarts inside the VM, which outlives us.
+        return Ok(code);
+    }
+    let result = result.map(|end| end.code);
     if result.is_err() {
         // Attaching fails when the guest died (a panic closes the port):
         // let QEMU finish its own exit, which tells a panic from a kill

@@ -7,8 +7,8 @@ use crate::units::{human_duration, since};
 use crate::{for_each, table};
 use anyhow::{bail, Context, Result};
 use isola_engine::{
-    parse_signal, Attach, Container, CreateOptions, Engine, ExecOptions, LogOptions,
-    NetworkOptions, Status, Streams,
+    parse_signal, Attach, Container, CreateOptions, Engine, ExecOptions, HealthOptions,
+    HealthStatus, LogOptions, NetworkOptions, Status, Streams,
 };
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -92,6 +92,15 @@ fn create_options(f: &ContainerFlags) -> Result<CreateOptions> {
         volumes: f.volume.clone(),
         mounts: f.mount.clone(),
         tmpfs: f.tmpfs.clone(),
+        restart: f.restart,
+        health: HealthOptions {
+            cmd: f.health_cmd.clone(),
+            interval: f.health_interval,
+            timeout: f.health_timeout,
+            start_period: f.health_start_period,
+            retries: f.health_retries,
+            disable: f.no_healthcheck,
+        },
     })
 }
 
@@ -189,6 +198,19 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<i32> {
         };
         return attach_and_wait(engine, &c, attach);
     }
+    if a.all_restartable {
+        let names: Vec<String> = engine
+            .list()?
+            .into_iter()
+            .filter(|c| c.restarts_at_boot())
+            .map(|c| c.name().to_string())
+            .collect();
+        return for_each(&names, |name| {
+            engine.start(&engine.lookup(name)?, Attach::default(), Streams::default())?;
+            println!("{name}");
+            Ok(())
+        });
+    }
     for_each(&a.containers, |name| {
         engine.start(&engine.lookup(name)?, Attach::default(), Streams::default())?;
         println!("{name}");
@@ -199,10 +221,19 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<i32> {
 fn status_text(c: &Container) -> String {
     let s = &c.state;
     match s.status {
-        Status::Running => format!(
-            "Up {}",
-            human_duration(since(s.started_at.as_deref().unwrap_or_default()))
+        Status::Running if s.restarting => format!(
+            "Restarting ({}) {} ago",
+            s.exit_code,
+            human_duration(since(s.finished_at.as_deref().unwrap_or_default()))
         ),
+        Status::Running => {
+            let up = human_duration(since(s.started_at.as_deref().unwrap_or_default()));
+            match s.health.as_ref().map(|h| h.status) {
+                Some(HealthStatus::Starting) => format!("Up {up} (health: starting)"),
+                Some(h) => format!("Up {up} ({})", h.as_str()),
+                None => format!("Up {up}"),
+            }
+        }
         Status::Exited => format!(
             "Exited ({}) {} ago",
             s.exit_code,

@@ -86,8 +86,13 @@ pub(crate) trait Backend {
     /// The container's processes.
     fn top(&self, c: &Container, ps_args: &[String]) -> Result<Top>;
     /// Sends `signal` to the container's main process, giving up after
-    /// `within` (at most) if the container does not take it.
-    fn signal(&self, c: &Container, signal: Signal, within: Duration) -> Result<()>;
+    /// `within` (at most) if the container does not take it. `stop`: the
+    /// user stops or kills it, so its restart policy must not start it
+    /// again (process mode's monitor reads that from the state instead).
+    fn signal(&self, c: &Container, signal: Signal, within: Duration, stop: bool) -> Result<()>;
+    /// Adds to a running container's state what its supervisor reports
+    /// elsewhere (VM mode: the guest's status records). In memory only.
+    fn observe(&self, _c: &mut Container) {}
     /// Kills the whole container now (`rm -f`, stop's last resort).
     fn force_kill(&self, c: &Container);
     /// How the container ended, once its monitor is gone without having

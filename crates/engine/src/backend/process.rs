@@ -129,6 +129,13 @@ impl ProcessBackend {
     pub(crate) fn oom_killed(&self, c: &Container) -> bool {
         cgroup(c).oom_killed()
     }
+
+    /// Frees what one run of the container held (its cgroup), keeping what
+    /// its next run under a restart policy reuses (its network namespace);
+    /// [`Backend::cleanup`] frees everything.
+    pub(crate) fn end_run(&self, c: &Container) -> Result<()> {
+        Ok(cgroup(c).remove()?)
+    }
 }
 
 impl Backend for ProcessBackend {
@@ -144,11 +151,19 @@ impl Backend for ProcessBackend {
 
     /// The monitor is our child and holds our stdio: wait for it,
     /// forwarding signals to the container's init.
-    fn wait_attached(&self, _engine: &crate::Engine, s: crate::Started) -> Result<i32> {
+    fn wait_attached(&self, engine: &crate::Engine, s: crate::Started) -> Result<i32> {
+        let current_init = || {
+            engine
+                .lookup(&s.id)
+                .ok()
+                .filter(|c| c.state.status == crate::Status::Running && c.state.init_alive())
+                .map(|c| c.state.pid)
+        };
         Ok(crate::signals::wait_attached(
             s.monitor,
-            s.pid,
+            &current_init,
             s.attach.sig_proxy,
+            s.first_exit,
         ))
     }
 
@@ -178,7 +193,7 @@ impl Backend for ProcessBackend {
                 streams,
                 proxy: true,
             };
-            return pump(ends, sinks, Pid::from_raw(spawned.pid));
+            return pump(ends, sinks, Pid::from_raw(spawned.pid), None);
         }
         // Without a terminal the process gets the client's streams directly.
         let spawned = start(fds(streams)?)?;
@@ -254,7 +269,13 @@ impl Backend for ProcessBackend {
         Ok(Top { titles, processes })
     }
 
-    fn signal(&self, c: &Container, signal: Signal, _within: std::time::Duration) -> Result<()> {
+    fn signal(
+        &self,
+        c: &Container,
+        signal: Signal,
+        _within: std::time::Duration,
+        _stop: bool,
+    ) -> Result<()> {
         kill(Pid::from_raw(c.state.pid), signal).map_err(|e| Error::Io {
             context: format!("signalling container {}", c.name()),
             source: e.into(),

@@ -9,7 +9,7 @@ use crate::ids::now_rfc3339;
 use crate::lifecycle::Attach;
 use crate::store::{Container, Status};
 use crate::{Engine, Error, Result};
-use isola_proto::layout::ExitRecord;
+use isola_proto::layout::{ExitRecord, StatusRecord};
 use isola_proto::{Message, MAIN_SESSION};
 use isola_runtime_process::sys::process_start_time;
 use isola_runtime_process::ProcessSpec;
@@ -195,6 +195,8 @@ impl Engine {
                     readonly: m.read_only,
                 })
                 .collect(),
+            restart: h.restart_policy,
+            health: crate::health::probe(c),
         })
         .map_err(vm_err)?;
         // The NIC: a tap in the container's network namespace (which the
@@ -227,6 +229,10 @@ impl Engine {
             s.started_at = Some(now_rfc3339());
             s.finished_at = None;
             s.vm = Some(vm_info);
+            s.restarting = false;
+            s.restart_count = 0;
+            s.manually_stopped = false;
+            s.health = None;
         })?;
         if let Some(mut r) = ready.take() {
             let _ = writeln!(r, "{}", serde_json::json!({"pid": me}));
@@ -255,6 +261,39 @@ fn exit_record(c: &Container) -> Option<ExitRecord> {
                 .find_map(|l| serde_json::from_str::<ExitRecord>(l).ok())
         })
 }
+
+/// The last whole status record the guest appended (they are snapshots).
+/// Only the file's tail is read: it grows by a line per restart and per
+/// health check.
+/// Past [`STATUS_ROTATE`] bytes the file is cut back to its last record
+/// (QEMU appends with O_APPEND, so its next record follows that one).
+fn status_record(c: &Container) -> Option<StatusRecord> {
+    use std::io::{Seek, SeekFrom};
+    const TAIL: u64 = 64 * 1024;
+    let path = c.dir.join(files::STATUS);
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    let (line, record) = text.lines().rev().find_map(|l| {
+        serde_json::from_str::<StatusRecord>(l)
+            .ok()
+            .map(|r| (l.to_string(), r))
+    })?;
+    if len > STATUS_ROTATE && f.set_len(0).is_ok() && f.rewind().is_ok() {
+        let _ = f.write_all(format!("{line}\n").as_bytes());
+    }
+    Some(record)
+}
+
+/// Size of `status.json` above which it is cut back to its last record.
+const STATUS_ROTATE: u64 = 1 << 20;
 
 impl Backend for VmBackend {
     fn check_hotplug(&self) -> Result<()> {
@@ -366,10 +405,20 @@ impl Backend for VmBackend {
         }
     }
 
-    fn signal(&self, c: &Container, signal: Signal, within: Duration) -> Result<()> {
+    fn signal(&self, c: &Container, signal: Signal, within: Duration, stop: bool) -> Result<()> {
         let mut t = timeouts();
         t.response = t.response.min(within);
         let mut client = Client::connect(&c.dir, t, &|| c.state.init_alive()).map_err(vm_err)?;
+        // Only for a container with a restart policy: an agent older than
+        // protocol 3.1 does not know the message (and restarts nothing).
+        if stop && !c.config.host_config.restart_policy.is_none() {
+            // The agent restarts nothing from now on; one waiting to
+            // restart ends at once and takes no signal.
+            let ended = client.call(&Message::EndRestarts {}).map_err(vm_err)?;
+            if c.state.restarting && !matches!(ended, Message::Error { .. }) {
+                return Ok(());
+            }
+        }
         match client
             .call(&Message::Signal {
                 session: MAIN_SESSION,
@@ -379,6 +428,24 @@ impl Backend for VmBackend {
         {
             Message::Error { message } => Err(Error::Conflict(message)),
             _ => Ok(()),
+        }
+    }
+
+    /// The guest's last status record: restarts and health.
+    fn observe(&self, c: &mut Container) {
+        let Some(r) = status_record(c) else { return };
+        let s = &mut c.state;
+        s.restart_count = r.restart_count;
+        s.restarting = r.restarting;
+        if r.restarting {
+            s.exit_code = r.exit_code;
+            s.finished_at = Some(r.finished_at).filter(|f| !f.is_empty());
+        }
+        if !r.started_at.is_empty() {
+            s.started_at = Some(r.started_at);
+        }
+        if r.health.is_some() {
+            s.health = r.health;
         }
     }
 
