@@ -27,6 +27,19 @@ impl Agent {
                     return;
                 }
             };
+            // A client that reconnects at once can have its Hello read while
+            // the port still belonged to its predecessor: the virtio console
+            // delivers the new client's bytes on the data queue before the
+            // old client's "closed" and the new one's "open" on the control
+            // queue. The agent answered that Hello, then saw the close and
+            // the open, and now waits for a Hello the client already sent.
+            // Its next message proves it was greeted: take it as such
+            // rather than leave the client waiting forever.
+            if self.ports[i].link() == (Link::Up { greeted: false })
+                && !matches!(frame, Frame::Control(Message::Hello { .. }))
+            {
+                self.ports[i].greeted();
+            }
             match (self.ports[i].link(), frame) {
                 (_, Frame::Control(hello @ Message::Hello { .. })) => self.on_hello(i, &hello),
                 (Link::Up { greeted: true }, Frame::Control(msg)) => self.on_message(i, msg),

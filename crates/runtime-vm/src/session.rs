@@ -206,6 +206,8 @@ fn pump_frames(
     out: &mut Option<std::fs::File>,
     err: &mut Option<std::fs::File>,
 ) -> Result<End> {
+    // The main session runs from boot: nothing to start.
+    let mut started = session == MAIN_SESSION;
     loop {
         match reader.read_frame()? {
             Frame::Data {
@@ -242,6 +244,15 @@ fn pump_frames(
             Frame::Control(Message::StartFailed { code, message })
             | Frame::Control(Message::ExecFailed { code, message, .. }) => {
                 return Err(Error::CommandFailed { code, message });
+            }
+            Frame::Control(Message::ExecStarted { session: s, .. }) if s == session => {
+                started = true;
+            }
+            // Before its ExecStarted, an Error answers the Exec itself: the
+            // guest refused it and no Exited will come. (After it, Errors
+            // answer forwarded signals, e.g. to a process that just ended.)
+            Frame::Control(Message::Error { message }) if !started => {
+                return Err(Error::Unreachable(message));
             }
             _ => {}
         }
