@@ -443,3 +443,177 @@ pub fn deep_image_archive(extra: usize, tag: &str) -> Vec<u8> {
     }
     docker_save_archive(&layers, tag, &["sh"])
 }
+
+/// A CNCF distribution registry (Debian's `docker-registry`) on a free
+/// 127.0.0.1 port with its own config and storage, killed on drop.
+pub struct Registry {
+    pub host: String,
+    pub dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+/// A CA and a server certificate for 127.0.0.1, made with openssl.
+pub struct TestCa {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+fn sh(script: &str, dir: &Path) {
+    let out = Command::new("sh")
+        .arg("-ec")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl TestCa {
+    pub fn new(dir: &Path) -> TestCa {
+        sh(
+            "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
+               -subj /CN=isola-test-ca -addext basicConstraints=critical,CA:TRUE \
+               -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+             openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
+               -subj /CN=127.0.0.1 2>/dev/null
+             printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext
+             openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+               -out server.crt -days 2 -extfile ext 2>/dev/null",
+            dir,
+        );
+        TestCa {
+            ca: dir.join("ca.crt"),
+            cert: dir.join("server.crt"),
+            key: dir.join("server.key"),
+        }
+    }
+
+    /// Makes `isola` at `root` trust this CA for `host` (ROOT/certs.d).
+    pub fn trust(&self, root: &Path, host: &str) {
+        let dir = root.join("certs.d").join(host);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&self.ca, dir.join("ca.crt")).unwrap();
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (free when this returns).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Registry {
+    /// Plain HTTP, anonymous.
+    pub fn plain() -> Registry {
+        Registry::start(None, None)
+    }
+
+    /// TLS with `ca`'s server certificate and htpasswd `user`/`password`.
+    pub fn tls_auth(ca: &TestCa, user: &str, password: &str) -> Registry {
+        Registry::start(Some(ca), Some((user, password)))
+    }
+
+    fn start(tls: Option<&TestCa>, auth: Option<(&str, &str)>) -> Registry {
+        let deps = Command::new(workspace().join("scripts/deps.sh"))
+            .args(["docker-registry", "apache2-utils", "openssl"])
+            .status()
+            .unwrap();
+        assert!(deps.success(), "installing docker-registry failed");
+        let dir = tempfile::Builder::new()
+            .prefix("isola-registry-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let port = free_port();
+        let host = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: isola-test\n",
+            dir.path().join("data").display()
+        );
+        if let Some(ca) = tls {
+            config += &format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                ca.cert.display(),
+                ca.key.display()
+            );
+        }
+        if let Some((user, password)) = auth {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            let path = dir.path().join("htpasswd");
+            std::fs::write(&path, &out.stdout).unwrap();
+            config += &format!(
+                "auth:\n  htpasswd:\n    realm: isola-test\n    path: {}\n",
+                path.display()
+            );
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let registry = Registry { host, dir, child };
+        eventually("the registry to listen", || {
+            std::net::TcpStream::connect(&registry.host).is_ok()
+        });
+        registry
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain-HTTP request to `host` (for what isola itself cannot send, such
+/// as an index manifest); returns the status code and the body.
+pub fn http(
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request += &format!("{k}: {v}\r\n");
+    }
+    request += "\r\n";
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body_at = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response.len(), |p| p + 4);
+    (status, response[body_at..].to_vec())
+}

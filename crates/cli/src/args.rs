@@ -67,6 +67,14 @@ pub enum Command {
     Load(LoadArgs),
     /// Save images to an archive that `load` and `docker load` read
     Save(SaveArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry (credentials kept in Docker's config.json)
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
@@ -86,6 +94,56 @@ pub enum Command {
     /// The per-container monitor (started by isola itself)
     #[command(name = "__monitor", hide = true)]
     Monitor(MonitorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Platform to pull from a multi-platform image: os/arch[/variant] (default: this host's)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<isola_registry::Platform>,
+    /// Print only the image reference
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// NAME[:TAG|@DIGEST]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Print only the pushed digest
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// NAME[:TAG]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// User name
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Read the password from stdin (the only way: passwords never go in arguments)
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    /// Registry host[:port] (default: Docker Hub)
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Registry host[:port] (default: Docker Hub)
+    pub server: Option<String>,
+}
+
+/// When `run` and `create` pull the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullPolicy {
+    /// Pull when the image is not in the store
+    Missing,
+    /// Always pull
+    Always,
+    /// Never pull
+    Never,
 }
 
 #[derive(Debug, Args)]
@@ -475,6 +533,12 @@ pub struct ContainerFlags {
     /// Disable any health check, the image's HEALTHCHECK included
     #[arg(long = "no-healthcheck")]
     pub no_healthcheck: bool,
+    /// Pull the image before creating: missing, always or never
+    #[arg(long, value_enum, default_value = "missing")]
+    pub pull: PullPolicy,
+    /// Platform to pull the image for, if it is pulled: os/arch[/variant]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<isola_registry::Platform>,
     /// Print help
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -658,6 +722,9 @@ pub struct ImagesArgs {
     /// Do not truncate ids
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
+    /// Show the digests images were pulled by
+    #[arg(long)]
+    pub digests: bool,
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@ mod units;
 use anyhow::{bail, Result};
 use args::{Cli, Command, ImageCommand, InspectArgs, NetworkCommand};
 use clap::Parser;
-use commands::{containers, images, network, volumes};
+use commands::{containers, images, network, registry, volumes};
 use isola_engine::{Engine, MonitorOptions};
 
 fn main() {
@@ -118,6 +118,10 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Import(a) => images::import(&engine, a),
         Command::Load(a) => images::load(&engine, a),
         Command::Save(a) => images::save(&engine, a),
+        Command::Pull(a) => registry::pull(&engine, a),
+        Command::Push(a) => registry::push(&engine, a),
+        Command::Login(a) => registry::login(&engine, a),
+        Command::Logout(a) => registry::logout(a),
         Command::Volume(v) => volumes::volume(&engine, v),
         Command::Cp(a) => containers::cp(&engine, a),
         Command::Export(a) => containers::export(&engine, a),

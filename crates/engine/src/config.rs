@@ -31,6 +31,10 @@ struct File {
     /// `[[isolation_rule]]` tables: the isolation of images by reference.
     #[serde(default)]
     isolation_rule: Vec<IsolationRule>,
+    /// Registries (`host[:port]`) that may be reached over plain HTTP or
+    /// with unverified TLS, as Docker's `insecure-registries`.
+    #[serde(default)]
+    insecure_registries: Vec<String>,
 }
 
 /// Runs images whose normalised reference matches `image` (a pattern
@@ -49,6 +53,8 @@ pub struct HostConfig {
     pub default_isolation: Isolation,
     pub default_isolation_source: String,
     pub isolation_rules: Vec<IsolationRule>,
+    /// `insecure_registries` from the config file.
+    pub insecure_registries: Vec<String>,
     pub(crate) vm: VmSettings,
     /// `default_network`, else env `ISOLA_DEFAULT_NETWORK`, else `bridge`.
     pub default_network: String,
@@ -119,6 +125,7 @@ impl HostConfig {
             default_isolation,
             default_isolation_source,
             isolation_rules: file.isolation_rule,
+            insecure_registries: file.insecure_registries,
             vm,
             default_network,
             default_subnet,

@@ -165,4 +165,9 @@ impl Engine {
     pub fn root(&self) -> &Path {
         &self.root
     }
+
+    /// Registries the host config allows over plain HTTP or unverified TLS.
+    pub fn insecure_registries(&self) -> &[String] {
+        &self.config.insecure_registries
+    }
 }

@@ -13,6 +13,7 @@ mod compression;
 mod digest;
 mod error;
 mod import;
+mod incoming;
 mod inspect;
 mod load;
 mod lock;
@@ -30,6 +31,7 @@ mod walk;
 
 pub use commit::CommitOptions;
 pub use error::{Error, Result};
+pub use incoming::{IncomingImage, OutgoingImage};
 pub use reference::normalize_reference;
 pub use store::{Image, ImageSummary, Store};
 pub use unpack::unpack_layer;

@@ -25,7 +25,7 @@ pub fn normalize_reference(r: &str) -> Result<String> {
     }
     if r.contains('@') {
         return Err(invalid(
-            "digest references (name@sha256:...) are not supported; use name:tag or the image id",
+            "a digest reference (name@sha256:...) cannot name an image here; use name:tag",
         ));
     }
     let (name, tag) = split_tag(r);

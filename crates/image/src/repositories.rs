@@ -6,7 +6,7 @@
 //! manifest: the first one stored wins. The file is replaced atomically and
 //! only changed under the store lock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
@@ -26,6 +26,10 @@ pub(crate) struct Repositories {
     /// Image id ("sha256:…" config digest) -> manifest digest.
     #[serde(default)]
     pub(crate) images: BTreeMap<String, String>,
+    /// Image id -> "name@sha256:…" digests it was pulled by (Docker's
+    /// RepoDigests), so digest-pinned references resolve offline.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) repo_digests: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// An image a user-supplied reference resolved to.
@@ -95,6 +99,9 @@ impl Repositories {
     /// Resolves a name, full id or unique id prefix. A bare hex string is
     /// first tried as a name, as Docker does.
     pub(crate) fn find(&self, reference: &str) -> Result<Found> {
+        if reference.contains('@') {
+            return self.find_repo_digest(reference);
+        }
         match id_prefix(reference) {
             Some((hex, true)) => self.find_id(reference, hex),
             Some((hex, false)) => match normalize_reference(reference) {
@@ -108,6 +115,40 @@ impl Repositories {
                 .find_name(normalize_reference(reference)?)?
                 .ok_or_else(|| Error::NotFound(reference.to_string())),
         }
+    }
+
+    /// Resolves "name@sha256:…" through the recorded repo digests.
+    fn find_repo_digest(&self, reference: &str) -> Result<Found> {
+        let wanted = normalize_repo_digest(reference)?;
+        self.repo_digests
+            .iter()
+            .find(|(_, digests)| digests.contains(&wanted))
+            .and_then(|(id, _)| {
+                self.images.get(id).map(|manifest| Found {
+                    id: id.clone(),
+                    manifest: manifest.clone(),
+                    tag: None,
+                })
+            })
+            .ok_or_else(|| Error::NotFound(reference.to_string()))
+    }
+
+    /// Records that image `id` was pulled as `repo_digest` ("name@sha256:…").
+    pub(crate) fn add_repo_digest(&mut self, id: &str, repo_digest: &str) -> Result<()> {
+        let normalized = normalize_repo_digest(repo_digest)?;
+        self.repo_digests
+            .entry(id.to_string())
+            .or_default()
+            .insert(normalized);
+        Ok(())
+    }
+
+    /// The repo digests of image `id`.
+    pub(crate) fn digests(&self, id: &str) -> Vec<String> {
+        self.repo_digests
+            .get(id)
+            .map(|d| d.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn find_name(&self, name: String) -> Result<Option<Found>> {
@@ -149,6 +190,26 @@ impl Repositories {
             }),
         }
     }
+}
+
+/// "docker.io/library/busybox:1@sha256:…" -> "busybox@sha256:…": the
+/// familiar name without its tag, then the digest.
+pub(crate) fn normalize_repo_digest(reference: &str) -> Result<String> {
+    let invalid = |reason| Error::InvalidReference {
+        reference: reference.to_string(),
+        reason,
+    };
+    let (name, digest) = reference
+        .split_once('@')
+        .ok_or(invalid("a digest reference is name@sha256:<64 hex digits>"))?;
+    if crate::digest::sha256_hex(digest).is_none() {
+        return Err(invalid(
+            "the digest after '@' must be sha256: and 64 lowercase hex digits",
+        ));
+    }
+    let normalized = normalize_reference(name)?;
+    let (name, _tag) = crate::reference::split_tag(&normalized);
+    Ok(format!("{name}@{digest}"))
 }
 
 #[cfg(test)]
@@ -205,6 +266,26 @@ mod tests {
         ));
         let err = repos.find("alpine").unwrap_err().to_string();
         assert_eq!(err, "image \"alpine\" not found: list images with 'isola images' or load one with 'isola load'");
+    }
+
+    #[test]
+    fn finds_by_repo_digest() {
+        let mut repos = repos();
+        let id = format!("sha256:ab{}", "0".repeat(62));
+        let digest = format!("sha256:{}", "1".repeat(64));
+        repos
+            .add_repo_digest(&id, &format!("docker.io/library/busybox:1@{digest}"))
+            .unwrap();
+        assert_eq!(repos.digests(&id), [format!("busybox@{digest}")]);
+        assert_eq!(repos.find(&format!("busybox@{digest}")).unwrap().id, id);
+        assert!(matches!(
+            repos.find(&format!("alpine@{digest}")),
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            repos.find("busybox@sha256:12"),
+            Err(Error::InvalidReference { .. })
+        ));
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct ImageSummary {
     pub created: Option<SystemTime>,
     /// Bytes of the unpacked layers.
     pub size: u64,
+    /// "name@sha256:…" digests the image was pulled by.
+    pub digests: Vec<String>,
 }
 
 /// What a container needs from its image.
@@ -83,10 +85,24 @@ impl Store {
                 id: id.clone(),
                 created,
                 size,
+                digests: repos.digests(id),
             };
             let tags = repos.tags(id);
             if tags.is_empty() {
-                rows.push(row("<none>", "<none>"));
+                // Pulled by digest: Docker shows the repository, no tag.
+                let digests = repos.digests(id);
+                let names: HashSet<&str> = digests
+                    .iter()
+                    .filter_map(|d| d.split_once('@').map(|(name, _)| name))
+                    .collect();
+                if names.is_empty() {
+                    rows.push(row("<none>", "<none>"));
+                }
+                let mut names: Vec<&str> = names.into_iter().collect();
+                names.sort_unstable();
+                for name in names {
+                    rows.push(row(name, "<none>"));
+                }
             }
             for reference in tags {
                 let (repository, tag) = split_tag(&reference);
@@ -230,6 +246,10 @@ impl Store {
             fs::rename(path, &doomed)?;
             fs::remove_dir_all(&doomed)
         })
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
     }
 
     pub(crate) fn blobs_dir(&self) -> PathBuf {

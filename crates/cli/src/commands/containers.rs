@@ -131,6 +131,7 @@ fn create_container(engine: &Engine, f: &ContainerFlags) -> Result<isola_engine:
             );
         }
     }
+    crate::commands::registry::pull_for_container(engine, &f.image, f.pull, f.platform.as_ref())?;
     let c = engine.create(create_options(f)?)?;
     if let Some(p) = &f.cidfile {
         if let Err(e) = std::fs::write(p, c.id()) {

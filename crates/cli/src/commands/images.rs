@@ -34,19 +34,27 @@ pub fn images(engine: &Engine, a: &ImagesArgs) -> Result<i32> {
                 .created
                 .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
                 .map_or("N/A".to_string(), |d| format!("{} ago", human_duration(d)));
-            vec![
-                i.repository.clone(),
-                i.tag.clone(),
-                short(&i.id),
-                created,
-                human_size(i.size),
-            ]
+            let mut row = vec![i.repository.clone(), i.tag.clone()];
+            if a.digests {
+                let prefix = format!("{}@", i.repository);
+                row.push(
+                    i.digests
+                        .iter()
+                        .find_map(|d| d.strip_prefix(&prefix))
+                        .unwrap_or("<none>")
+                        .to_string(),
+                );
+            }
+            row.extend([short(&i.id), created, human_size(i.size)]);
+            row
         })
         .collect();
-    print!(
-        "{}",
-        table::render(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows)
-    );
+    let mut header = vec!["REPOSITORY", "TAG"];
+    if a.digests {
+        header.push("DIGEST");
+    }
+    header.extend(["IMAGE ID", "CREATED", "SIZE"]);
+    print!("{}", table::render(&header, &rows));
     Ok(0)
 }
 

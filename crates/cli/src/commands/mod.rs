@@ -1,4 +1,5 @@
 pub mod containers;
 pub mod images;
 pub mod network;
+pub mod registry;
 pub mod volumes;

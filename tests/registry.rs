@@ -1,0 +1,469 @@
+//! Registries end to end, against Debian's `docker-registry` (the CNCF
+//! distribution registry) started on 127.0.0.1 by each test: push, pull
+//! (by tag, by digest, by platform from an index), run what was pulled,
+//! login over TLS with htpasswd, resume after a cut connection, refuse a
+//! corrupted blob, and clean one-line failures.
+
+use isola_e2e::*;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Output;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+fn busybox_layer() -> Vec<u8> {
+    TarBuilder::new().dir_all(".", busybox_rootfs()).finish()
+}
+
+/// A layer of `size` incompressible bytes in /data, tagged with `seed`.
+fn data_layer(seed: u64, size: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    let data: Vec<u8> = (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    TarBuilder::new()
+        .file("data", &data)
+        .file("seed.txt", format!("{seed}\n").as_bytes())
+        .finish()
+}
+
+/// Loads an image of `layers` named `tag` into `i`.
+fn load(i: &Isola, layers: &[Vec<u8>], tag: &str) {
+    let path = i.path().join("image.tar");
+    std::fs::write(&path, docker_save_archive(layers, tag, &["sh"])).unwrap();
+    i.ok(&["load", "-i", path.to_str().unwrap()]);
+}
+
+fn with_docker_config(i: &Isola, config: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
+    let mut cmd = i.cmd(args);
+    cmd.env("DOCKER_CONFIG", config);
+    match input {
+        None => cmd.output().unwrap(),
+        Some(input) => {
+            let mut child = cmd
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(input).unwrap();
+            child.wait_with_output().unwrap()
+        }
+    }
+}
+
+fn one_line_failure(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(o));
+    let err = stderr(o);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(needle), "{needle:?} not in {err}");
+}
+
+fn images(i: &Isola) -> String {
+    i.ok(&["images", "-q"])
+}
+
+#[test]
+fn push_then_pull_into_a_fresh_root_and_run() {
+    let registry = Registry::plain();
+    let name = format!("{}/test/busybox:v1", registry.host);
+    let src = Isola::empty();
+    load(&src, &[busybox_layer(), data_layer(1, 100_000)], &name);
+    let out = src.ok(&["push", &name]);
+    assert!(out.contains("v1: digest: sha256:"), "{out}");
+    // Again: every blob is already there.
+    let again = src.ok(&["push", &name]);
+    assert!(again.contains("Layer already exists"), "{again}");
+
+    let dst = Isola::empty();
+    let out = dst.ok(&["pull", &name]);
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {name}")),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with(&name), "{out}");
+    assert_eq!(dst.ok(&["run", "--rm", &name, "cat", "/seed.txt"]), "1\n");
+    let listed = dst.ok(&["images", "--digests"]);
+    let digest_line = listed.lines().find(|l| l.contains("test/busybox")).unwrap();
+    let digest = digest_line
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap()
+        .to_string();
+    assert!(
+        out.contains(&format!("Digest: {digest}")),
+        "{out}\n{listed}"
+    );
+    // The same id on both sides: the manifest and config travel unchanged.
+    assert_eq!(src.inspect(&name, "{{.Id}}"), dst.inspect(&name, "{{.Id}}"));
+    // Up to date the second time; -q prints only the reference.
+    assert!(dst.ok(&["pull", &name]).contains("Image is up to date"));
+    assert_eq!(dst.ok(&["pull", "-q", &name]), format!("{name}\n"));
+
+    // By digest, into another root, then run by digest.
+    let pinned = format!("{}/test/busybox@{digest}", registry.host);
+    let third = Isola::empty();
+    assert_eq!(third.ok(&["pull", "-q", &pinned]), format!("{pinned}\n"));
+    assert_eq!(
+        third.ok(&["run", "--rm", &pinned, "cat", "/seed.txt"]),
+        "1\n"
+    );
+    let listed = third.ok(&["images", "--digests"]);
+    assert!(
+        listed.contains(&digest) && listed.contains("<none>"),
+        "{listed}"
+    );
+
+    // run pulls what is missing (--pull missing is the default) ...
+    let fourth = Isola::empty();
+    let o = fourth.run(&["run", "--rm", &name, "cat", "/seed.txt"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "1\n");
+    assert!(
+        stderr(&o).contains("Unable to find image"),
+        "{}",
+        stderr(&o)
+    );
+    // ... and --pull never does not.
+    let fifth = Isola::empty();
+    let o = fifth.run(&["run", "--rm", "--pull", "never", &name, "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(images(&fifth), "");
+}
+
+#[test]
+fn pulled_image_runs_in_a_vm() {
+    let registry = Registry::plain();
+    let name = format!("{}/vm/busybox:latest", registry.host);
+    let src = Isola::empty();
+    load(&src, &[busybox_layer()], &name);
+    src.ok(&["push", "-q", &name]);
+    let dst = Isola::empty();
+    let info = dst.ok(&["info"]);
+    assert!(
+        info.contains(" vm: available"),
+        "VM isolation unavailable: {info}"
+    );
+    dst.ok(&["pull", "-q", &name]);
+    assert_eq!(
+        dst.ok(&[
+            "run",
+            "--rm",
+            "--isolation=vm",
+            &name,
+            "echo",
+            "hello from the guest"
+        ]),
+        "hello from the guest\n"
+    );
+}
+
+#[test]
+fn tls_registry_with_basic_auth_and_login() {
+    let certs = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(certs.path());
+    let registry = Registry::tls_auth(&ca, "alice", "s3cret pass");
+    let name = format!("{}/private/busybox:v1", registry.host);
+    let docker = tempfile::tempdir().unwrap();
+    let src = Isola::empty();
+    load(&src, &[busybox_layer()], &name);
+
+    // Without the CA: the certificate is not trusted.
+    let o = with_docker_config(&src, docker.path(), &["push", &name], None);
+    one_line_failure(&o, &registry.host);
+    assert!(
+        stderr(&o).to_lowercase().contains("certificate"),
+        "{}",
+        stderr(&o)
+    );
+
+    ca.trust(src.path(), &registry.host);
+    // Trusted, but not logged in: 401.
+    let o = with_docker_config(&src, docker.path(), &["push", &name], None);
+    one_line_failure(&o, "401");
+
+    // Wrong password, then right one, from stdin only.
+    let o = with_docker_config(
+        &src,
+        docker.path(),
+        &["login", "-u", "alice", "--password-stdin", &registry.host],
+        Some(b"wrong\n"),
+    );
+    one_line_failure(&o, "unauthorized");
+    let o = with_docker_config(
+        &src,
+        docker.path(),
+        &["login", "-u", "alice", "--password-stdin", &registry.host],
+        Some(b"s3cret pass\n"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "Login Succeeded\n");
+    let config = std::fs::read_to_string(docker.path().join("config.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert!(
+        config["auths"][&registry.host]["auth"].is_string(),
+        "{config}"
+    );
+    assert!(
+        !config.to_string().contains("s3cret"),
+        "stored encoded, as Docker"
+    );
+    // A password is never accepted in argv.
+    let o = src.run(&["login", "-u", "alice", "-p", "x", &registry.host]);
+    assert_eq!(o.status.code(), Some(125));
+
+    let o = with_docker_config(&src, docker.path(), &["push", &name], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let dst = Isola::empty();
+    ca.trust(dst.path(), &registry.host);
+    let o = with_docker_config(&dst, docker.path(), &["pull", "-q", &name], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(dst.ok(&["run", "--rm", &name, "echo", "ok"]), "ok\n");
+
+    let o = with_docker_config(&dst, docker.path(), &["logout", &registry.host], None);
+    assert!(
+        stdout(&o).contains("Removing login credentials"),
+        "{}",
+        stdout(&o)
+    );
+    let other = Isola::empty();
+    ca.trust(other.path(), &registry.host);
+    let o = with_docker_config(&other, docker.path(), &["pull", &name], None);
+    one_line_failure(&o, "401");
+    assert_eq!(images(&other), "");
+}
+
+/// Pushes an index with an amd64 and an arm64/v8 manifest (made from two
+/// images isola pushed) and checks which one each pull chooses.
+#[test]
+fn pull_chooses_the_platform_from_an_index() {
+    let registry = Registry::plain();
+    let src = Isola::empty();
+    let mut manifests = Vec::new();
+    for (tag, seed) in [("amd", 1u64), ("arm", 2)] {
+        let name = format!("{}/multi/app:{tag}", registry.host);
+        load(&src, &[busybox_layer(), data_layer(seed, 1000)], &name);
+        let digest = src.ok(&["push", "-q", &name]).trim().to_string();
+        let (status, body) = http(
+            &registry.host,
+            "GET",
+            &format!("/v2/multi/app/manifests/{digest}"),
+            &[],
+            b"",
+        );
+        assert_eq!(status, 200);
+        manifests.push((digest, body.len()));
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifests[0].0, "size": manifests[0].1,
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifests[1].0, "size": manifests[1].1,
+             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+        ]
+    });
+    let (status, body) = http(
+        &registry.host,
+        "PUT",
+        "/v2/multi/app/manifests/latest",
+        &[("Content-Type", "application/vnd.oci.image.index.v1+json")],
+        &serde_json::to_vec(&index).unwrap(),
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let name = format!("{}/multi/app:latest", registry.host);
+    let seed = |i: &Isola| i.ok(&["run", "--rm", &name, "cat", "/seed.txt"]);
+
+    let host = Isola::empty();
+    host.ok(&["pull", "-q", &name]);
+    assert_eq!(seed(&host), "1\n", "the host (amd64) manifest");
+
+    let arm = Isola::empty();
+    arm.ok(&["pull", "-q", "--platform", "linux/arm64", &name]);
+    assert_eq!(
+        arm.run(&["image", "inspect", "-f", "{{.Id}}", &name])
+            .status
+            .code(),
+        Some(0)
+    );
+    let arm_id = arm.inspect(&name, "{{.Id}}");
+    assert_eq!(
+        arm_id,
+        src.inspect(&format!("{}/multi/app:arm", registry.host), "{{.Id}}")
+    );
+
+    let none = Isola::empty();
+    let o = none.run(&["pull", "--platform", "linux/s390x", &name]);
+    one_line_failure(&o, "no manifest for platform linux/s390x");
+    assert!(stderr(&o).contains("linux/arm64/v8"), "{}", stderr(&o));
+    assert_eq!(images(&none), "");
+    let o = none.run(&["pull", "--platform", "linux", &name]);
+    one_line_failure(&o, "invalid platform");
+}
+
+#[test]
+fn unreachable_and_missing_images_fail_in_one_line() {
+    let registry = Registry::plain();
+    let i = Isola::empty();
+    let o = i.run(&["pull", "no-such-host.invalid/app:v1"]);
+    one_line_failure(&o, "no-such-host.invalid");
+    let refused = format!("127.0.0.1:{}/app:v1", free_port());
+    let o = i.run(&["pull", &refused]);
+    one_line_failure(&o, "cannot connect");
+    let missing = format!("{}/nothing/here:v1", registry.host);
+    let o = i.run(&["pull", &missing]);
+    one_line_failure(&o, &missing);
+    let o = i.run(&["run", "--rm", &missing, "true"]);
+    one_line_failure(&o, &missing);
+    let o = i.run(&["push", "not-in-the-store:v1"]);
+    one_line_failure(&o, "not found");
+    assert_eq!(images(&i), "");
+}
+
+/// What a [`Proxy`] does to the response for the one blob it watches.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Sends half of the first response, then closes the connection.
+    CutOnce,
+    /// Flips one byte in the middle of every response body.
+    Corrupt,
+}
+
+/// An HTTP proxy in front of a registry: one request per connection,
+/// passing everything through except the blob `target`'s body.
+struct Proxy {
+    host: String,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    fn start(upstream: &str, target: &str, fault: Fault) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (upstream, target, counter) = (upstream.to_string(), target.to_string(), hits.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (upstream, target, counter) =
+                    (upstream.clone(), target.clone(), counter.clone());
+                std::thread::spawn(move || serve(client, &upstream, &target, fault, &counter));
+            }
+        });
+        Proxy { host, hits }
+    }
+}
+
+fn serve(mut client: TcpStream, upstream: &str, target: &str, fault: Fault, hits: &AtomicUsize) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match client.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+        if head == [0x16] {
+            return; // A TLS handshake: this proxy speaks plain HTTP only.
+        }
+    }
+    let text = String::from_utf8_lossy(&head).to_string();
+    let mut lines: Vec<&str> = text
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    lines.push("Connection: close");
+    let watched = lines[0].starts_with("GET ") && lines[0].contains(target);
+    let mut up = TcpStream::connect(upstream).unwrap();
+    up.write_all(format!("{}\r\n\r\n", lines.join("\r\n")).as_bytes())
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = up.read_to_end(&mut response);
+    if watched {
+        let hit = hits.fetch_add(1, Ordering::SeqCst);
+        let body = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(response.len(), |p| p + 4);
+        let middle = body + (response.len() - body) / 2;
+        match fault {
+            Fault::CutOnce if hit == 0 => response.truncate(middle),
+            Fault::Corrupt if response.len() > body => response[middle] ^= 0x20,
+            _ => {}
+        }
+    }
+    let _ = client.write_all(&response);
+}
+
+fn layer_digest(i: &Isola, name: &str) -> String {
+    // The manifest is a stored blob: its top layer's digest.
+    let host_manifest = i.ok(&["push", "-q", name]);
+    let _ = host_manifest;
+    let (registry, rest) = name.split_once('/').unwrap();
+    let (repo, tag) = rest.rsplit_once(':').unwrap();
+    let (status, body) = http(
+        registry,
+        "GET",
+        &format!("/v2/{repo}/manifests/{tag}"),
+        &[("Accept", "application/vnd.oci.image.manifest.v1+json")],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let manifest: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn an_interrupted_download_resumes_with_a_range_request() {
+    let registry = Registry::plain();
+    let name = format!("{}/big/app:v1", registry.host);
+    let src = Isola::empty();
+    load(&src, &[busybox_layer(), data_layer(7, 4 << 20)], &name);
+    let digest = layer_digest(&src, &name);
+    let proxy = Proxy::start(&registry.host, &digest, Fault::CutOnce);
+    let via = format!("{}/big/app:v1", proxy.host);
+    let dst = Isola::empty();
+    let out = dst.ok(&["pull", &via]);
+    assert!(out.contains("Resuming at"), "{out}");
+    assert_eq!(
+        proxy.hits.load(Ordering::SeqCst),
+        2,
+        "one cut, one ranged request"
+    );
+    assert_eq!(dst.ok(&["run", "--rm", &via, "cat", "/seed.txt"]), "7\n");
+}
+
+#[test]
+fn a_corrupted_layer_is_refused_and_nothing_is_stored() {
+    let registry = Registry::plain();
+    let name = format!("{}/bad/app:v1", registry.host);
+    let src = Isola::empty();
+    load(&src, &[busybox_layer(), data_layer(9, 100_000)], &name);
+    let digest = layer_digest(&src, &name);
+    let proxy = Proxy::start(&registry.host, &digest, Fault::Corrupt);
+    let via = format!("{}/bad/app:v1", proxy.host);
+    let dst = Isola::empty();
+    let o = dst.run(&["pull", &via]);
+    one_line_failure(&o, "digest mismatch");
+    assert_eq!(images(&dst), "");
+    let downloads = dst.path().join("images/downloads");
+    let left: Vec<_> = std::fs::read_dir(&downloads)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.iter()
+            .all(|f| !f.to_string_lossy().contains(&digest[7..])),
+        "{left:?}"
+    );
+    let blobs = dst.path().join("images/blobs/sha256");
+    assert!(!blobs.join(&digest[7..]).exists());
+}
