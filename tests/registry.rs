@@ -255,7 +255,7 @@ fn pull_chooses_the_platform_from_an_index() {
             &registry.host,
             "GET",
             &format!("/v2/multi/app/manifests/{digest}"),
-            &[],
+            &[("Accept", "application/vnd.oci.image.manifest.v1+json")],
             b"",
         );
         assert_eq!(status, 200);
@@ -321,8 +321,14 @@ fn unreachable_and_missing_images_fail_in_one_line() {
     let missing = format!("{}/nothing/here:v1", registry.host);
     let o = i.run(&["pull", &missing]);
     one_line_failure(&o, &missing);
+    // run says first, as Docker, that it pulls, then fails in one line.
     let o = i.run(&["run", "--rm", &missing, "true"]);
-    one_line_failure(&o, &missing);
+    assert_eq!(o.status.code(), Some(125));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.trim_end().lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].starts_with("Unable to find image"), "{err}");
+    assert!(lines[1].contains(&missing) && lines[1].contains("manifest unknown"), "{err}");
     let o = i.run(&["push", "not-in-the-store:v1"]);
     one_line_failure(&o, "not found");
     assert_eq!(images(&i), "");

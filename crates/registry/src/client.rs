@@ -169,6 +169,8 @@ async fn speaks_https(registry: &str, cas: &[Certificate], insecure: bool) -> bo
         .is_ok()
 }
 
+/// Whether a registry answers `/v2/` in plain HTTP: 200, or 401 asking for
+/// credentials. A TLS server answers plain HTTP with 400, which is not.
 async fn speaks_http(registry: &str) -> bool {
     let Some(client) = probe_client(&[], false) else {
         return false;
@@ -177,7 +179,7 @@ async fn speaks_http(registry: &str) -> bool {
         .get(format!("http://{registry}/v2/"))
         .send()
         .await
-        .is_ok()
+        .is_ok_and(|r| matches!(r.status().as_u16(), 200 | 401))
 }
 
 /// The key Docker's `config.json` uses for a registry.
