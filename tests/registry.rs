@@ -285,6 +285,10 @@ fn pull_chooses_the_platform_from_an_index() {
     let host = Isola::empty();
     host.ok(&["pull", "-q", &name]);
     assert_eq!(seed(&host), "1\n", "the host (amd64) manifest");
+    // The arm image shares the busybox layer: it is not downloaded again.
+    let out = host.ok(&["pull", &format!("{}/multi/app:arm", registry.host)]);
+    assert_eq!(out.matches("Already exists").count(), 1, "{out}");
+    assert_eq!(out.matches("Download complete").count(), 1, "{out}");
 
     let arm = Isola::empty();
     arm.ok(&["pull", "-q", "--platform", "linux/arm64", &name]);
@@ -328,7 +332,10 @@ fn unreachable_and_missing_images_fail_in_one_line() {
     let lines: Vec<&str> = err.trim_end().lines().collect();
     assert_eq!(lines.len(), 2, "{err}");
     assert!(lines[0].starts_with("Unable to find image"), "{err}");
-    assert!(lines[1].contains(&missing) && lines[1].contains("manifest unknown"), "{err}");
+    assert!(
+        lines[1].contains(&missing) && lines[1].contains("manifest unknown"),
+        "{err}"
+    );
     let o = i.run(&["push", "not-in-the-store:v1"]);
     one_line_failure(&o, "not found");
     assert_eq!(images(&i), "");
@@ -472,4 +479,201 @@ fn a_corrupted_layer_is_refused_and_nothing_is_stored() {
     );
     let blobs = dst.path().join("images/blobs/sha256");
     assert!(!blobs.join(&digest[7..]).exists());
+}
+
+/// A Docker token server: answers `GET /token` with a JWT (RS256, signed
+/// by openssl with a key whose certificate the registry trusts) granting
+/// the requested scope to `user`/`password`, and nothing to anyone else.
+struct TokenServer {
+    realm: String,
+    requests: Arc<AtomicUsize>,
+}
+
+fn b64(data: &[u8], url: bool) -> String {
+    let alphabet: &[u8] = if url {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    };
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+        if !url {
+            out.push_str(&"=".repeat(3 - chunk.len()));
+        }
+    }
+    out
+}
+
+fn query_values(query: &str, key: &str) -> Vec<String> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| *k == key)
+        .map(|(_, v)| {
+            v.replace("%3A", ":")
+                .replace("%2F", "/")
+                .replace("%2C", ",")
+        })
+        .collect()
+}
+
+impl TokenServer {
+    fn start(dir: &Path, user: &str, password: &str) -> TokenServer {
+        let out = std::process::Command::new("sh")
+            .arg("-ec")
+            .arg(
+                "openssl req -x509 -newkey rsa:2048 -nodes -keyout token.key -out token.crt \
+                   -days 2 -subj /CN=isola-test-token 2>/dev/null
+                 openssl x509 -in token.crt -outform DER -out token.der",
+            )
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let der = std::fs::read(dir.join("token.der")).unwrap();
+        let key = dir.join("token.key");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let realm = format!("http://{}/token", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        let expected = format!(
+            "Basic {}",
+            b64(format!("{user}:{password}").as_bytes(), false)
+        );
+        let user = user.to_string();
+        std::thread::spawn(move || {
+            for mut client in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                let query = target.split_once('?').map_or("", |(_, q)| q);
+                let authorization = head
+                    .lines()
+                    .find_map(|l| {
+                        l.split_once(": ")
+                            .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                    })
+                    .map(|(_, v)| v.trim().to_string());
+                let (status, body) = match authorization {
+                    Some(a) if a != expected => (
+                        "401 Unauthorized",
+                        "{\"details\":\"bad credentials\"}".to_string(),
+                    ),
+                    granted => {
+                        let access: Vec<serde_json::Value> = if granted.is_some() {
+                            query_values(query, "scope")
+                                .iter()
+                                .filter_map(|s| {
+                                    let mut parts = s.splitn(3, ':');
+                                    let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+                                    Some(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+                                })
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap()
+                            .as_secs();
+                        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5c": [b64(&der, false)]});
+                        let claims = serde_json::json!({
+                            "iss": "isola-test-issuer", "sub": user, "aud": "isola-test",
+                            "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("{now}-{}", access.len()),
+                            "access": access,
+                        });
+                        let input = format!(
+                            "{}.{}",
+                            b64(header.to_string().as_bytes(), true),
+                            b64(claims.to_string().as_bytes(), true)
+                        );
+                        let mut sign = std::process::Command::new("openssl")
+                            .args(["dgst", "-sha256", "-sign"])
+                            .arg(&key)
+                            .stdin(std::process::Stdio::piped())
+                            .stdout(std::process::Stdio::piped())
+                            .spawn()
+                            .unwrap();
+                        sign.stdin
+                            .take()
+                            .unwrap()
+                            .write_all(input.as_bytes())
+                            .unwrap();
+                        let signature = sign.wait_with_output().unwrap().stdout;
+                        let token = format!("{input}.{}", b64(&signature, true));
+                        ("200 OK", serde_json::json!({"token": token, "access_token": token, "expires_in": 300}).to_string())
+                    }
+                };
+                let _ = client.write_all(
+                    format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        TokenServer { realm, requests }
+    }
+}
+
+#[test]
+fn bearer_tokens_from_a_token_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = TokenServer::start(dir.path(), "bob", "hunter2");
+    let registry = Registry::with_auth_section(&format!(
+        "auth:\n  token:\n    realm: {}\n    service: isola-test\n    issuer: isola-test-issuer\n    rootcertbundle: {}\n",
+        tokens.realm,
+        dir.path().join("token.crt").display()
+    ));
+    let name = format!("{}/team/busybox:v1", registry.host);
+    let docker = tempfile::tempdir().unwrap();
+    let src = Isola::empty();
+    load(&src, &[busybox_layer()], &name);
+
+    // Anonymous tokens grant nothing.
+    let o = with_docker_config(&src, docker.path(), &["push", &name], None);
+    one_line_failure(&o, "401");
+    let o = with_docker_config(
+        &src,
+        docker.path(),
+        &["login", "-u", "bob", "--password-stdin", &registry.host],
+        Some(b"nope"),
+    );
+    one_line_failure(&o, "unauthorized");
+    let o = with_docker_config(
+        &src,
+        docker.path(),
+        &["login", "-u", "bob", "--password-stdin", &registry.host],
+        Some(b"hunter2"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = tokens.requests.load(Ordering::SeqCst);
+    let o = with_docker_config(&src, docker.path(), &["push", &name], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        tokens.requests.load(Ordering::SeqCst) > before,
+        "a token was fetched"
+    );
+
+    let dst = Isola::empty();
+    let o = with_docker_config(&dst, docker.path(), &["pull", "-q", &name], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(dst.ok(&["run", "--rm", &name, "echo", "ok"]), "ok\n");
 }

@@ -521,7 +521,16 @@ impl Registry {
         Registry::start(Some(ca), Some((user, password)))
     }
 
+    /// Plain HTTP with `auth` (a YAML `auth:` section) as access control.
+    pub fn with_auth_section(auth: &str) -> Registry {
+        Registry::start_with(None, None, auth)
+    }
+
     fn start(tls: Option<&TestCa>, auth: Option<(&str, &str)>) -> Registry {
+        Registry::start_with(tls, auth, "")
+    }
+
+    fn start_with(tls: Option<&TestCa>, auth: Option<(&str, &str)>, extra: &str) -> Registry {
         let deps = Command::new(workspace().join("scripts/deps.sh"))
             .args(["docker-registry", "apache2-utils", "openssl"])
             .status()
@@ -557,6 +566,7 @@ impl Registry {
                 path.display()
             );
         }
+        config += extra;
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
         let child = Command::new("/usr/bin/docker-registry")

@@ -412,9 +412,10 @@ async fn download(
     })?;
     let partial = dir.join(format!("{hex}.partial"));
     let task = display.task(&layer.digest, size, "Downloading");
+    let mut hashed = Hashed::default();
     let mut attempt = 0;
     loop {
-        match fetch_blob(client, image, layer, size, &partial, &task).await {
+        match fetch_blob(client, image, layer, size, &partial, &task, &mut hashed).await {
             Attempt::Done => break,
             Attempt::Transient(why) if attempt + 1 < ATTEMPTS => {
                 attempt += 1;
@@ -427,12 +428,20 @@ async fn download(
             }
         }
     }
-    task.event("Verifying");
-    let path = partial.clone();
-    let actual = tokio::task::spawn_blocking(move || hash_file(&path))
-        .await
-        .map_err(|e| Error::Local(e.to_string()))?
-        .map_err(|e| target.error("pulling", format!("reading {}: {e}", partial.display())))?;
+    let actual = match hashed.len == size {
+        true => format!("sha256:{}", hex::encode(hashed.hasher.finalize())),
+        // Only a file left complete by an earlier pull is hashed afresh.
+        false => {
+            task.event("Verifying");
+            let path = partial.clone();
+            tokio::task::spawn_blocking(move || hash_file(&path))
+                .await
+                .map_err(|e| Error::Local(e.to_string()))?
+                .map_err(|e| {
+                    target.error("pulling", format!("reading {}: {e}", partial.display()))
+                })?
+        }
+    };
     if actual != layer.digest {
         let _ = std::fs::remove_file(&partial);
         task.finish("Failed");
@@ -448,6 +457,14 @@ async fn download(
     Ok(partial)
 }
 
+/// The digest of a download's bytes so far, kept across attempts so a
+/// blob is hashed once, as it arrives.
+#[derive(Default)]
+struct Hashed {
+    hasher: Sha256,
+    len: u64,
+}
+
 async fn fetch_blob(
     client: &Client,
     image: &Reference,
@@ -455,6 +472,7 @@ async fn fetch_blob(
     size: u64,
     partial: &Path,
     task: &Task,
+    hashed: &mut Hashed,
 ) -> Attempt {
     let io = |e: std::io::Error| Attempt::Fatal(format!("writing {}: {e}", partial.display()));
     let mut file = match tokio::fs::OpenOptions::new()
@@ -479,6 +497,20 @@ async fn fetch_blob(
     if offset == size {
         return Attempt::Done;
     }
+    if hashed.len != offset {
+        // A download an earlier pull left: hash what it has.
+        let path = partial.to_path_buf();
+        match tokio::task::spawn_blocking(move || prefix_hasher(&path, offset)).await {
+            Ok(Ok(hasher)) => {
+                *hashed = Hashed {
+                    hasher,
+                    len: offset,
+                }
+            }
+            Ok(Err(e)) => return io(e),
+            Err(e) => return Attempt::Fatal(e.to_string()),
+        }
+    }
     let response = if offset > 0 {
         task.event(&format!("Resuming at {}", human(offset)));
         client
@@ -502,6 +534,7 @@ async fn fetch_blob(
                 return io(e);
             }
             offset = 0;
+            *hashed = Hashed::default();
             stream
         }
         Err(e) if transient(&e) => return Attempt::Transient(cause(&e)),
@@ -532,6 +565,8 @@ async fn fetch_blob(
         if let Err(e) = file.write_all(&chunk).await {
             return io(e);
         }
+        hashed.hasher.update(&chunk);
+        hashed.len += chunk.len() as u64;
         task.set_position(written);
     }
     if let Err(e) = file.flush().await {
@@ -545,6 +580,14 @@ async fn fetch_blob(
         ));
     }
     Attempt::Done
+}
+
+fn prefix_hasher(path: &Path, len: u64) -> std::io::Result<Sha256> {
+    use std::io::Read;
+    let mut hasher = Sha256::new();
+    let file = std::fs::File::open(path)?;
+    std::io::copy(&mut file.take(len), &mut hasher)?;
+    Ok(hasher)
 }
 
 fn hash_file(path: &Path) -> std::io::Result<String> {
