@@ -411,6 +411,13 @@ async fn download(
         )
     })?;
     let partial = dir.join(format!("{hex}.partial"));
+    // One process at a time per blob: a concurrent pull of the same layer
+    // waits here rather than write into the same file.
+    let lock_path = dir.join(format!("{hex}.lock"));
+    let _lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
+        .await
+        .map_err(|e| Error::Local(e.to_string()))?
+        .map_err(|e| target.error("pulling", format!("locking a download: {e}")))?;
     let task = display.task(&layer.digest, size, "Downloading");
     let mut hashed = Hashed::default();
     let mut attempt = 0;
@@ -580,6 +587,16 @@ async fn fetch_blob(
         ));
     }
     Attempt::Done
+}
+
+fn lock_file(path: &Path) -> std::io::Result<nix::fcntl::Flock<std::fs::File>> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| std::io::Error::from(errno))
 }
 
 fn prefix_hasher(path: &Path, len: u64) -> std::io::Result<Sha256> {
