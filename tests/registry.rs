@@ -675,3 +675,17 @@ fn bearer_tokens_from_a_token_server() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(dst.ok(&["run", "--rm", &name, "echo", "ok"]), "ok\n");
 }
+
+#[test]
+fn a_corrupted_manifest_is_refused() {
+    let registry = Registry::plain();
+    let name = format!("{}/badmanifest/app:v1", registry.host);
+    let src = Isola::empty();
+    load(&src, &[busybox_layer()], &name);
+    src.ok(&["push", "-q", &name]);
+    let proxy = Proxy::start(&registry.host, "/manifests/", Fault::Corrupt);
+    let dst = Isola::empty();
+    let o = dst.run(&["pull", &format!("{}/badmanifest/app:v1", proxy.host)]);
+    one_line_failure(&o, "igest");
+    assert_eq!(images(&dst), "");
+}
