@@ -193,3 +193,149 @@ fn hash_file(path: &Path) -> Result<StagedFile> {
         size,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{gzip, layer, sha256, snapshot, temp_store, TestImage};
+    use serde_json::json;
+
+    fn manifest(image: &TestImage) -> Vec<u8> {
+        let layers: Vec<_> = image
+            .layers
+            .iter()
+            .map(|l| json!({"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": sha256(l), "size": l.len()}))
+            .collect();
+        serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": image.id(), "size": image.config.len()},
+            "layers": layers,
+        }))
+        .unwrap()
+    }
+
+    fn downloads(store: &Store, image: &TestImage) -> Vec<Option<PathBuf>> {
+        let dir = store.downloads_dir().unwrap();
+        image
+            .layers
+            .iter()
+            .map(|l| {
+                let path = dir.join(format!("{}.partial", &sha256(l)[7..]));
+                fs::write(&path, l).unwrap();
+                Some(path)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn adds_a_verified_image_and_skips_known_layers() {
+        let (_tmp, store) = temp_store();
+        let base = gzip(&layer("base", b"b"));
+        let image = TestImage::new(vec![base.clone(), gzip(&layer("top", b"t"))], &["sh"]);
+        let manifest_bytes = manifest(&image);
+        let repo_digest = format!("registry:5000/app@{}", sha256(&manifest_bytes));
+        let id = store
+            .add_incoming(IncomingImage {
+                name: Some("registry:5000/app:v1"),
+                repo_digest: Some(&repo_digest),
+                manifest: &manifest_bytes,
+                config: &image.config,
+                layers: downloads(&store, &image),
+            })
+            .unwrap();
+        assert_eq!(id, image.id());
+        let resolved = store.resolve("registry:5000/app:v1").unwrap();
+        assert_eq!(resolved.layers.len(), 2);
+        assert_eq!(store.resolve(&repo_digest).unwrap().id, id);
+        assert_eq!(store.list().unwrap()[0].digests, [repo_digest]);
+        // The stored manifest is the registry's, byte for byte.
+        assert_eq!(
+            store.outgoing("registry:5000/app:v1").unwrap().manifest,
+            manifest_bytes
+        );
+        let diff_ids = image.config_diff_ids();
+        assert!(store.has_layer(&sha256(&base), &diff_ids[0]));
+
+        // A second image on the same base needs only its own layer.
+        let other = TestImage::new(vec![base.clone(), gzip(&layer("other", b"o"))], &["sh"]);
+        let mut layers = downloads(&store, &other);
+        layers[0] = None;
+        let other_manifest = manifest(&other);
+        store
+            .add_incoming(IncomingImage {
+                name: Some("registry:5000/other:v1"),
+                repo_digest: None,
+                manifest: &other_manifest,
+                config: &other.config,
+                layers,
+            })
+            .unwrap();
+        assert_eq!(
+            store
+                .resolve("registry:5000/other:v1")
+                .unwrap()
+                .layers
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn refuses_mismatches_without_storing_anything() {
+        let (tmp, store) = temp_store();
+        let image = TestImage::new(vec![gzip(&layer("a", b"a"))], &["sh"]);
+        let manifest_bytes = manifest(&image);
+        let before = snapshot(tmp.path());
+        // A layer whose bytes are not what the manifest says.
+        let mut layers = downloads(&store, &image);
+        fs::write(layers[0].as_ref().unwrap(), gzip(&layer("a", b"evil"))).unwrap();
+        let err = store
+            .add_incoming(IncomingImage {
+                name: Some("app:v1"),
+                repo_digest: None,
+                manifest: &manifest_bytes,
+                config: &image.config,
+                layers: layers.clone(),
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        // A config that is not the manifest's.
+        layers = downloads(&store, &image);
+        let other = TestImage::new(vec![gzip(&layer("a", b"a"))], &["other"]);
+        let err = store
+            .add_incoming(IncomingImage {
+                name: Some("app:v1"),
+                repo_digest: None,
+                manifest: &manifest_bytes,
+                config: &other.config,
+                layers: layers.clone(),
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        // A layer neither downloaded nor stored.
+        let err = store
+            .add_incoming(IncomingImage {
+                name: Some("app:v1"),
+                repo_digest: None,
+                manifest: &manifest_bytes,
+                config: &image.config,
+                layers: vec![None],
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::Corrupt(_)), "{err}");
+        assert!(store.list().unwrap().is_empty());
+        for path in layers.iter().flatten() {
+            let _ = fs::remove_file(path);
+        }
+        let after: Vec<String> = snapshot(tmp.path())
+            .into_iter()
+            .filter(|p| !p.contains("downloads") && !p.contains("lock"))
+            .collect();
+        let before: Vec<String> = before
+            .into_iter()
+            .filter(|p| !p.contains("downloads") && !p.contains("lock"))
+            .collect();
+        assert_eq!(after, before);
+    }
+}

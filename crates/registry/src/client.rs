@@ -129,6 +129,9 @@ pub(crate) async fn connect(target: &Target, options: &Options) -> Result<Client
         accept_invalid_certificates: transport.insecure,
         extra_root_certificates: transport.cas,
         platform_resolver: None,
+        // Layers are streamed from disk in one PUT each: one request, and
+        // no layer is ever held in memory whole.
+        use_monolithic_push: true,
         connect_timeout: Some(Duration::from_secs(15)),
         read_timeout: Some(Duration::from_secs(60)),
         user_agent: concat!("isola/", env!("CARGO_PKG_VERSION")),

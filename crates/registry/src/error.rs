@@ -96,8 +96,13 @@ fn one_line(s: &str) -> String {
 /// Whether retrying may help: connection resets, timeouts, 5xx.
 pub(crate) fn transient(e: &OciDistributionError) -> bool {
     match e {
+        // An unknown host or a refused connection will not change in a
+        // second: fail at once. A reset or a timeout mid-way may.
         OciDistributionError::RequestError(e) => {
-            !e.is_builder() && !e.is_redirect() && e.status().is_none_or(|s| s.is_server_error())
+            !e.is_builder()
+                && !e.is_redirect()
+                && !e.is_connect()
+                && e.status().is_none_or(|s| s.is_server_error())
         }
         OciDistributionError::ServerError { code, .. } => *code >= 500,
         OciDistributionError::IoError(_) => true,

@@ -21,6 +21,7 @@ pub(crate) struct Display {
 }
 
 /// One blob's progress.
+#[derive(Clone)]
 pub(crate) struct Task {
     bar: Option<ProgressBar>,
     id: String,

@@ -9,8 +9,9 @@ use oci_client::RegistryOperation;
 
 use crate::client::{connect, credentials, Target};
 use crate::error::cause;
-use crate::progress::Display;
+use crate::progress::{Display, Task};
 use crate::{block_on, Error, Options, Result};
+use tokio::io::AsyncReadExt;
 
 const PARALLEL: usize = 3;
 
@@ -53,13 +54,23 @@ pub fn push(store: &Store, reference: &str, options: &Options) -> Result<String>
                 return Ok::<_, Error>(());
             }
             task.event("Pushing");
-            let data = match path {
-                Some(path) => tokio::fs::read(path)
-                    .await
-                    .map_err(|e| Error::Local(format!("reading {}: {e}", path.display())))?,
-                None => config.clone(),
-            };
-            client.push_blob(r, data, digest).await.map_err(fail)?;
+            match path {
+                Some(path) => {
+                    let file = tokio::fs::File::open(path)
+                        .await
+                        .map_err(|e| Error::Local(format!("reading {}: {e}", path.display())))?;
+                    client
+                        .push_blob_stream(r, file_stream(file, task.clone()), digest, Some(*size))
+                        .await
+                        .map_err(fail)?;
+                }
+                None => {
+                    client
+                        .push_blob(r, config.clone(), digest)
+                        .await
+                        .map_err(fail)?;
+                }
+            }
             task.set_position(*size);
             task.finish("Pushed");
             Ok(())
@@ -87,4 +98,24 @@ pub fn push(store: &Store, reference: &str, options: &Options) -> Result<String>
         image.manifest.len()
     ));
     Ok(digest)
+}
+
+/// A file as a stream of chunks for an upload, moving `task`'s bar.
+fn file_stream(
+    file: tokio::fs::File,
+    task: Task,
+) -> impl futures_util::Stream<Item = oci_client::errors::Result<bytes::Bytes>> + Send + 'static {
+    futures_util::stream::unfold((file, task, 0u64), |(mut file, task, sent)| async move {
+        let mut buf = vec![0; 1 << 18];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                let sent = sent + n as u64;
+                task.set_position(sent);
+                Some((Ok(bytes::Bytes::from(buf)), (file, task, sent)))
+            }
+            Err(e) => Some((Err(OciDistributionError::IoError(e)), (file, task, sent))),
+        }
+    })
 }

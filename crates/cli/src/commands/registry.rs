@@ -72,7 +72,8 @@ pub fn logout(a: &LogoutArgs) -> Result<i32> {
 }
 
 /// Pulls the image of `run`/`create` as `--pull` asks. The container's
-/// output owns stdout, so, as Docker, only short notes go to stderr.
+/// output owns stdout, so only a short note goes to stderr, after the pull:
+/// a failure stays one line.
 pub fn pull_for_container(
     engine: &Engine,
     image: &str,
@@ -87,9 +88,6 @@ pub fn pull_for_container(
     };
     if !pull {
         return Ok(());
-    }
-    if !present {
-        eprintln!("Unable to find image '{image}' locally");
     }
     let pulled = isola_registry::pull(engine.images(), image, platform, &options(engine, true))?;
     if !pulled.up_to_date {
