@@ -106,6 +106,16 @@ fn push_then_pull_into_a_fresh_root_and_run() {
     assert!(dst.ok(&["pull", &name]).contains("Image is up to date"));
     assert_eq!(dst.ok(&["pull", "-q", &name]), format!("{name}\n"));
 
+    // Pushed to another repository of the same registry, the blobs are
+    // mounted from the one the image was pulled from, not uploaded again.
+    let copy = format!("{}/other/copy:v1", registry.host);
+    dst.ok(&["tag", &name, &copy]);
+    let out = dst.ok(&["push", &copy]);
+    assert_eq!(out.matches("Mounted from test/busybox").count(), 3, "{out}");
+    // A single-platform image is refused for another --platform.
+    let o = Isola::empty().run(&["pull", "--platform", "linux/s390x", &name]);
+    one_line_failure(&o, "not the requested platform linux/s390x");
+
     // By digest, into another root, then run by digest.
     let pinned = format!("{}/test/busybox@{digest}", registry.host);
     let third = Isola::empty();

@@ -44,6 +44,9 @@ pub struct OutgoingImage {
     pub config: Vec<u8>,
     /// Layer blob digest, size and path, bottom first.
     pub layers: Vec<(String, u64, PathBuf)>,
+    /// Repositories ("registry:5000/team/app") the image was pulled from:
+    /// a push to the same registry can mount blobs from them.
+    pub pulled_from: Vec<String>,
 }
 
 impl Store {
@@ -124,7 +127,14 @@ impl Store {
 
     /// The stored blobs of the image `reference` resolves to, for `push`.
     pub fn outgoing(&self, reference: &str) -> Result<OutgoingImage> {
-        let found = self.repositories()?.find(reference)?;
+        let repos = self.repositories()?;
+        let found = repos.find(reference)?;
+        let mut pulled_from: Vec<String> = repos
+            .digests(&found.id)
+            .iter()
+            .filter_map(|d| d.split_once('@').map(|(name, _)| name.to_string()))
+            .collect();
+        pulled_from.dedup();
         let manifest_bytes = self.read_blob(&found.manifest)?;
         let manifest = self.manifest(&found.manifest)?;
         let manifest_media_type = manifest
@@ -154,6 +164,7 @@ impl Store {
             manifest_media_type,
             config_digest,
             layers,
+            pulled_from,
         })
     }
 }

@@ -75,6 +75,11 @@ struct EntryPlatform {
 #[derive(Deserialize)]
 struct ConfigRootfs {
     rootfs: Rootfs,
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    architecture: String,
+    variant: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -91,9 +96,12 @@ pub fn pull(
     options: &Options,
 ) -> Result<Pulled> {
     let target = Target::parse(reference)?;
+    let explicit = platform.is_some();
     let platform = platform.cloned().unwrap_or_else(Platform::host);
     let display = Display::new(options.progress);
-    let fetched = block_on(fetch(store, &target, &platform, options, &display))??;
+    let fetched = block_on(fetch(
+        store, &target, &platform, explicit, options, &display,
+    ))??;
     let qualified = qualified(&target);
     let Fetched::New(fetched) = fetched else {
         let Fetched::UpToDate { id, digest } = fetched else {
@@ -161,6 +169,7 @@ async fn fetch(
     store: &Store,
     target: &Target,
     platform: &Platform,
+    explicit: bool,
     options: &Options,
     display: &Display,
 ) -> Result<Fetched> {
@@ -232,6 +241,23 @@ async fn fetch(
     }
     let rootfs: ConfigRootfs = serde_json::from_slice(&config)
         .map_err(|e| target.error("pulling", format!("the image config is invalid ({e})")))?;
+    // A single-platform image asked for with --platform must be that
+    // platform, as in Docker (without --platform it is taken as it is).
+    if explicit
+        && parsed_was_single(&top)
+        && platform
+            .fit(&rootfs.os, &rootfs.architecture, rootfs.variant.as_deref())
+            .is_none()
+    {
+        let mut have = format!("{}/{}", rootfs.os, rootfs.architecture);
+        if let Some(v) = &rootfs.variant {
+            have = format!("{have}/{v}");
+        }
+        return Err(target.error(
+            "pulling",
+            format!("the image is for {have}, not the requested platform {platform}"),
+        ));
+    }
     if rootfs.rootfs.diff_ids.len() != manifest.layers.len() {
         return Err(target.error(
             "pulling",
@@ -348,6 +374,11 @@ fn choose<'a>(
             ))
         }
     }
+}
+
+/// Whether the top-level manifest was an image manifest, not an index.
+fn parsed_was_single(top: &[u8]) -> bool {
+    serde_json::from_slice::<Manifest>(top).is_ok_and(|m| m.manifests.is_none())
 }
 
 fn sha256_of(bytes: &[u8]) -> String {

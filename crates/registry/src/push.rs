@@ -47,11 +47,20 @@ pub fn push(store: &Store, reference: &str, options: &Options) -> Result<String>
             .collect();
         blobs.push((image.config_digest.clone(), image.config.len() as u64, None));
         let (client, display, config) = (&client, &display, &image.config);
+        let (target, pulled_from) = (&target, &image.pulled_from);
         futures_util::stream::iter(blobs.iter().map(|(digest, size, path)| async move {
             let task = display.task(digest, *size, "Preparing");
             if client.blob_exists(r, digest).await.map_err(fail)? {
                 task.finish("Layer already exists");
                 return Ok::<_, Error>(());
+            }
+            if let Some(from) = mount_from(target, pulled_from) {
+                if client.mount_blob(r, &from, digest).await.is_ok()
+                    && client.blob_exists(r, digest).await.unwrap_or(false)
+                {
+                    task.finish(&format!("Mounted from {}", from.repository()));
+                    return Ok(());
+                }
             }
             task.event("Pushing");
             match path {
@@ -117,5 +126,17 @@ fn file_stream(
             }
             Err(e) => Some((Err(OciDistributionError::IoError(e)), (file, task, sent))),
         }
+    })
+}
+
+/// A repository on the target's registry the image was pulled from (other
+/// than the target itself), from which the registry can mount blobs
+/// instead of receiving them again.
+fn mount_from(target: &Target, pulled_from: &[String]) -> Option<oci_client::Reference> {
+    pulled_from.iter().find_map(|name| {
+        let source = Target::parse(name).ok()?;
+        (source.registry == target.registry
+            && source.reference.repository() != target.reference.repository())
+        .then_some(source.reference)
     })
 }
