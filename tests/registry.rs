@@ -345,6 +345,8 @@ enum Fault {
     CutOnce,
     /// Flips one byte in the middle of every response body.
     Corrupt,
+    /// Answers the first request with 503 Service Unavailable.
+    UnavailableOnce,
 }
 
 /// An HTTP proxy in front of a registry: one request per connection,
@@ -390,12 +392,21 @@ fn serve(mut client: TcpStream, upstream: &str, target: &str, fault: Fault, hits
         .collect();
     lines.push("Connection: close");
     let watched = lines[0].starts_with("GET ") && lines[0].contains(target);
+    if watched
+        && matches!(fault, Fault::UnavailableOnce)
+        && hits.fetch_add(1, Ordering::SeqCst) == 0
+    {
+        let _ = client.write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        return;
+    }
     let mut up = TcpStream::connect(upstream).unwrap();
     up.write_all(format!("{}\r\n\r\n", lines.join("\r\n")).as_bytes())
         .unwrap();
     let mut response = Vec::new();
     let _ = up.read_to_end(&mut response);
-    if watched {
+    if watched && !matches!(fault, Fault::UnavailableOnce) {
         let hit = hits.fetch_add(1, Ordering::SeqCst);
         let body = response
             .windows(4)
@@ -450,6 +461,22 @@ fn an_interrupted_download_resumes_with_a_range_request() {
         "one cut, one ranged request"
     );
     assert_eq!(dst.ok(&["run", "--rm", &via, "cat", "/seed.txt"]), "7\n");
+}
+
+#[test]
+fn a_server_error_is_retried() {
+    let registry = Registry::plain();
+    let name = format!("{}/flaky/app:v1", registry.host);
+    let src = Isola::empty();
+    load(&src, &[busybox_layer(), data_layer(5, 10_000)], &name);
+    let digest = layer_digest(&src, &name);
+    let proxy = Proxy::start(&registry.host, &digest, Fault::UnavailableOnce);
+    let via = format!("{}/flaky/app:v1", proxy.host);
+    let dst = Isola::empty();
+    let out = dst.ok(&["pull", &via]);
+    assert!(out.contains("Retrying (HTTP 503"), "{out}");
+    assert_eq!(proxy.hits.load(Ordering::SeqCst), 2);
+    assert_eq!(dst.ok(&["run", "--rm", &via, "cat", "/seed.txt"]), "5\n");
 }
 
 #[test]

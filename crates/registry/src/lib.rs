@@ -22,8 +22,19 @@
 //!   with `auths`, `credsStore` and `credHelpers`), written by `login` to
 //!   `auths` in the same file, so `docker login` and `isola login` agree.
 //!
+//! Pushes use `oci-client`'s HEAD check, its cross-repository mount (from
+//! the repository the image was pulled from, if on the same registry) and
+//! its monolithic upload fed by a stream from disk: one PUT per blob, no
+//! layer held in memory. (`oci-client`'s chunked upload is not used: it
+//! costs a request per chunk, and every registry tested takes monolithic
+//! PUTs.)
+//!
 //! Everything async stays inside this crate: each public function runs a
 //! current-thread tokio runtime and blocks.
+//!
+//! Not done (yet): unpacking a layer while it downloads (layers are
+//! unpacked when all have arrived), `pull --all-tags`, `search`, pushing
+//! indexes, compressing uncompressed layers on push (blobs go as stored).
 //!
 //! Every blob is verified against its digest twice before anything is
 //! committed: while downloading (a mismatch deletes the download) and by
