@@ -713,3 +713,52 @@ fn a_corrupted_manifest_is_refused() {
     one_line_failure(&o, "igest");
     assert_eq!(images(&dst), "");
 }
+
+/// A tmpfs of `mb` MiB mounted on a temporary directory, unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn new(mb: u32) -> SmallDisk {
+        let dir = tempfile::Builder::new()
+            .prefix("isola-small-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        SmallDisk { dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_in_one_line_and_stores_nothing() {
+    let registry = Registry::plain();
+    let name = format!("{}/huge/app:v1", registry.host);
+    let src = Isola::empty();
+    load(&src, &[busybox_layer(), data_layer(3, 12 << 20)], &name);
+    src.ok(&["push", "-q", &name]);
+    let disk = SmallDisk::new(8);
+    let root = disk.dir.path().join("root");
+    {
+        let dst = Isola::at(&root);
+        let before = dst.ok(&["images", "-q"]);
+        let o = dst.run(&["pull", &name]);
+        one_line_failure(&o, "No space left on device");
+        assert_eq!(dst.ok(&["images", "-q"]), before, "only busybox");
+        assert_eq!(dst.ok(&["run", "--rm", "busybox", "true"]), "");
+    }
+}

@@ -26,8 +26,8 @@
 //! the repository the image was pulled from, if on the same registry) and
 //! its monolithic upload fed by a stream from disk: one PUT per blob, no
 //! layer held in memory. (`oci-client`'s chunked upload is not used: it
-//! costs a request per chunk, and every registry tested takes monolithic
-//! PUTs.)
+//! costs a request per chunk, and the distribution registry takes
+//! monolithic PUTs; other registries are untested.)
 //!
 //! Everything async stays inside this crate: each public function runs a
 //! current-thread tokio runtime and blocks.

@@ -413,6 +413,9 @@ enum Attempt {
     /// Worth another try (cut connection, 5xx); the bytes so far are kept.
     Transient(String),
     Fatal(String),
+    /// A local write failed (a full disk): keeping the bytes for a resume
+    /// would only keep the disk full.
+    Discard(String),
 }
 
 /// Downloads one layer blob into `dir`, resuming from what an earlier
@@ -459,6 +462,11 @@ async fn download(
                 attempt += 1;
                 task.event(&format!("Retrying ({why})"));
                 tokio::time::sleep(backoff(attempt)).await;
+            }
+            Attempt::Discard(why) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                task.finish("Failed");
+                return Err(target.error("pulling", format!("layer {}: {why}", layer.digest)));
             }
             Attempt::Transient(why) | Attempt::Fatal(why) => {
                 task.finish("Failed");
@@ -512,7 +520,7 @@ async fn fetch_blob(
     task: &Task,
     hashed: &mut Hashed,
 ) -> Attempt {
-    let io = |e: std::io::Error| Attempt::Fatal(format!("writing {}: {e}", partial.display()));
+    let io = |e: std::io::Error| Attempt::Discard(format!("writing {}: {e}", partial.display()));
     let mut file = match tokio::fs::OpenOptions::new()
         .create(true)
         .append(true)
