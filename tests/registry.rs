@@ -762,3 +762,115 @@ fn a_full_disk_fails_in_one_line_and_stores_nothing() {
         assert_eq!(dst.ok(&["run", "--rm", "busybox", "true"]), "");
     }
 }
+
+/// A private dockerd (own data and exec roots and socket, no bridge, no
+/// iptables), stopped on drop.
+struct Dockerd {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Dockerd {
+    fn start() -> Dockerd {
+        let deps = std::process::Command::new(workspace().join("scripts/deps.sh"))
+            .arg("docker.io")
+            .status()
+            .unwrap();
+        assert!(deps.success(), "installing docker.io failed");
+        let dir = tempfile::Builder::new()
+            .prefix("isola-dockerd-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let d = dir.path();
+        let child = std::process::Command::new("dockerd")
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--pidfile")
+            .arg(d.join("pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", d.join("docker.sock").display()))
+            .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(d.join("log")).unwrap())
+            .spawn()
+            .unwrap();
+        let dockerd = Dockerd { dir, child };
+        eventually("dockerd to answer", || {
+            dockerd.docker(&["version"]).status.success()
+        });
+        dockerd
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        std::process::Command::new("docker")
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}", self.dir.path().join("docker.sock").display()),
+            )
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // SIGTERM lets dockerd stop its containerd and unmount its roots.
+        let _ = nix_kill(self.child.id());
+        let _ = self.child.wait();
+    }
+}
+
+fn nix_kill(pid: u32) -> std::io::Result<()> {
+    let status = std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("kill failed"))
+    }
+}
+
+/// The Definition of Done's interop check: what isola pushes Docker pulls
+/// and runs, and what Docker pushes (schema 2, gzip layers) isola pulls and
+/// runs, with the same digest.
+#[test]
+fn docker_pulls_what_isola_pushes_and_back() {
+    let registry = Registry::plain();
+    let dockerd = Dockerd::start();
+    let ok = |o: Output| {
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let name = format!("{}/interop/isola-made:v1", registry.host);
+    let src = Isola::empty();
+    load(&src, &[busybox_layer(), data_layer(11, 1000)], &name);
+    src.ok(&["push", "-q", &name]);
+    ok(dockerd.docker(&["pull", "-q", &name]));
+    let out = ok(dockerd.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &name,
+        "cat",
+        "/seed.txt",
+    ]));
+    assert_eq!(out, "11\n");
+
+    let back = format!("{}/interop/docker-made:v2", registry.host);
+    ok(dockerd.docker(&["tag", &name, &back]));
+    let pushed = ok(dockerd.docker(&["push", &back]));
+    let dst = Isola::empty();
+    let out = dst.ok(&["pull", &back]);
+    let digest = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Digest: "))
+        .unwrap()
+        .to_string();
+    assert!(pushed.contains(&digest), "{pushed}\n{out}");
+    assert_eq!(dst.ok(&["run", "--rm", &back, "cat", "/seed.txt"]), "11\n");
+}
