@@ -874,3 +874,78 @@ fn docker_pulls_what_isola_pushes_and_back() {
     assert!(pushed.contains(&digest), "{pushed}\n{out}");
     assert_eq!(dst.ok(&["run", "--rm", &back, "cat", "/seed.txt"]), "11\n");
 }
+
+/// With `credsStore` in config.json, `login` hands the credentials to the
+/// helper (`docker-credential-NAME store`), pulls get them from it, and
+/// `logout` erases them there; config.json never holds the password.
+#[test]
+fn credentials_go_through_a_configured_helper() {
+    let certs = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(certs.path());
+    let registry = Registry::tls_auth(&ca, "carol", "pw-carol");
+    let name = format!("{}/helper/busybox:v1", registry.host);
+    let docker = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let store = bin.path().join("stored.json");
+    let helper = bin.path().join("docker-credential-isolatest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n  store) cat > {s} ;;\n  get) cat > /dev/null; [ -f {s} ] && cat {s} || {{ echo 'credentials not found in native keychain'; exit 1; }} ;;\n  erase) cat > /dev/null; rm -f {s} ;;\nesac\n",
+            s = store.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        docker.path().join("config.json"),
+        r#"{"credsStore": "isolatest"}"#,
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let isola = |i: &Isola, args: &[&str], input: &[u8]| {
+        let mut child = i
+            .cmd(args)
+            .env("DOCKER_CONFIG", docker.path())
+            .env("PATH", &path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let src = Isola::empty();
+    ca.trust(src.path(), &registry.host);
+    load(&src, &[busybox_layer()], &name);
+    let o = isola(
+        &src,
+        &["login", "-u", "carol", "--password-stdin", &registry.host],
+        b"pw-carol\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
+    assert_eq!(stored["Username"], "carol");
+    assert_eq!(stored["ServerURL"], registry.host.as_str());
+    let config = std::fs::read_to_string(docker.path().join("config.json")).unwrap();
+    assert!(!config.contains("auths"), "{config}");
+    let o = isola(&src, &["push", "-q", &name], b"");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = isola(&src, &["logout", &registry.host], b"");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Removing login credentials"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!store.exists());
+    let o = isola(&src, &["push", &name], b"");
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+}

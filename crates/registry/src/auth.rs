@@ -48,9 +48,13 @@ pub fn logout(registry: Option<&str>) -> Result<bool> {
     let registry = registry_name(registry);
     let key = credential_key(&registry);
     let (path, mut config) = read_config()?;
-    if let Some(helper) = helper_for(&config, &key) {
-        run_helper(&helper, "erase", key.as_bytes())?;
-    }
+    let erased = match helper_for(&config, &key) {
+        Some(helper) => {
+            run_helper(&helper, "erase", key.as_bytes())?;
+            true
+        }
+        None => false,
+    };
     let removed = config
         .get_mut("auths")
         .and_then(Value::as_object_mut)
@@ -59,7 +63,7 @@ pub fn logout(registry: Option<&str>) -> Result<bool> {
     if removed {
         write_config(&path, &config)?;
     }
-    Ok(removed)
+    Ok(removed || erased)
 }
 
 fn login_error(registry: &str, cause: String) -> Error {
