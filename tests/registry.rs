@@ -310,6 +310,22 @@ fn pull_chooses_the_platform_from_an_index() {
         src.inspect(&format!("{}/multi/app:arm", registry.host), "{{.Id}}")
     );
 
+    // -a: every tag of the repository.
+    let all = Isola::empty();
+    let repo = format!("{}/multi/app", registry.host);
+    let out = all.ok(&["pull", "-a", "-q", &repo]);
+    let mut pulled: Vec<&str> = out.lines().collect();
+    pulled.sort_unstable();
+    let want = ["amd", "arm", "latest"].map(|t| format!("{repo}:{t}"));
+    assert_eq!(pulled, want, "{out}");
+    assert_eq!(
+        all.ok(&["images", "-q"]).lines().count(),
+        2,
+        "three tags, two images"
+    );
+    let o = all.run(&["pull", "-a", &name]);
+    one_line_failure(&o, "without a tag");
+
     let none = Isola::empty();
     let o = none.run(&["pull", "--platform", "linux/s390x", &name]);
     one_line_failure(&o, "no manifest for platform linux/s390x");

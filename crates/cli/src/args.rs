@@ -101,6 +101,9 @@ pub struct PullArgs {
     /// Platform to pull from a multi-platform image: os/arch[/variant] (default: this host's)
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<isola_registry::Platform>,
+    /// Pull every tag of the repository
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
     /// Print only the image reference
     #[arg(short, long)]
     pub quiet: bool,

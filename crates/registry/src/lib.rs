@@ -33,7 +33,7 @@
 //! current-thread tokio runtime and blocks.
 //!
 //! Not done (yet): unpacking a layer while it downloads (layers are
-//! unpacked when all have arrived), `pull --all-tags`, `search`, pushing
+//! unpacked when all have arrived), `search`, pushing
 //! indexes, compressing uncompressed layers on push (blobs go as stored).
 //!
 //! Every blob is verified against its digest twice before anything is
@@ -53,7 +53,7 @@ pub use auth::{login, logout};
 pub use error::{Error, Result};
 pub use platform::Platform;
 pub use progress::Progress;
-pub use pull::{pull, Pulled};
+pub use pull::{pull, pull_all_tags, Pulled};
 pub use push::push;
 
 use std::path::PathBuf;

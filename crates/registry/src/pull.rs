@@ -145,6 +145,56 @@ pub fn pull(
     })
 }
 
+/// `pull --all-tags`: every tag of `repository` (which must not name a tag
+/// or digest), one after the other; stops at the first failure.
+pub fn pull_all_tags(
+    store: &Store,
+    repository: &str,
+    platform: Option<&Platform>,
+    options: &Options,
+) -> Result<Vec<Pulled>> {
+    let target = Target::parse(repository)?;
+    if target.reference.digest().is_some()
+        || repository
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
+    {
+        return Err(Error::InvalidReference {
+            reference: repository.to_string(),
+            reason: "--all-tags takes a repository name without a tag or digest".into(),
+        });
+    }
+    let tags = block_on(async {
+        let auth = credentials(&target.registry)?;
+        let client = connect(&target, options).await?;
+        let mut tags = Vec::new();
+        let mut last: Option<String> = None;
+        loop {
+            let page = client
+                .list_tags(&target.reference, &auth, Some(1000), last.as_deref())
+                .await
+                .map_err(|e| target.error("listing tags of", cause(&e)))?;
+            let done = page.tags.len() < 1000;
+            last = page.tags.last().cloned();
+            tags.extend(page.tags);
+            if done || last.is_none() {
+                return Ok::<_, Error>(tags);
+            }
+        }
+    })??;
+    tags.iter()
+        .map(|tag| {
+            pull(
+                store,
+                &format!("{}:{tag}", target.repository_name()),
+                platform,
+                options,
+            )
+        })
+        .collect()
+}
+
 /// "registry/repository:tag" or "registry/repository@digest".
 fn qualified(target: &Target) -> String {
     match (target.reference.digest(), target.reference.tag()) {

@@ -20,6 +20,18 @@ fn options(engine: &Engine, quiet: bool) -> Options {
 }
 
 pub fn pull(engine: &Engine, a: &PullArgs) -> Result<i32> {
+    if a.all_tags {
+        let pulled = isola_registry::pull_all_tags(
+            engine.images(),
+            &a.image,
+            a.platform.as_ref(),
+            &options(engine, a.quiet),
+        )?;
+        for p in pulled {
+            println!("{}", p.reference);
+        }
+        return Ok(0);
+    }
     let pulled = isola_registry::pull(
         engine.images(),
         &a.image,
