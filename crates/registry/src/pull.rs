@@ -134,6 +134,9 @@ pub fn pull(
     for path in fetched.layers.iter().flatten() {
         let _ = std::fs::remove_file(path);
     }
+    for lock in fetched.locks {
+        lock.release();
+    }
     let id = result.map_err(|e| target.error("pulling", e.to_string()))?;
     display.line(&format!("Digest: {}", fetched.digest));
     display.line(&format!("Status: Downloaded newer image for {qualified}"));
@@ -213,6 +216,23 @@ struct NewImage {
     manifest: Vec<u8>,
     config: Vec<u8>,
     layers: Vec<Option<PathBuf>>,
+    /// The per-blob download locks, held until the image is committed.
+    locks: Vec<DownloadLock>,
+}
+
+/// An exclusive lock on `downloads/<hex>.lock`: while a pull holds it, no
+/// other process downloads or commits that blob.
+pub(crate) struct DownloadLock {
+    path: PathBuf,
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl DownloadLock {
+    /// Removes the lock file (while still holding the lock: a waiter that
+    /// then gets the unlinked file notices and locks the new one).
+    fn release(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 async fn fetch(
@@ -320,32 +340,58 @@ async fn fetch(
     }
     let dir = store.downloads_dir()?;
     let client = &client;
-    let jobs = manifest
+    // Lock the missing blobs one by one in digest order (so that two pulls
+    // never wait for each other in a cycle), then download in parallel.
+    let mut missing: Vec<&str> = manifest
         .layers
         .iter()
         .zip(&rootfs.rootfs.diff_ids)
-        .map(|(layer, diff_id)| {
-            let skip = store.has_layer(&layer.digest, diff_id);
-            let (image_ref, dir) = (&image_ref, &dir);
-            async move {
-                if skip {
-                    display.line(&format!("{}: Already exists", short(&layer.digest)));
-                    return Ok(None);
-                }
-                download(client, target, image_ref, layer, dir, display)
-                    .await
-                    .map(Some)
+        .filter(|(layer, diff_id)| !store.has_layer(&layer.digest, diff_id))
+        .map(|(layer, _)| layer.digest.as_str())
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    let mut locks = Vec::new();
+    for digest in missing {
+        locks.push(lock_download(target, &dir, digest).await?);
+    }
+    // Each distinct blob once, even if the manifest lists it twice.
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<(&OciDescriptor, &String)> = manifest
+        .layers
+        .iter()
+        .zip(&rootfs.rootfs.diff_ids)
+        .filter(|(layer, _)| seen.insert(layer.digest.as_str()))
+        .collect();
+    let jobs = unique.into_iter().map(|(layer, diff_id)| {
+        let (image_ref, dir) = (&image_ref, &dir);
+        async move {
+            // Also when another pull stored it while this one waited.
+            if store.has_layer(&layer.digest, diff_id) {
+                display.line(&format!("{}: Already exists", short(&layer.digest)));
+                return Ok((layer.digest.as_str(), None));
             }
-        });
-    let layers: Vec<Option<PathBuf>> = futures_util::stream::iter(jobs)
-        .buffered(PARALLEL)
-        .try_collect()
-        .await?;
+            download(client, target, image_ref, layer, dir, display)
+                .await
+                .map(|path| (layer.digest.as_str(), Some(path)))
+        }
+    });
+    let downloaded: std::collections::HashMap<&str, Option<PathBuf>> =
+        futures_util::stream::iter(jobs)
+            .buffered(PARALLEL)
+            .try_collect()
+            .await?;
+    let layers = manifest
+        .layers
+        .iter()
+        .map(|l| downloaded.get(l.digest.as_str()).cloned().flatten())
+        .collect();
     Ok(Fetched::New(NewImage {
         digest,
         manifest: manifest_bytes,
         config,
         layers,
+        locks,
     }))
 }
 
@@ -495,13 +541,6 @@ async fn download(
         )
     })?;
     let partial = dir.join(format!("{hex}.partial"));
-    // One process at a time per blob: a concurrent pull of the same layer
-    // waits here rather than write into the same file.
-    let lock_path = dir.join(format!("{hex}.lock"));
-    let _lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
-        .await
-        .map_err(|e| Error::Local(e.to_string()))?
-        .map_err(|e| target.error("pulling", format!("locking a download: {e}")))?;
     let task = display.task(&layer.digest, size, "Downloading");
     let mut hashed = Hashed::default();
     let mut attempt = 0;
@@ -678,14 +717,42 @@ async fn fetch_blob(
     Attempt::Done
 }
 
+/// Takes the download lock of blob `digest`: one process at a time
+/// downloads and commits a blob, so concurrent pulls of the same image never
+/// write into the same file or commit a file another is reading.
+async fn lock_download(target: &Target, dir: &Path, digest: &str) -> Result<DownloadLock> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    let path = dir.join(format!("{hex}.lock"));
+    let lock_path = path.clone();
+    let lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
+        .await
+        .map_err(|e| Error::Local(e.to_string()))?
+        .map_err(|e| target.error("pulling", format!("locking a download: {e}")))?;
+    Ok(DownloadLock { path, _lock: lock })
+}
+
 fn lock_file(path: &Path) -> std::io::Result<nix::fcntl::Flock<std::fs::File>> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, errno)| std::io::Error::from(errno))
+    use std::os::unix::fs::MetadataExt;
+    loop {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
+        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, errno)| std::io::Error::from(errno))?;
+        // The previous holder may have unlinked the file meanwhile: then
+        // this lock guards nothing, and the file at `path` is the one.
+        let held = lock.metadata()?;
+        match std::fs::metadata(path) {
+            Ok(current) if current.ino() == held.ino() && current.dev() == held.dev() => {
+                return Ok(lock)
+            }
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn prefix_hasher(path: &Path, len: u64) -> std::io::Result<Sha256> {
