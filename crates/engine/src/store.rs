@@ -390,12 +390,22 @@ impl Engine {
     }
 
     /// Reserves `name` for `id`; fails if another container has it.
+    /// Reserves `name` for container `id`, whose staging directory exists.
+    /// The name file appears with its content in one step (a hard link of
+    /// a file written in the staging directory): a create killed half-way
+    /// never leaves an empty name file that no one could tell from a
+    /// reservation in progress.
     pub(crate) fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
         let path = self.names_dir().join(name);
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(mut f) => f
-                .write_all(id.as_bytes())
-                .map_err(io_err(format!("writing {}", path.display()))),
+        let tmp = self
+            .containers_dir()
+            .join(format!(".new-{id}"))
+            .join(".name");
+        fs::write(&tmp, id).map_err(io_err(format!("writing {}", tmp.display())))?;
+        let linked = fs::hard_link(&tmp, &path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::AlreadyExists && self.free_stale_name(name) => {
                 self.reserve_name(name, id)
             }
@@ -570,7 +580,10 @@ impl Engine {
         let Ok(owner) = fs::read_to_string(&path) else {
             return false;
         };
-        if self.id_is_live(&owner) {
+        // A name file without a whole id (left by an older isola killed
+        // between creating and writing it) names no container.
+        let whole = owner.len() == 64 && owner.bytes().all(|b| b.is_ascii_hexdigit());
+        if whole && self.id_is_live(&owner) {
             return false;
         }
         self.collect_abandoned();
