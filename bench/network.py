@@ -8,9 +8,9 @@ fresh tmpfs there, for podman's and netavark's state).
 - TCP throughput from the host to a published port over 127.0.0.1, iperf3
   (the host's, bind-mounted read-only into the container) for 10 s.
 
-docker is n/a: its private dockerd runs in the machine's own namespace with
-`--bridge=none --iptables=false` (see the setup notes), and a bridge there is
-what this suite must not make.
+docker: a second private dockerd is started inside the case's namespaces
+(its own data/exec roots, its default docker0 bridge, iptables and the
+userland proxy as Docker ships them), and stopped at the end.
 """
 
 import json
@@ -48,6 +48,61 @@ def iperf(client_to, seconds):
                 timeout=seconds + 60)
     j = json.loads(out)
     return j["end"]["sum_received"]["bits_per_second"] / 1e9
+
+
+def docker_case(res, tput, n, seconds):
+    """Docker with its default bridge, in these namespaces (see the module doc)."""
+    if subprocess.run(["which", "dockerd"], stdout=subprocess.DEVNULL).returncode != 0:
+        res["docker"] = dict(ms=None, n=0, error="dockerd is not installed")
+        return
+    work = os.path.join(os.environ["BENCH_WORK"], "dnet")
+    os.makedirs(work, exist_ok=True)
+    sock = f"unix://{work}/sock"
+    d = subprocess.Popen(["dockerd", "--data-root", f"{work}/data", "--exec-root", f"{work}/exec",
+                          "--pidfile", f"{work}/pid", "-H", sock],
+                         stdout=open(f"{work}/log", "w"), stderr=subprocess.STDOUT)
+    dk = ["docker", "-H", sock]
+    try:
+        for _ in range(300):
+            if subprocess.run(dk + ["info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
+                break
+            time.sleep(0.1)
+        with open(os.path.join(os.environ["BENCH_WORK"], "rootfs.tar"), "rb") as f:
+            subprocess.run(dk + ["import", "-", "isola-bench/busybox"], stdin=f, stdout=subprocess.DEVNULL, check=True)
+        for r in range(n):
+            for net in (["--network", "none"], []) if r % 2 else ([], ["--network", "none"]):
+                label = f"docker, {'none' if net else 'bridge (default)'}"
+                t = res.setdefault(label, dict(samples=[]))
+                try:
+                    t["samples"].append(sh(dk + ["run", "--rm", *net, "isola-bench/busybox", "true"])[1] * 1000)
+                except (RuntimeError, subprocess.TimeoutExpired) as ex:
+                    t["error"] = str(ex)
+        for t in res.values():
+            if "samples" in t:
+                t["ms"] = statistics.median(t["samples"]) if t["samples"] else None
+                t["n"] = len(t["samples"])
+                del t["samples"]
+        name = f"bench-iperf-d{os.getpid()}"
+        try:
+            sh(dk + ["run", "-d", "--name", name, "-p", "127.0.0.1:15204:5201", *IPERF_BINDS,
+                     "isola-bench/busybox", "iperf3", "-s", "-p", "5201"])
+            time.sleep(1)
+            tput["docker (its default userland proxy for 127.0.0.1)"] = dict(gbps=iperf(15204, seconds))
+        except (RuntimeError, subprocess.TimeoutExpired, KeyError, ValueError) as ex:
+            tput["docker"] = dict(na=f"failed: {ex}")
+        finally:
+            sh(dk + ["rm", "-f", name], check=False)
+    except (RuntimeError, subprocess.CalledProcessError, OSError) as ex:
+        res["docker"] = dict(ms=None, n=0, error=f"failed: {ex}")
+    finally:
+        d.terminate()
+        try:
+            d.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            d.kill()
+            d.wait()
+        subprocess.run(["pkill", "-f", f"containerd.*{work}"], check=False)
+        subprocess.run(["umount", "-R", "-l", f"{work}/data"], stderr=subprocess.DEVNULL, check=False)
 
 
 def measure(isola, vm_ok, podman, podman_flags, n, vm_n, seconds):
@@ -116,6 +171,7 @@ def measure(isola, vm_ok, podman, podman_flags, n, vm_n, seconds):
             tput["podman"] = dict(na=f"failed: {ex}")
         finally:
             sh(podman + ["rm", "-f", "-t", "0", name], check=False)
+    docker_case(res, tput, n, seconds)
     # The host's own loopback, the floor.
     srv = subprocess.Popen(["iperf3", "-s", "-p", "15203", "-1"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
@@ -198,8 +254,8 @@ def network_markdown(nw, a):
     a("Measured in a private network and mount namespace (the bridges and NAT rules never reach this "
       "machine's network). Start: median ms of `run --rm busybox true`, the engine's default bridge and "
       "`--network none` interleaved. isola's bridge is netavark's (the same podman runs), so the difference "
-      "is netavark's setup and teardown plus the namespace. docker: n/a (its private dockerd runs without a "
-      "bridge in the machine's namespace).")
+      "is netavark's setup and teardown plus the namespace. docker: a private dockerd started in the same "
+      "namespaces, with its default bridge, iptables and userland proxy.")
     a("")
     a("| engine, network | n | median ms |")
     a("|---|---:|---:|")
