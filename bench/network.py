@@ -50,6 +50,31 @@ def iperf(client_to, seconds):
     return j["end"]["sum_received"]["bits_per_second"] / 1e9
 
 
+def sample(res, label, argv):
+    """Times one `run --rm` into res[label]'s samples (an error is kept)."""
+    t = res.setdefault(label, dict(samples=[]))
+    try:
+        t["samples"].append(sh(argv)[1] * 1000)
+    except (RuntimeError, subprocess.TimeoutExpired) as ex:
+        t["error"] = str(ex)
+
+
+def summarize(res):
+    """Turns the samples gathered so far into median and count."""
+    for t in res.values():
+        if "samples" in t:
+            t["ms"] = statistics.median(t["samples"]) if t["samples"] else None
+            t["n"] = len(t["samples"])
+            del t["samples"]
+
+
+def pairs(n):
+    """n rounds of (network flags, label suffix): bridge and none, order alternating."""
+    both = [([], "bridge (default)"), (["--network", "none"], "none")]
+    for r in range(n):
+        yield from (both if r % 2 == 0 else both[::-1])
+
+
 def docker_case(res, tput, n, seconds):
     """Docker with its default bridge, in these namespaces (see the module doc)."""
     if subprocess.run(["which", "dockerd"], stdout=subprocess.DEVNULL).returncode != 0:
@@ -69,19 +94,9 @@ def docker_case(res, tput, n, seconds):
             time.sleep(0.1)
         with open(os.path.join(os.environ["BENCH_WORK"], "rootfs.tar"), "rb") as f:
             subprocess.run(dk + ["import", "-", "isola-bench/busybox"], stdin=f, stdout=subprocess.DEVNULL, check=True)
-        for r in range(n):
-            for net in (["--network", "none"], []) if r % 2 else ([], ["--network", "none"]):
-                label = f"docker, {'none' if net else 'bridge (default)'}"
-                t = res.setdefault(label, dict(samples=[]))
-                try:
-                    t["samples"].append(sh(dk + ["run", "--rm", *net, "isola-bench/busybox", "true"])[1] * 1000)
-                except (RuntimeError, subprocess.TimeoutExpired) as ex:
-                    t["error"] = str(ex)
-        for t in res.values():
-            if "samples" in t:
-                t["ms"] = statistics.median(t["samples"]) if t["samples"] else None
-                t["n"] = len(t["samples"])
-                del t["samples"]
+        for net, what in pairs(n):
+            sample(res, f"docker, {what}", dk + ["run", "--rm", *net, "isola-bench/busybox", "true"])
+        summarize(res)
         name = f"bench-iperf-d{os.getpid()}"
         try:
             sh(dk + ["run", "-d", "--name", name, "-p", "127.0.0.1:15204:5201", *IPERF_BINDS,
@@ -107,45 +122,15 @@ def docker_case(res, tput, n, seconds):
 
 def measure(isola, vm_ok, podman, podman_flags, n, vm_n, seconds):
     res = {}
-
-    def starts(label, argv, k):
-        times, err = [], None
-        for _ in range(k):
-            try:
-                times.append(sh(argv)[1] * 1000)
-            except (RuntimeError, subprocess.TimeoutExpired) as ex:
-                err = str(ex)
-        res[label] = dict(ms=statistics.median(times) if times else None, n=len(times), error=err)
-
-    # Interleaved pairs: bridge then none, rotated.
-    for r in range(n):
-        for net in (["--network", "none"], []) if r % 2 else ([], ["--network", "none"]):
-            label = f"isola process, {'none' if net else 'bridge (default)'}"
-            t = res.setdefault(label, dict(samples=[]))
-            try:
-                t["samples"].append(sh(isola + ["run", "--rm", *net, "busybox", "true"])[1] * 1000)
-            except (RuntimeError, subprocess.TimeoutExpired) as ex:
-                t["error"] = str(ex)
-            if podman:
-                label = f"podman, {'none' if net else 'bridge (default)'}"
-                t = res.setdefault(label, dict(samples=[]))
-                try:
-                    t["samples"].append(sh(podman + ["run", "--rm", *podman_flags, *(net or []), "isola-bench/busybox", "true"])[1] * 1000)
-                except (RuntimeError, subprocess.TimeoutExpired) as ex:
-                    t["error"] = str(ex)
+    for net, what in pairs(n):
+        sample(res, f"isola process, {what}", isola + ["run", "--rm", *net, "busybox", "true"])
+        if podman:
+            sample(res, f"podman, {what}",
+                   podman + ["run", "--rm", *podman_flags, *net, "isola-bench/busybox", "true"])
     if vm_ok:
-        for r in range(vm_n):
-            for net in ([], ["--network", "none"]):
-                label = f"isola vm, {'none' if net else 'bridge (default)'}"
-                t = res.setdefault(label, dict(samples=[]))
-                try:
-                    t["samples"].append(sh(isola + ["run", "--rm", "--isolation=vm", *net, "busybox", "true"])[1] * 1000)
-                except (RuntimeError, subprocess.TimeoutExpired) as ex:
-                    t["error"] = str(ex)
-    for t in res.values():
-        t["ms"] = statistics.median(t["samples"]) if t["samples"] else None
-        t["n"] = len(t["samples"])
-        del t["samples"]
+        for net, what in pairs(vm_n):
+            sample(res, f"isola vm, {what}", isola + ["run", "--rm", "--isolation=vm", *net, "busybox", "true"])
+    summarize(res)
 
     tput = {}
     modes = [("isola process", [])] + ([("isola vm", ["--isolation=vm"])] if vm_ok else [])
