@@ -363,6 +363,8 @@ enum Fault {
     Corrupt,
     /// Answers the first request with 503 Service Unavailable.
     UnavailableOnce,
+    /// Answers every request with a 5 MiB manifest (over Docker's 4 MiB).
+    Oversize,
 }
 
 /// An HTTP proxy in front of a registry: one request per connection,
@@ -417,12 +419,27 @@ fn serve(mut client: TcpStream, upstream: &str, target: &str, fault: Fault, hits
         );
         return;
     }
+    if watched && matches!(fault, Fault::Oversize) {
+        hits.fetch_add(1, Ordering::SeqCst);
+        let body = format!(
+            "{{\"schemaVersion\":2,\"pad\":\"{}\"}}",
+            "x".repeat(5 << 20)
+        );
+        let _ = client.write_all(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        return;
+    }
     let mut up = TcpStream::connect(upstream).unwrap();
     up.write_all(format!("{}\r\n\r\n", lines.join("\r\n")).as_bytes())
         .unwrap();
     let mut response = Vec::new();
     let _ = up.read_to_end(&mut response);
-    if watched && !matches!(fault, Fault::UnavailableOnce) {
+    if watched && matches!(fault, Fault::CutOnce | Fault::Corrupt) {
         let hit = hits.fetch_add(1, Ordering::SeqCst);
         let body = response
             .windows(4)
@@ -730,6 +747,20 @@ fn a_corrupted_manifest_is_refused() {
     assert_eq!(images(&dst), "");
 }
 
+#[test]
+fn an_oversize_manifest_is_refused() {
+    let registry = Registry::plain();
+    let proxy = Proxy::start(&registry.host, "/manifests/", Fault::Oversize);
+    let dst = Isola::empty();
+    let o = dst.run(&["pull", &format!("{}/huge/app:v1", proxy.host)]);
+    one_line_failure(&o, "(limit 4.2MB)");
+    assert!(
+        proxy.hits.load(Ordering::SeqCst) > 0,
+        "the proxy was not asked"
+    );
+    assert_eq!(images(&dst), "");
+}
+
 /// A tmpfs of `mb` MiB mounted on a temporary directory, unmounted on drop.
 struct SmallDisk {
     dir: tempfile::TempDir,
@@ -997,12 +1028,13 @@ fn concurrent_pulls_of_one_image_share_the_work() {
         assert!(o.status.success(), "{}", stderr(&o));
     }
     assert_eq!(dst.ok(&["images", "-q"]).lines().count(), 1);
-    // (Not run: overlayfs refuses the same lower directory twice, ELOOP;
-    // an engine limitation that `load` of such an image shares.)
     let layers = dst.ok(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", &name]);
     let layers: Vec<String> = serde_json::from_str(layers.trim()).unwrap();
     assert_eq!(layers.len(), 4, "{layers:?}");
     assert_eq!(layers[1], layers[3]);
+    // It runs: the repeated layer is stacked once, at its upper place (its
+    // seed.txt hides the third layer's).
+    assert_eq!(dst.ok(&["run", "--rm", &name, "cat", "/seed.txt"]), "4\n");
     let left: Vec<_> = std::fs::read_dir(dst.path().join("images/downloads"))
         .unwrap()
         .flatten()

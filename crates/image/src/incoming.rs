@@ -4,7 +4,13 @@
 //! never trusts a caller's claim about a blob's digest.
 //!
 //! `downloads/` keeps partial blobs (`<hex>.partial`) between attempts, so
-//! an interrupted pull resumes where it stopped.
+//! an interrupted pull resumes where it stopped. A complete blob is
+//! verified and unpacked there too ([`Store::prepare_layer`], into
+//! `<hex>.unpacked/`), outside the store lock and while the other layers
+//! still download; the commit then only renames. (Not in `tmp/`: every
+//! taker of the store lock empties `tmp/` as a crashed writer's leftovers.)
+//! The caller holds the blob's download lock throughout, so no other pull
+//! touches these files.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -12,11 +18,13 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::ImageManifest;
 
+use crate::compression::decompress;
 use crate::digest::{sha256_hex, Hashing};
 use crate::error::{Error, IoContext, Result};
 use crate::reference::normalize_reference;
 use crate::staging::{StagedFile, Staging};
 use crate::store::{parse_config, Store};
+use crate::unpack::unpack_layer;
 
 /// An image whose manifest and config were fetched and whose missing
 /// layer blobs were downloaded.
@@ -31,9 +39,39 @@ pub struct IncomingImage<'a> {
     pub manifest: &'a [u8],
     /// The config blob exactly as the registry served it.
     pub config: &'a [u8],
-    /// One entry per manifest layer: the downloaded compressed blob, or
-    /// `None` when [`Store::has_layer`] said the store has it.
-    pub layers: Vec<Option<PathBuf>>,
+    /// One entry per manifest layer: the downloaded blob as
+    /// [`Store::prepare_layer`] verified and unpacked it, or `None` when
+    /// [`Store::has_layer`] said the store has it. A blob listed twice is
+    /// prepared once, for its first entry.
+    pub layers: Vec<Option<PreparedLayer>>,
+}
+
+/// A downloaded layer blob the store has verified (blob digest and
+/// diff-id) and unpacked, waiting to be adopted by
+/// [`Store::add_incoming`]. Only the store makes one, so `add_incoming`
+/// trusts it without hashing again. Dropped, it removes what the commit
+/// did not take: its unpacked directory and the downloaded blob.
+pub struct PreparedLayer {
+    blob: StagedFile,
+    diff_id: String,
+    /// `None` when the store already had the unpacked layer.
+    dir: Option<PathBuf>,
+}
+
+impl PreparedLayer {
+    /// The blob's digest ("sha256:…").
+    pub fn digest(&self) -> &str {
+        &self.blob.digest
+    }
+}
+
+impl Drop for PreparedLayer {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = fs::remove_dir_all(dir);
+        }
+        let _ = fs::remove_file(&self.blob.path);
+    }
 }
 
 /// What `push` sends: an image's blobs as stored.
@@ -66,10 +104,52 @@ impl Store {
         )
     }
 
+    /// Verifies the downloaded layer blob at `blob` (a file in
+    /// [`Store::downloads_dir`], under the caller's download lock) against
+    /// `digest` and, decompressed, against `diff_id`, unpacking it beside
+    /// the blob unless the store has the layer. Takes no store lock, so
+    /// several layers are prepared at once and while others download.
+    pub fn prepare_layer(&self, blob: &Path, digest: &str, diff_id: &str) -> Result<PreparedLayer> {
+        let file = hash_file(blob)?;
+        verify(&file.digest, digest, "a layer")?;
+        let layer_known = self.layer_path(diff_id)?.is_dir();
+        let dir = (!layer_known).then(|| blob.with_extension("unpacked"));
+        // The prepared layer owns `dir` from here: any error below removes it.
+        let mut prepared = PreparedLayer {
+            blob: file,
+            diff_id: diff_id.to_string(),
+            dir,
+        };
+        let reader = File::open(blob).context(|| format!("reading layer {digest}"))?;
+        let (_, tar) = decompress(io::BufReader::new(reader))?;
+        let actual = match &prepared.dir {
+            None => {
+                let mut hashing = Hashing::new(tar);
+                io::copy(&mut hashing, &mut io::sink())
+                    .context(|| format!("reading layer {digest}"))?;
+                hashing.finish().1
+            }
+            Some(dir) => {
+                // Left by a pull that crashed: this one holds the lock now.
+                if dir.exists() {
+                    fs::remove_dir_all(dir).context(|| format!("removing {}", dir.display()))?;
+                }
+                unpack_layer(tar, dir)?
+            }
+        };
+        verify(
+            &actual,
+            diff_id,
+            &format!("the uncompressed content of layer {digest}"),
+        )?;
+        prepared.diff_id = actual;
+        Ok(prepared)
+    }
+
     /// Verifies an incoming image against its own manifest (config digest,
-    /// every layer blob digest, every diff-id), unpacks its new layers and
-    /// commits it all at once; on any error nothing is stored. Returns the
-    /// image id.
+    /// every layer blob digest, every diff-id), adopts its prepared layers
+    /// and commits it all at once; on any error nothing is stored. Returns
+    /// the image id.
     pub fn add_incoming(&self, image: IncomingImage) -> Result<String> {
         let manifest: ImageManifest = serde_json::from_slice(image.manifest)
             .map_err(|e| Error::InvalidArchive(format!("the image manifest is invalid ({e})")))?;
@@ -93,16 +173,26 @@ impl Store {
         let config_file = staging.write_bytes(image.config)?;
         verify(&config_file.digest, &config_digest, "the image config")?;
         staging.add_blob(&config_file)?;
-        for ((descriptor, diff_id), path) in
+        let mut prepared: Vec<&PreparedLayer> = Vec::new();
+        for ((descriptor, diff_id), layer) in
             manifest.layers().iter().zip(diff_ids).zip(&image.layers)
         {
             let digest = descriptor.digest().to_string();
-            match path {
-                Some(path) => {
-                    let file = hash_file(path)?;
-                    verify(&file.digest, &digest, "a layer")?;
-                    staging.add_layer(&file, Some(diff_id))?;
-                    staging.add_blob(&file)?;
+            let layer = layer.as_ref().or_else(|| {
+                prepared
+                    .iter()
+                    .copied()
+                    .find(|p| p.blob.digest == digest && p.diff_id == *diff_id)
+            });
+            match layer {
+                Some(layer) => {
+                    verify(&layer.blob.digest, &digest, "a layer")?;
+                    verify(&layer.diff_id, diff_id, "a layer's uncompressed content")?;
+                    if let Some(dir) = &layer.dir {
+                        staging.adopt_layer(diff_id, dir)?;
+                    }
+                    staging.add_blob(&layer.blob)?;
+                    prepared.push(layer);
                 }
                 None if self.has_layer(&digest, diff_id) => {}
                 None => {
@@ -226,15 +316,24 @@ mod tests {
         .unwrap()
     }
 
-    fn downloads(store: &Store, image: &TestImage) -> Vec<Option<PathBuf>> {
-        let dir = store.downloads_dir().unwrap();
+    /// Writes `bytes` as a finished download of blob `digest`.
+    fn download(store: &Store, bytes: &[u8]) -> PathBuf {
+        let path = store
+            .downloads_dir()
+            .unwrap()
+            .join(format!("{}.partial", &sha256(bytes)[7..]));
+        fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn downloads(store: &Store, image: &TestImage) -> Vec<Option<PreparedLayer>> {
         image
             .layers
             .iter()
-            .map(|l| {
-                let path = dir.join(format!("{}.partial", &sha256(l)[7..]));
-                fs::write(&path, l).unwrap();
-                Some(path)
+            .zip(image.config_diff_ids())
+            .map(|(l, diff_id)| {
+                let path = download(store, l);
+                Some(store.prepare_layer(&path, &sha256(l), &diff_id).unwrap())
             })
             .collect()
     }
@@ -297,22 +396,24 @@ mod tests {
         let (tmp, store) = temp_store();
         let image = TestImage::new(vec![gzip(&layer("a", b"a"))], &["sh"]);
         let manifest_bytes = manifest(&image);
+        let diff_id = &image.config_diff_ids()[0];
         let before = snapshot(tmp.path());
         // A layer whose bytes are not what the manifest says.
-        let mut layers = downloads(&store, &image);
-        fs::write(layers[0].as_ref().unwrap(), gzip(&layer("a", b"evil"))).unwrap();
+        let evil = download(&store, &gzip(&layer("a", b"evil")));
         let err = store
-            .add_incoming(IncomingImage {
-                name: Some("app:v1"),
-                repo_digest: None,
-                manifest: &manifest_bytes,
-                config: &image.config,
-                layers: layers.clone(),
-            })
-            .unwrap_err();
+            .prepare_layer(&evil, &sha256(&image.layers[0]), diff_id)
+            .err()
+            .unwrap();
         assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        // Bytes that match their digest but not the config's diff-id: the
+        // unpacked directory goes with the refused download.
+        let err = store
+            .prepare_layer(&evil, &sha256(&gzip(&layer("a", b"evil"))), diff_id)
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        assert!(!evil.exists() && !evil.with_extension("unpacked").exists());
         // A config that is not the manifest's.
-        layers = downloads(&store, &image);
         let other = TestImage::new(vec![gzip(&layer("a", b"a"))], &["other"]);
         let err = store
             .add_incoming(IncomingImage {
@@ -320,7 +421,7 @@ mod tests {
                 repo_digest: None,
                 manifest: &manifest_bytes,
                 config: &other.config,
-                layers: layers.clone(),
+                layers: downloads(&store, &image),
             })
             .unwrap_err();
         assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
@@ -336,17 +437,44 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::Corrupt(_)), "{err}");
         assert!(store.list().unwrap().is_empty());
-        for path in layers.iter().flatten() {
-            let _ = fs::remove_file(path);
-        }
+        // Refused images leave nothing behind, in downloads/ either.
         let after: Vec<String> = snapshot(tmp.path())
             .into_iter()
-            .filter(|p| !p.contains("downloads") && !p.contains("lock"))
+            .filter(|p| *p != "images/downloads/" && !p.contains("lock"))
             .collect();
-        let before: Vec<String> = before
-            .into_iter()
-            .filter(|p| !p.contains("downloads") && !p.contains("lock"))
-            .collect();
+        let before: Vec<String> = before.into_iter().filter(|p| !p.contains("lock")).collect();
         assert_eq!(after, before);
+    }
+
+    #[test]
+    fn a_blob_listed_twice_is_prepared_once_and_a_crashed_unpack_is_redone() {
+        let (_tmp, store) = temp_store();
+        let blob = gzip(&layer("same", b"s"));
+        let image = TestImage::new(vec![blob.clone(), blob.clone()], &["sh"]);
+        let diff_id = image.config_diff_ids()[0].clone();
+        let path = download(&store, &blob);
+        // What a pull that died mid-unpack left.
+        let stale = path.with_extension("unpacked");
+        fs::create_dir_all(stale.join("junk")).unwrap();
+        let prepared = store
+            .prepare_layer(&path, &sha256(&blob), &diff_id)
+            .unwrap();
+        assert!(!stale.join("junk").exists() && stale.join("same").is_file());
+        let manifest_bytes = manifest(&image);
+        let id = store
+            .add_incoming(IncomingImage {
+                name: Some("twice:v1"),
+                repo_digest: None,
+                manifest: &manifest_bytes,
+                config: &image.config,
+                layers: vec![Some(prepared), None],
+            })
+            .unwrap();
+        let resolved = store.resolve("twice:v1").unwrap();
+        assert_eq!(resolved.id, id);
+        // Stacked once: overlayfs refuses the same lower directory twice.
+        assert_eq!(resolved.layers.len(), 1);
+        assert!(store.has_layer(&sha256(&blob), &diff_id));
+        assert!(!stale.exists() && !path.exists());
     }
 }

@@ -31,7 +31,7 @@ mod walk;
 
 pub use commit::CommitOptions;
 pub use error::{Error, Result};
-pub use incoming::{IncomingImage, OutgoingImage};
+pub use incoming::{IncomingImage, OutgoingImage, PreparedLayer};
 pub use reference::normalize_reference;
 pub use store::{Image, ImageSummary, Store};
 pub use unpack::unpack_layer;

@@ -136,6 +136,16 @@ impl<'a> Staging<'a> {
         }
     }
 
+    /// Queues a layer some other step of the store unpacked and verified
+    /// (a [`crate::PreparedLayer`]), unless the store has it: `commit`
+    /// renames it into `layers/` like one unpacked here.
+    pub(crate) fn adopt_layer(&mut self, diff_id: &str, dir: &Path) -> Result<()> {
+        if !self.layers.contains_key(diff_id) && !self.store.layer_path(diff_id)?.is_dir() {
+            self.layers.insert(diff_id.to_string(), dir.to_path_buf());
+        }
+        Ok(())
+    }
+
     /// Writes and queues the OCI image manifest for a config and its
     /// layers (bottom first); returns the manifest digest.
     pub(crate) fn add_manifest(

@@ -25,6 +25,7 @@ use crate::repositories::{Found, Repositories};
 use crate::walk::walk;
 
 /// The image store rooted at `ROOT/images`.
+#[derive(Clone)]
 pub struct Store {
     root: PathBuf,
 }
@@ -50,8 +51,11 @@ pub struct Image {
     pub id: String,
     pub repo_tags: Vec<String>,
     pub config: ImageConfiguration,
-    /// Unpacked layer directories, bottom first (overlayfs `lowerdir` wants
-    /// top first: the caller reverses).
+    /// Unpacked layer directories to stack, bottom first (overlayfs
+    /// `lowerdir` wants top first: the caller reverses). A layer the image
+    /// lists twice appears once, at its upper place: overlayfs refuses the
+    /// same directory twice (ELOOP), and the upper copy already provides
+    /// and hides everything the lower one would, so the root is the same.
     pub layers: Vec<PathBuf>,
 }
 
@@ -139,7 +143,14 @@ impl Store {
                     )))
                 }
             })
-            .collect::<Result<_>>()?;
+            .collect::<Result<Vec<PathBuf>>>()?;
+        let mut seen = std::collections::HashSet::new();
+        let mut layers: Vec<PathBuf> = layers
+            .into_iter()
+            .rev()
+            .filter(|dir| seen.insert(dir.clone()))
+            .collect();
+        layers.reverse();
         Ok(Image {
             repo_tags: repos.tags(&found.id),
             id: found.id,

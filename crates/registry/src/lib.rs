@@ -14,7 +14,9 @@
 //!   why nothing matched, so isola fetches manifests raw and chooses;
 //! - downloads: each layer is streamed into `ROOT/images/downloads`,
 //!   hashed on the way, resumed with an HTTP range after a cut connection
-//!   or an interrupted pull, retried with back-off, a few in parallel;
+//!   or an interrupted pull, retried with back-off, a few in parallel, and
+//!   handed to the store to verify and unpack as soon as it is complete
+//!   (while the others still download);
 //! - Docker's rules for plain HTTP (`localhost`, 127.0.0.0/8 and the
 //!   `insecure_registries` of the isola config: HTTPS first, HTTP if the
 //!   registry does not speak TLS) and per-registry CAs from `certs.d`;
@@ -32,9 +34,8 @@
 //! Everything async stays inside this crate: each public function runs a
 //! current-thread tokio runtime and blocks.
 //!
-//! Not done (yet): unpacking a layer while it downloads (layers are
-//! unpacked when all have arrived), `search`, pushing
-//! indexes, compressing uncompressed layers on push (blobs go as stored).
+//! Not done (yet): `search`, pushing indexes, compressing uncompressed
+//! layers on push (blobs go as stored).
 //!
 //! Every blob is verified against its digest twice before anything is
 //! committed: while downloading (a mismatch deletes the download) and by

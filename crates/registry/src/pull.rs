@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
-use isola_image::{IncomingImage, Store};
+use isola_image::{IncomingImage, PreparedLayer, Store};
 use oci_client::client::BlobResponse;
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::OciDescriptor;
@@ -127,13 +127,10 @@ pub fn pull(
         repo_digest: Some(&repo_digest),
         manifest: &fetched.manifest,
         config: &fetched.config,
-        layers: fetched.layers.clone(),
+        layers: fetched.layers,
     });
-    // What the store took is gone from downloads/; drop what it did not
-    // need, and a blob it refused so the next pull fetches it anew.
-    for path in fetched.layers.iter().flatten() {
-        let _ = std::fs::remove_file(path);
-    }
+    // The prepared layers are gone with the call: what the store did not
+    // take was removed from downloads/ (so a refused blob is fetched anew).
     for lock in fetched.locks {
         lock.release();
     }
@@ -215,7 +212,7 @@ struct NewImage {
     digest: String,
     manifest: Vec<u8>,
     config: Vec<u8>,
-    layers: Vec<Option<PathBuf>>,
+    layers: Vec<Option<PreparedLayer>>,
     /// The per-blob download locks, held until the image is committed.
     locks: Vec<DownloadLock>,
 }
@@ -371,20 +368,38 @@ async fn fetch(
                 display.line(&format!("{}: Already exists", short(&layer.digest)));
                 return Ok((layer.digest.as_str(), None));
             }
-            download(client, target, image_ref, layer, dir, display)
-                .await
-                .map(|path| (layer.digest.as_str(), Some(path)))
+            let (path, task) = download(client, target, image_ref, layer, dir, display).await?;
+            // Verified and unpacked now, on a blocking thread, while the
+            // other layers keep downloading; the commit only renames.
+            task.event("Extracting");
+            let (store, digest, diff_id) = (store.clone(), layer.digest.clone(), diff_id.clone());
+            let prepared =
+                tokio::task::spawn_blocking(move || store.prepare_layer(&path, &digest, &diff_id))
+                    .await
+                    .map_err(|e| Error::Local(e.to_string()))?;
+            match prepared {
+                Ok(prepared) => {
+                    task.finish("Pull complete");
+                    Ok((layer.digest.as_str(), Some(prepared)))
+                }
+                Err(e) => {
+                    task.finish("Failed");
+                    Err(target.error("pulling", format!("layer {}: {e}", layer.digest)))
+                }
+            }
         }
     });
-    let downloaded: std::collections::HashMap<&str, Option<PathBuf>> =
+    let mut downloaded: std::collections::HashMap<&str, Option<PreparedLayer>> =
         futures_util::stream::iter(jobs)
             .buffered(PARALLEL)
             .try_collect()
             .await?;
+    // A blob listed twice was prepared once: the store adopts it for its
+    // first entry and finds it for the others.
     let layers = manifest
         .layers
         .iter()
-        .map(|l| downloaded.get(l.digest.as_str()).cloned().flatten())
+        .map(|l| downloaded.remove(l.digest.as_str()).flatten())
         .collect();
     Ok(Fetched::New(NewImage {
         digest,
@@ -523,7 +538,7 @@ async fn download(
     layer: &OciDescriptor,
     dir: &Path,
     display: &Display,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, Task)> {
     let hex = layer
         .digest
         .strip_prefix("sha256:")
@@ -588,8 +603,8 @@ async fn download(
             ),
         ));
     }
-    task.finish("Download complete");
-    Ok(partial)
+    task.event("Download complete");
+    Ok((partial, task))
 }
 
 /// The digest of a download's bytes so far, kept across attempts so a
