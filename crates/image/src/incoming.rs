@@ -15,7 +15,9 @@
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
+use nix::fcntl::{Flock, FlockArg};
 use oci_spec::image::ImageManifest;
 
 use crate::compression::decompress;
@@ -88,10 +90,13 @@ pub struct OutgoingImage {
 }
 
 impl Store {
-    /// Where the registry client keeps downloads between attempts.
+    /// Where the registry client keeps downloads between attempts. What
+    /// abandoned pulls left there more than [`KEEP_DOWNLOADS`] ago is
+    /// removed on the way.
     pub fn downloads_dir(&self) -> Result<PathBuf> {
         let dir = self.root().join("downloads");
         fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
+        collect_downloads(&dir, KEEP_DOWNLOADS);
         Ok(dir)
     }
 
@@ -256,6 +261,51 @@ impl Store {
             layers,
             pulled_from,
         })
+    }
+}
+
+/// How long a download an interrupted or failed pull left is kept for a
+/// later pull to resume. Docker keeps nothing (moby#26146); isola keeps
+/// it a week, then takes the space back.
+pub const KEEP_DOWNLOADS: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Removes the downloads (`<hex>.partial`, `<hex>.unpacked/`) not written
+/// for `keep`, with their `<hex>.lock`, unless a pull holds that lock now.
+/// Best effort: what cannot be removed is left for the next time.
+fn collect_downloads(dir: &Path, keep: Duration) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let now = SystemTime::now();
+    let stale: std::collections::BTreeSet<String> = entries
+        .flatten()
+        .filter(|e| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > keep)
+        })
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let (hex, ext) = name.split_once('.')?;
+            matches!(ext, "partial" | "unpacked" | "lock").then(|| hex.to_string())
+        })
+        .collect();
+    for hex in stale {
+        let lock_path = dir.join(format!("{hex}.lock"));
+        // The pull protocol: lock `<hex>.lock`, and unlink it only while
+        // holding it (a waiter then finds the file gone and starts anew).
+        let lock = match File::options().write(true).open(&lock_path) {
+            Ok(file) => match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => Some(lock),
+                Err(_) => continue, // A pull is using it.
+            },
+            Err(_) => None,
+        };
+        let _ = fs::remove_file(dir.join(format!("{hex}.partial")));
+        let _ = fs::remove_dir_all(dir.join(format!("{hex}.unpacked")));
+        if lock.is_some() {
+            let _ = fs::remove_file(&lock_path);
+        }
     }
 }
 
@@ -444,6 +494,44 @@ mod tests {
             .collect();
         let before: Vec<String> = before.into_iter().filter(|p| !p.contains("lock")).collect();
         assert_eq!(after, before);
+    }
+
+    #[test]
+    fn abandoned_downloads_are_collected_after_a_while() {
+        let (_tmp, store) = temp_store();
+        let dir = store.downloads_dir().unwrap();
+        let old = SystemTime::now() - KEEP_DOWNLOADS - Duration::from_secs(60);
+        let write = |name: &str, age: SystemTime| {
+            let file = File::create(dir.join(name)).unwrap();
+            file.set_modified(age).unwrap();
+        };
+        write("aa.partial", old); // abandoned: goes
+        write("bb.partial", SystemTime::now()); // recent: kept to resume
+        write("cc.partial", old); // old, but a pull holds its lock: kept
+        write("cc.lock", old);
+        let held = Flock::lock(
+            File::options()
+                .write(true)
+                .open(dir.join("cc.lock"))
+                .unwrap(),
+            FlockArg::LockExclusive,
+        )
+        .unwrap();
+        fs::create_dir(dir.join("dd.unpacked")).unwrap();
+        File::open(dir.join("dd.unpacked"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        store.downloads_dir().unwrap();
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["bb.partial", "cc.lock", "cc.partial"]);
+        drop(held);
+        store.downloads_dir().unwrap();
+        assert!(!dir.join("cc.partial").exists() && !dir.join("cc.lock").exists());
     }
 
     #[test]
