@@ -13,7 +13,7 @@
 //! touches these files.
 
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -115,18 +115,23 @@ impl Store {
     /// the blob unless the store has the layer. Takes no store lock, so
     /// several layers are prepared at once and while others download.
     pub fn prepare_layer(&self, blob: &Path, digest: &str, diff_id: &str) -> Result<PreparedLayer> {
-        let file = hash_file(blob)?;
-        verify(&file.digest, digest, "a layer")?;
         let layer_known = self.layer_path(diff_id)?.is_dir();
-        let dir = (!layer_known).then(|| blob.with_extension("unpacked"));
-        // The prepared layer owns `dir` from here: any error below removes it.
+        // The prepared layer owns the blob and `dir` from here: any error
+        // below removes them (a refused blob is fetched anew).
         let mut prepared = PreparedLayer {
-            blob: file,
-            diff_id: diff_id.to_string(),
-            dir,
+            blob: StagedFile {
+                path: blob.to_path_buf(),
+                digest: String::new(),
+                size: 0,
+            },
+            diff_id: String::new(),
+            dir: (!layer_known).then(|| blob.with_extension("unpacked")),
         };
-        let reader = File::open(blob).context(|| format!("reading layer {digest}"))?;
-        let (_, tar) = decompress(io::BufReader::new(reader))?;
+        // One read of the blob gives both digests: the compressed bytes are
+        // hashed below the decompressor, the tar above it.
+        let file = File::open(blob).context(|| format!("reading layer {digest}"))?;
+        let mut compressed = Hashing::new(file);
+        let (_, tar) = decompress(io::BufReader::new(&mut compressed))?;
         let actual = match &prepared.dir {
             None => {
                 let mut hashing = Hashing::new(tar);
@@ -142,11 +147,17 @@ impl Store {
                 unpack_layer(tar, dir)?
             }
         };
+        // Whatever follows the compressed stream counts for the digest too.
+        io::copy(&mut compressed, &mut io::sink()).context(|| format!("reading layer {digest}"))?;
+        let (_, blob_digest, size) = compressed.finish();
+        verify(&blob_digest, digest, "a layer")?;
         verify(
             &actual,
             diff_id,
             &format!("the uncompressed content of layer {digest}"),
         )?;
+        prepared.blob.digest = blob_digest;
+        prepared.blob.size = size;
         prepared.diff_id = actual;
         Ok(prepared)
     }
@@ -325,26 +336,6 @@ fn verify(actual: &str, expected: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Hashes a downloaded file in place.
-fn hash_file(path: &Path) -> Result<StagedFile> {
-    let file = File::open(path).context(|| format!("reading {}", path.display()))?;
-    let mut hashing = Hashing::new(io::BufReader::new(file));
-    let mut buf = vec![0; 1 << 16];
-    loop {
-        match hashing.read(&mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => return Err(e).context(|| format!("reading {}", path.display())),
-        }
-    }
-    let (_, digest, size) = hashing.finish();
-    Ok(StagedFile {
-        path: path.to_path_buf(),
-        digest,
-        size,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,8 +446,13 @@ mod tests {
             .err()
             .unwrap();
         assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        assert!(
+            !evil.exists(),
+            "a refused blob is removed to be fetched anew"
+        );
         // Bytes that match their digest but not the config's diff-id: the
         // unpacked directory goes with the refused download.
+        let evil = download(&store, &gzip(&layer("a", b"evil")));
         let err = store
             .prepare_layer(&evil, &sha256(&gzip(&layer("a", b"evil"))), diff_id)
             .err()
