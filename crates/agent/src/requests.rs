@@ -111,6 +111,33 @@ impl Agent {
                     rows: procs::table(&pids),
                 });
             }
+            Message::UpdateLimits { limits } => {
+                let reply = match &self.container {
+                    Some(c) => match c.cgroup.update(&limits) {
+                        Ok(()) => Message::Ok {},
+                        Err(e) => Message::Error {
+                            message: e.to_string(),
+                        },
+                    },
+                    None => Message::Error {
+                        message: "the container is not running".into(),
+                    },
+                };
+                self.ports[i].send(&reply);
+            }
+            Message::GetUsage {} => {
+                let reply = match &self.container {
+                    Some(c) => Message::Usage {
+                        usage: Box::new(isola_runtime_process::usage::Usage::sample(
+                            &c.cgroup, c.init_pid,
+                        )),
+                    },
+                    None => Message::Error {
+                        message: "the container is not running".into(),
+                    },
+                };
+                self.ports[i].send(&reply);
+            }
             Message::Shutdown => self.shutdown(),
             Message::EndRestarts {} => {
                 self.end_restarts();

@@ -11,9 +11,11 @@ mod terminal;
 mod units;
 
 use anyhow::{bail, Result};
-use args::{Cli, Command, ImageCommand, InspectArgs, NetworkCommand};
+use args::{
+    Cli, Command, ContainerCommand, ImageCommand, InspectArgs, NetworkCommand, SystemCommand,
+};
 use clap::Parser;
-use commands::{containers, images, network, registry, volumes};
+use commands::{containers, images, network, registry, verbs, volumes};
 use isola_engine::{Engine, MonitorOptions};
 
 fn main() {
@@ -79,7 +81,7 @@ fn restore_sigpipe() {
 }
 
 /// The error and its causes on one line.
-fn one_line(e: &anyhow::Error) -> String {
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
         let s = cause.to_string().replace('\n', " ");
@@ -154,6 +156,23 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Network(NetworkCommand::Connect(a)) => network::connect(&engine, a),
         Command::Network(NetworkCommand::Disconnect(a)) => network::disconnect(&engine, a),
         Command::Port(a) => network::port(&engine, a),
+        // --- issue 13's everyday verbs ---
+        Command::Rename(a) => verbs::rename(&engine, a),
+        Command::Restart(a) => verbs::restart(&engine, a),
+        Command::Pause(a) => verbs::pause(&engine, a),
+        Command::Unpause(a) => verbs::unpause(&engine, a),
+        Command::Update(a) => verbs::update(&engine, a),
+        Command::Stats(a) => verbs::stats(&engine, a),
+        Command::Events(a) => verbs::events(&engine, a),
+        Command::Attach(a) => verbs::attach(&engine, a),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => {
+            verbs::history(&engine, a)
+        }
+        Command::Image(ImageCommand::Prune(a)) => verbs::image_prune(&engine, a),
+        Command::System(SystemCommand::Df(a)) => verbs::system_df(&engine, a),
+        Command::System(SystemCommand::Prune(a)) => verbs::system_prune(&engine, a),
+        Command::Container(ContainerCommand::Prune(a)) => verbs::container_prune(&engine, a),
+        // --- end of issue 13's verbs ---
         Command::Monitor(a) => Ok(engine.run_monitor(
             &a.id,
             MonitorOptions {

@@ -45,7 +45,22 @@ impl Engine {
         if let Some(u) = &opts.user {
             process.user = u.clone();
         }
-        self.backend(c).exec(c, &process, streams, opts.tty)
+        if c.is_paused() {
+            return Err(Error::Conflict(format!(
+                "container {} is paused: unpause the container before exec",
+                c.name()
+            )));
+        }
+        // Docker's exec events: the action names the command.
+        let exec_id = crate::ids::new_id();
+        let command = opts.command.join(" ");
+        let id_attr = [("execID", exec_id.clone())];
+        self.container_event(c, &format!("exec_create: {command}"), &id_attr);
+        self.container_event(c, &format!("exec_start: {command}"), &id_attr);
+        let code = self.backend(c).exec(c, &process, streams, opts.tty);
+        let exit = code.as_ref().map_or(126, |c| *c).to_string();
+        self.container_event(c, "exec_die", &[id_attr[0].clone(), ("exitCode", exit)]);
+        code
     }
 
     /// The container's processes: host PIDs in process mode (through the

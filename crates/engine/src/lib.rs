@@ -7,6 +7,7 @@
 mod backend;
 mod config;
 mod copy;
+mod events;
 mod exec;
 mod filters;
 mod health;
@@ -15,18 +16,26 @@ mod info;
 mod inspect;
 mod lifecycle;
 mod logs;
+mod manage;
 mod monitor;
 mod net;
 mod policy;
+mod prune;
 mod pump;
 mod signals;
 mod spec;
+mod stats;
 mod store;
 mod volumes;
 
 pub use backend::{Isolation, Top};
 pub use config::HostConfig as EngineConfig;
 pub use copy::{CommitRequest, HostEnd};
+// Events, rename/restart/pause/update and stats (issue 13's verbs).
+pub use events::{now_nanos, parse_time, Actor, Event, EventFilter};
+pub use manage::UpdateOptions;
+pub use prune::{dir_size, DiskUsage, DiskUsageRow, HistoryItem, PruneFilter, Pruned};
+pub use stats::Stats;
 pub use exec::ExecOptions;
 pub use filters::Filters;
 pub use health::HealthOptions;

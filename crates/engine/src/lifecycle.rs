@@ -317,6 +317,9 @@ impl Engine {
                 networks: Default::default(),
                 port_bindings: Vec::new(),
                 restart_policy: opts.restart,
+                memory_swap: 0,
+                cpu_shares: 0,
+                cpuset_cpus: String::new(),
             },
             layers: image.layers.clone(),
             mounts,
@@ -325,6 +328,9 @@ impl Engine {
             self.reserve_network(c, &plan)?;
             prepare_dir(self, c, &plan)
         });
+        if let Ok(c) = &made {
+            self.container_event(c, "create", &[]);
+        }
         if made.is_err() {
             self.undo_volumes(&created_volumes);
             // Give back what the reservation took at once (a crash here is
@@ -396,6 +402,10 @@ impl Engine {
         }
         let isolation = c.config.host_config.isolation;
         self.availability(isolation).map_err(Error::Invalid)?;
+        if c.state.paused {
+            // Left from a run that ended frozen (a killed VM).
+            c.clone().update(|s| s.paused = false)?;
+        }
         let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| Error::Io {
             context: "pipe".into(),
             source: e.into(),
@@ -444,6 +454,7 @@ impl Engine {
                 let _ = self.lookup(c.id()); // records how it ended
                 return Err(e);
             }
+            self.container_event(c, "start", &[]);
             return Ok(Some(Started {
                 id: c.id().to_string(),
                 pid: pid as i32,
@@ -484,6 +495,10 @@ impl Engine {
             )));
         }
         let stop = signal == Signal::SIGKILL || signal == stop_signal(c);
+        if c.is_paused() {
+            self.thaw(c)?;
+        }
+        self.container_event(c, "kill", &[("signal", (signal as i32).to_string())]);
         let mut c = c.clone();
         if stop {
             c.update(|s| s.manually_stopped = true)?;
@@ -505,8 +520,22 @@ impl Engine {
     /// stopped; no restart policy starts it again.
     /// `timeout: None` takes the container's `--stop-timeout` (default 10 s).
     pub fn stop(&self, c: &Container, timeout: Option<Duration>) -> Result<()> {
+        self.stop_with(c, timeout, None)
+    }
+
+    /// [`Engine::stop`] with `signal` instead of the container's stop
+    /// signal when given (`restart --signal`).
+    pub fn stop_with(
+        &self,
+        c: &Container,
+        timeout: Option<Duration>,
+        signal: Option<Signal>,
+    ) -> Result<()> {
         if c.state.status != Status::Running {
             return Ok(());
+        }
+        if c.is_paused() {
+            self.thaw(c)?;
         }
         let mut c = c.clone();
         // First, and under the lock: from now on the monitor restarts
@@ -517,13 +546,15 @@ impl Engine {
         let cfg = &c.config.config;
         let timeout = timeout
             .unwrap_or_else(|| Duration::from_secs(cfg.stop_timeout.unwrap_or(10).max(0) as u64));
-        let signal = stop_signal(c);
+        let signal = signal.unwrap_or_else(|| stop_signal(c));
         let backend = self.backend(c);
         let deadline = Instant::now() + timeout;
+        self.container_event(c, "kill", &[("signal", (signal as i32).to_string())]);
         if c.state.init_alive() {
             let _ = backend.signal(c, signal, timeout, true);
         }
         if self.wait_not_running(c, deadline.saturating_duration_since(Instant::now())) {
+            self.container_event(c, "stop", &[]);
             return Ok(());
         }
         if c.state.init_alive() {
@@ -534,6 +565,7 @@ impl Engine {
             backend.force_kill(c);
             self.wait_not_running(c, Duration::from_secs(10));
         }
+        self.container_event(c, "stop", &[]);
         Ok(())
     }
 
@@ -567,7 +599,11 @@ impl Engine {
     /// Removes a container; a running one only with `force` (it is killed).
     /// Afterwards nothing of it remains: no process, cgroup, files or name.
     pub fn remove(&self, c: &Container, force: bool, volumes: bool) -> Result<()> {
+        if force && c.is_paused() {
+            let _ = self.thaw(c);
+        }
         self.remove_container(c, force)?;
+        self.container_event(c, "destroy", &[]);
         if volumes {
             self.drop_anonymous_volumes(c);
         }

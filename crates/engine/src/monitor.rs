@@ -236,6 +236,10 @@ impl Engine {
             c.state.oom_killed = oom;
             c.state.finished_at = Some(now_rfc3339());
             c.state.pid = 0;
+            if oom {
+                self.container_event(c, "oom", &[]);
+            }
+            self.container_event(c, "die", &[("exitCode", code.to_string())]);
             let Some(delay) = delay else {
                 let _ = backend.cleanup(c);
                 c.state.status = Status::Exited;
@@ -246,6 +250,7 @@ impl Engine {
                 if c.config.host_config.auto_remove {
                     self.delete(c)?;
                     self.drop_anonymous_volumes(c);
+                    self.container_event(c, "destroy", &[]);
                     return Ok(code);
                 }
                 return saved.map(|()| code);

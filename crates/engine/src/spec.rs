@@ -145,8 +145,17 @@ pub(crate) fn build(c: &Container, placement: &Placement) -> Result<Spec> {
         // Docker's default --memory-swap is twice --memory.
         resources["memory"] = json!({"limit": m, "swap": 2 * m});
     }
+    if let Some(swap) = limits.memory_swap {
+        resources["memory"]["swap"] = json!(swap);
+    }
     if let Some(n) = limits.nano_cpus {
         resources["cpu"] = json!({"quota": n / 10_000, "period": 100_000});
+    }
+    if let Some(shares) = limits.cpu_shares {
+        resources["cpu"]["shares"] = json!(shares);
+    }
+    if let Some(cpus) = &limits.cpuset_cpus {
+        resources["cpu"]["cpus"] = json!(cpus);
     }
     if let Some(p) = limits.pids {
         resources["pids"] = json!({"limit": p});

@@ -87,6 +87,16 @@ pub struct HostSettings {
     /// `--restart`.
     #[serde(default)]
     pub restart_policy: isola_runtime_process::restart::RestartPolicy,
+    /// `--memory-swap` (memory plus swap, -1 unlimited; 0: Docker's
+    /// default of twice the memory).
+    #[serde(default)]
+    pub memory_swap: i64,
+    /// `--cpu-shares` (0: the kernel's default weight).
+    #[serde(default)]
+    pub cpu_shares: u64,
+    /// `--cpuset-cpus` (empty: every CPU).
+    #[serde(default)]
+    pub cpuset_cpus: String,
 }
 
 /// Everything fixed at create time.
@@ -165,6 +175,10 @@ pub struct State {
     /// The health check's state, for containers that have one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<isola_runtime_process::health::Health>,
+    /// `isola pause` froze it (Docker's `State.Paused`); only meaningful
+    /// while it runs.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// What `inspect` shows of a container's VM.
@@ -205,6 +219,7 @@ impl State {
             restart_count: 0,
             manually_stopped: false,
             health: None,
+            paused: false,
         }
     }
 
@@ -232,6 +247,8 @@ impl Container {
     pub fn status_name(&self) -> &'static str {
         if self.state.status == Status::Running && self.state.restarting {
             "restarting"
+        } else if self.is_paused() {
+            "paused"
         } else {
             self.state.status.as_str()
         }
@@ -239,6 +256,23 @@ impl Container {
 
     pub fn id(&self) -> &str {
         &self.config.id
+    }
+
+    /// Whether it runs frozen (`isola pause`).
+    pub fn is_paused(&self) -> bool {
+        self.state.status == Status::Running && self.state.paused
+    }
+
+    /// Writes config.json atomically; hold `lock()` and start from a fresh
+    /// [`Container::reload_config`] (rename, update, network connect).
+    pub(crate) fn save_config(&self) -> Result<()> {
+        write_json_atomic(&self.dir.join("config.json"), &self.config)
+    }
+
+    /// Rereads config.json from disk.
+    pub(crate) fn reload_config(&mut self) -> Result<()> {
+        self.config = read_json(&self.dir.join("config.json"))?;
+        Ok(())
     }
 
     /// Whether a host boot brings it back (`isola start --all-restartable`),
@@ -396,18 +430,22 @@ impl Engine {
     /// never leaves an empty name file that no one could tell from a
     /// reservation in progress.
     pub(crate) fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
+        let staging = self.containers_dir().join(format!(".new-{id}"));
+        self.reserve_name_from(name, id, &staging)
+    }
+
+    /// [`Engine::reserve_name`], writing the name's content first in `dir`
+    /// (the container's own directory, for `rename`).
+    pub(crate) fn reserve_name_from(&self, name: &str, id: &str, dir: &Path) -> Result<()> {
         let path = self.names_dir().join(name);
-        let tmp = self
-            .containers_dir()
-            .join(format!(".new-{id}"))
-            .join(".name");
+        let tmp = dir.join(".name");
         fs::write(&tmp, id).map_err(io_err(format!("writing {}", tmp.display())))?;
         let linked = fs::hard_link(&tmp, &path);
         let _ = fs::remove_file(&tmp);
         match linked {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::AlreadyExists && self.free_stale_name(name) => {
-                self.reserve_name(name, id)
+                self.reserve_name_from(name, id, dir)
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 let owner = fs::read_to_string(&path).unwrap_or_default();
@@ -677,6 +715,9 @@ impl Engine {
                 networks: Default::default(),
                 port_bindings: Vec::new(),
                 restart_policy: Default::default(),
+                memory_swap: 0,
+                cpu_shares: 0,
+                cpuset_cpus: String::new(),
             },
             layers: Vec::new(),
             mounts: Vec::new(),
@@ -752,14 +793,20 @@ impl Engine {
             c.state.pid = 0;
             c.state.restarting = false;
             c.state.finished_at = Some(crate::ids::now_rfc3339());
+            c.state.paused = false;
             // Keep going on a full disk: the end is known in memory, and
             // cleanup and --rm free space rather than need it.
             let _ = c.save_state();
         }
+        if c.state.oom_killed {
+            self.container_event(c, "oom", &[]);
+        }
+        self.container_event(c, "die", &[("exitCode", c.state.exit_code.to_string())]);
         let _ = backend.cleanup(c);
         if c.config.host_config.auto_remove {
             self.delete(c)?;
             self.drop_anonymous_volumes(c);
+            self.container_event(c, "destroy", &[]);
         }
         Ok(())
     }

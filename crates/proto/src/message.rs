@@ -83,6 +83,14 @@ pub enum Message {
         header: Vec<String>,
         rows: Vec<Vec<String>>,
     },
+    /// Client (3.2): change the limits of the container's cgroup in the
+    /// guest (`isola update`); only the limits set change. Answered by
+    /// `Ok` or `Error`.
+    UpdateLimits { limits: Limits },
+    /// Client (3.2): what the container uses now (`isola stats`).
+    GetUsage {},
+    /// Guest (3.2): the answer to `GetUsage`, sampled in the guest.
+    Usage { usage: Box<Usage> },
     /// Client: kill everything and power off (exit code 137 unless the
     /// container already ended); also the acknowledgement of the main
     /// session's `Exited`.
@@ -110,6 +118,9 @@ impl Message {
             Message::CloseStdin { .. } => "CloseStdin",
             Message::ListProcesses {} => "ListProcesses",
             Message::Processes { .. } => "Processes",
+            Message::UpdateLimits { .. } => "UpdateLimits",
+            Message::GetUsage {} => "GetUsage",
+            Message::Usage { .. } => "Usage",
             Message::Shutdown => "Shutdown",
             Message::Error { .. } => "Error",
         }
@@ -159,6 +170,8 @@ pub use isola_runtime_process::restart::RestartPolicy;
 
 /// `--memory`, `--cpus`, `--pids-limit`, applied to a cgroup in the guest.
 pub use isola_runtime_process::Limits;
+/// A sample of the container's usage (`isola stats`).
+pub use isola_runtime_process::usage::Usage;
 pub use isola_runtime_process::{LinuxSettings, ProcessSpec};
 pub use oci_spec::runtime::Spec;
 

@@ -14,13 +14,14 @@ pub struct Version {
 
 /// The version this build speaks.
 ///
+/// - 3.2: `UpdateLimits` and `GetUsage`/`Usage` (`isola update`, `stats`).
 /// - 3.1: restart policies and health checks in the boot configuration,
 ///   `EndRestarts`, and the status port.
 /// - 2.0: the guest starts the container from its boot configuration
 ///   (`CreateContainer` and `Started` are gone), several control ports,
 ///   `Ok` answers `Signal`.
 /// - 1.0: one control port; the host sent `CreateContainer`.
-pub const VERSION: Version = Version { major: 3, minor: 1 };
+pub const VERSION: Version = Version { major: 3, minor: 2 };
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

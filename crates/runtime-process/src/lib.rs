@@ -39,10 +39,11 @@ pub mod sys;
 mod syscalls;
 #[doc(hidden)]
 pub mod testing;
+pub mod usage;
 pub mod user;
 pub mod volume;
 
-pub use cgroups::{Cgroup, CgroupVersion, Limits};
+pub use cgroups::{Cgroup, CgroupStats, CgroupVersion, Limits};
 pub use exec::{exec, wait_exit_code};
 pub use init::is_rlimit;
 pub use linux::{DeviceNode, LinuxSettings};

@@ -257,6 +257,17 @@ pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
                     limits.nano_cpus = Some(q as u64 * 1_000_000_000 / p);
                 }
             }
+            limits.cpu_shares = cpu.shares();
+            limits.cpuset_cpus = cpu.cpus().clone();
+        }
+        // Only a swap limit other than the default (twice the memory) is
+        // kept, so the cgroup code applies Docker's default otherwise.
+        if let Some(m) = r.memory() {
+            if let Some(swap) = m.swap() {
+                if Some(swap) != m.limit().map(|l| 2 * l) {
+                    limits.memory_swap = Some(swap);
+                }
+            }
         }
         limits.pids = r.pids().as_ref().map(|p| p.limit());
         for (n, d) in r.devices().iter().flatten().enumerate() {

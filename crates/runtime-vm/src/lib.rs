@@ -33,6 +33,7 @@ pub use cpio::write_initrd;
 mod disks;
 mod hypervisor;
 mod prepare;
+pub mod qmp;
 pub mod session;
 mod shares;
 

@@ -102,7 +102,7 @@ pub fn prepare(plan: Plan<'_>) -> Result<VmSpec> {
         let _ = std::fs::remove_file(plan.dir.join(stale));
     }
     let sockets: Vec<PathBuf> = (0..CONTROL_PORTS).map(control_socket).collect();
-    for s in &sockets {
+    for s in sockets.iter().chain([&crate::qmp::qmp_socket()]) {
         let _ = std::fs::remove_file(plan.dir.join(s));
     }
     Ok(VmSpec {

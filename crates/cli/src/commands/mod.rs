@@ -3,3 +3,4 @@ pub mod images;
 pub mod network;
 pub mod registry;
 pub mod volumes;
+pub mod verbs;

@@ -103,6 +103,16 @@ pub(crate) trait Backend {
     /// after a monitor died.
     fn cleanup(&self, c: &Container) -> Result<()>;
 
+    /// Freezes every process of the running container (`pause`).
+    fn pause(&self, c: &Container) -> Result<()>;
+    /// Thaws a paused container (`unpause`, and before `stop`/`kill`).
+    fn unpause(&self, c: &Container) -> Result<()>;
+    /// Applies changed limits to the running container (`update`): only
+    /// the limits `changed` sets.
+    fn update(&self, c: &Container, changed: &isola_runtime_process::Limits) -> Result<()>;
+    /// One sample of what the running container uses (`stats`).
+    fn usage(&self, c: &Container) -> Result<isola_runtime_process::usage::Usage>;
+
     /// Whether a running container can get or lose a network interface
     /// (`network connect/disconnect`).
     fn check_hotplug(&self) -> Result<()> {

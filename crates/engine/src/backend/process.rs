@@ -28,6 +28,9 @@ pub(crate) fn limits(c: &Container) -> Limits {
         memory_bytes: (h.memory > 0).then_some(h.memory),
         nano_cpus: (h.nano_cpus > 0).then_some(h.nano_cpus),
         pids: (h.pids_limit != 0).then_some(h.pids_limit),
+        memory_swap: (h.memory_swap != 0).then_some(h.memory_swap),
+        cpu_shares: (h.cpu_shares != 0).then_some(h.cpu_shares),
+        cpuset_cpus: (!h.cpuset_cpus.is_empty()).then(|| h.cpuset_cpus.clone()),
     }
 }
 
@@ -280,6 +283,25 @@ impl Backend for ProcessBackend {
             context: format!("signalling container {}", c.name()),
             source: e.into(),
         })
+    }
+
+    fn pause(&self, c: &Container) -> Result<()> {
+        Ok(cgroup(c).freeze()?)
+    }
+
+    fn unpause(&self, c: &Container) -> Result<()> {
+        Ok(cgroup(c).thaw()?)
+    }
+
+    fn update(&self, c: &Container, changed: &Limits) -> Result<()> {
+        Ok(cgroup(c).update(changed)?)
+    }
+
+    fn usage(&self, c: &Container) -> Result<isola_runtime_process::usage::Usage> {
+        Ok(isola_runtime_process::usage::Usage::sample(
+            &cgroup(c),
+            c.state.pid,
+        ))
     }
 
     fn force_kill(&self, c: &Container) {

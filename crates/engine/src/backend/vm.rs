@@ -452,6 +452,52 @@ impl Backend for VmBackend {
     /// Kills the hypervisor whatever the guest does (stopped, hung). The
     /// end is recorded as a SIGKILL (137), as for a process-mode container
     /// whose init is killed, unless the guest recorded its own.
+    /// Stops the VM's vCPUs through QEMU's QMP socket: the guest and
+    /// everything in it stand still, agent included, without its help.
+    fn pause(&self, c: &Container) -> Result<()> {
+        isola_runtime_vm::qmp::execute(&c.dir, "stop").map_err(vm_err)
+    }
+
+    fn unpause(&self, c: &Container) -> Result<()> {
+        isola_runtime_vm::qmp::execute(&c.dir, "cont").map_err(vm_err)
+    }
+
+    /// The limits of the container's cgroup in the guest; the VM's own RAM
+    /// and vCPUs are fixed at boot.
+    fn update(&self, c: &Container, changed: &isola_runtime_process::Limits) -> Result<()> {
+        let mut client = connect(c)?;
+        match client
+            .call(&Message::UpdateLimits {
+                limits: changed.clone(),
+            })
+            .map_err(vm_err)?
+        {
+            Message::Ok {} => Ok(()),
+            Message::Error { message } => Err(Error::Conflict(message)),
+            other => Err(Error::Conflict(format!(
+                "the guest agent answered {} to UpdateLimits (an agent older than protocol 3.2: restart the container)",
+                other.name()
+            ))),
+        }
+    }
+
+    /// Sampled in the guest: its cgroup, its CPUs and its interfaces.
+    fn usage(&self, c: &Container) -> Result<isola_runtime_process::usage::Usage> {
+        if c.is_paused() {
+            // Its vCPUs are stopped: nothing is used, and no one answers.
+            return Ok(Default::default());
+        }
+        let mut client = connect(c)?;
+        match client.call(&Message::GetUsage {}).map_err(vm_err)? {
+            Message::Usage { usage } => Ok(*usage),
+            Message::Error { message } => Err(Error::Conflict(message)),
+            other => Err(Error::Conflict(format!(
+                "the guest agent answered {} to GetUsage (an agent older than protocol 3.2: restart the container)",
+                other.name()
+            ))),
+        }
+    }
+
     fn force_kill(&self, c: &Container) {
         if !c.state.init_alive() {
             return;
