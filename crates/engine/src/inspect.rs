@@ -45,7 +45,7 @@ impl Engine {
             "State": {
                 "Status": status,
                 "Running": running,
-                "Paused": false,
+                "Paused": c.is_paused(),
                 "Restarting": running && s.restarting,
                 "OOMKilled": s.oom_killed,
                 "Dead": false,
@@ -78,6 +78,9 @@ impl Engine {
                 "Memory": cfg.host_config.memory,
                 "NanoCpus": cfg.host_config.nano_cpus,
                 "PidsLimit": cfg.host_config.pids_limit,
+                "MemorySwap": cfg.host_config.memory_swap,
+                "CpuShares": cfg.host_config.cpu_shares,
+                "CpusetCpus": cfg.host_config.cpuset_cpus,
                 "NetworkMode": cfg.host_config.network_mode,
                 "PortBindings": ports,
                 "ReadonlyRootfs": cfg.host_config.readonly_rootfs,

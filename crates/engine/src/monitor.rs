@@ -236,6 +236,8 @@ impl Engine {
             c.state.oom_killed = oom;
             c.state.finished_at = Some(now_rfc3339());
             c.state.pid = 0;
+            // Its name may have changed since it started (`rename`).
+            let _ = c.reload_config();
             if oom {
                 self.container_event(c, "oom", &[]);
             }

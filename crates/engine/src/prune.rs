@@ -307,6 +307,23 @@ impl Engine {
                 tags: Vec::new(),
             });
         }
+        // An image without history (imported by an older tool) still has
+        // its layers: one entry each, as Docker shows for them.
+        if entries.is_empty() {
+            let created = config["created"]
+                .as_str()
+                .and_then(|c| humantime::parse_rfc3339_weak(c).ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs() as i64);
+            for l in &image.layers {
+                items.push(HistoryItem {
+                    id: "<missing>".into(),
+                    created,
+                    size: dir_size(l),
+                    ..HistoryItem::default()
+                });
+            }
+        }
         items.reverse();
         if let Some(top) = items.first_mut() {
             top.id = image.id.clone();

@@ -229,6 +229,9 @@ fn status_text(c: &Container) -> String {
         ),
         Status::Running => {
             let up = human_duration(since(s.started_at.as_deref().unwrap_or_default()));
+            if c.is_paused() {
+                return format!("Up {up} (Paused)");
+            }
             match s.health.as_ref().map(|h| h.status) {
                 Some(HealthStatus::Starting) => format!("Up {up} (health: starting)"),
                 Some(h) => format!("Up {up} ({})", h.as_str()),

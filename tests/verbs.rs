@@ -1,0 +1,386 @@
+//! Issue 13's everyday verbs end to end: rename, restart, pause/unpause,
+//! update, stats, events, history, system df and the prunes, in process
+//! mode, and one shared VM boot for the verbs whose mechanism differs in
+//! VM mode (QMP pause, limits and usage through the guest agent).
+//! Timing never decides a result: waits are generous `eventually`s.
+
+use isola_e2e::*;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+const PROCESS: &str = "--isolation=process";
+const VM: &str = "--isolation=vm";
+
+fn run_sleeper(i: &Isola, isolation: &str, name: &str) -> String {
+    i.ok(&[
+        "run", "-d", isolation, "--name", name, "busybox", "sleep", "600",
+    ])
+    .trim()
+    .to_string()
+}
+
+/// The names `ps -a` lists, sorted.
+fn names(i: &Isola) -> Vec<String> {
+    let ps = i.ok(&["ps", "-a"]);
+    let mut n: Vec<String> = ps
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().last().map(str::to_string))
+        .collect();
+    n.sort();
+    n
+}
+
+fn ps_line(i: &Isola, name: &str) -> String {
+    i.ok(&["ps", "-a"])
+        .lines()
+        .find(|l| l.ends_with(&format!(" {name}")))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The journal's events so far, one `ACTION NAME` a line.
+fn events(i: &Isola, filters: &[&str]) -> Vec<String> {
+    let mut args = vec!["events", "--since", "0", "--until", "0s", "--format", "{{.Action}} {{.Actor.Attributes.name}}"];
+    for f in filters {
+        args.push("--filter");
+        args.push(f);
+    }
+    i.ok(&args).lines().map(str::to_string).collect()
+}
+
+/// The host cgroup file of a process-mode container (v1 controller or v2).
+fn cgroup_file(ctrl: &str, id: &str, file: &str) -> String {
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let p = if v2 {
+        format!("/sys/fs/cgroup/isola/{id}/{file}")
+    } else {
+        format!("/sys/fs/cgroup/{ctrl}/isola/{id}/{file}")
+    };
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{p}: {e}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn rename_is_atomic_refuses_taken_names_and_works_while_running() {
+    let i = Isola::new();
+    let id = run_sleeper(&i, PROCESS, "a");
+    i.ok(&["create", "--name", "taken", "busybox", "true"]);
+    i.ok(&["rename", "a", "b"]);
+    assert_eq!(i.inspect("b", "{{.Name}}"), "/b");
+    assert_eq!(i.id("b"), id);
+    assert!(ps_line(&i, "b").contains("Up "), "{}", ps_line(&i, "b"));
+    // The old name is free again, for lookups and for new containers.
+    assert_fails(&i.run(&["inspect", "--type", "container", "a"]), 125, "no such container");
+    assert!(!i.path().join("names/a").exists());
+    // A taken name, the same name, a bad name: exit 1, nothing changed.
+    assert_fails(&i.run(&["rename", "b", "taken"]), 1, "already in use");
+    assert_fails(&i.run(&["rename", "b", "b"]), 1, "same name");
+    // Attack: a name that would leave the names directory.
+    assert_fails(&i.run(&["rename", "b", "../evil"]), 1, "invalid container name");
+    assert!(!i.path().join("evil").exists());
+    assert_fails(&i.run(&["rename", "nope", "c"]), 1, "no such container");
+    assert_eq!(i.inspect(&id, "{{.Name}}"), "/b");
+    assert_eq!(i.id("taken").len(), 64);
+    i.ok(&["create", "--name", "a", "busybox", "true"]);
+    // The running container stops under its new name, and its events say so.
+    i.ok(&["stop", "-t", "0", "b"]);
+    let ev = events(&i, &[&format!("container={id}")]);
+    assert!(ev.contains(&"rename b".to_string()), "{ev:?}");
+    assert!(ev.iter().any(|e| e == "die b"), "{ev:?}");
+    let old = i.ok(&["events", "--since", "0", "--until", "0s", "--filter", "event=rename", "--format", "{{.Actor.Attributes.oldName}}"]);
+    assert_eq!(old.trim(), "/a");
+}
+
+#[test]
+fn restart_keeps_the_id_and_takes_time_and_signal() {
+    let i = Isola::new();
+    let id = run_sleeper(&i, PROCESS, "r");
+    let pid1 = i.inspect("r", "{{.State.Pid}}");
+    let started1 = i.inspect("r", "{{.State.StartedAt}}");
+    assert_eq!(i.ok(&["restart", "-t", "0", "r"]).trim(), "r");
+    assert_eq!(i.id("r"), id);
+    assert_eq!(i.inspect("r", "{{.State.Status}}"), "running");
+    assert_ne!(i.inspect("r", "{{.State.Pid}}"), pid1);
+    assert_ne!(i.inspect("r", "{{.State.StartedAt}}"), started1);
+    assert_eq!(i.inspect("r", "{{.RestartCount}}"), "0");
+    // --signal: sleep as PID 1 ignores TERM but not KILL; with KILL the
+    // restart does not wait out the timeout, and the exit says KILL.
+    i.ok(&["restart", "--signal", "KILL", "-t", "600", "r"]);
+    assert_eq!(i.inspect("r", "{{.State.Status}}"), "running");
+    let ev = events(&i, &["event=die"]);
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    let codes = i.ok(&["events", "--since", "0", "--until", "0s", "--filter", "event=die", "--format", "{{.Actor.Attributes.exitCode}}"]);
+    assert_eq!(codes.lines().last(), Some("137"), "{codes}");
+    let kills = i.ok(&["events", "--since", "0", "--until", "0s", "--filter", "event=kill", "--format", "{{.Actor.Attributes.signal}}"]);
+    assert_eq!(kills.lines().collect::<Vec<_>>(), vec!["15", "9"]);
+    // A stopped container just starts.
+    i.ok(&["stop", "-t", "0", "r"]);
+    i.ok(&["restart", "r"]);
+    assert_eq!(i.inspect("r", "{{.State.Status}}"), "running");
+    assert_fails(&i.run(&["restart", "nope"]), 1, "no such container");
+}
+
+/// The container's counter output, as lines of its log.
+fn log_lines(i: &Isola, name: &str) -> usize {
+    i.ok(&["logs", name]).lines().count()
+}
+
+#[test]
+fn pause_freezes_the_container_until_unpause_and_stop_kill_rm_still_work() {
+    let i = Isola::new();
+    i.ok(&["run", "-d", PROCESS, "--name", "p", "busybox", "sh", "-c", "while true; do echo x; sleep 0.05; done"]);
+    let id = i.id("p");
+    eventually("output", || log_lines(&i, "p") > 0);
+    assert_eq!(i.ok(&["pause", "p"]).trim(), "p");
+    assert_eq!(i.inspect("p", "{{.State.Status}} {{.State.Paused}} {{.State.Running}}"), "paused true true");
+    assert!(ps_line(&i, "p").contains("(Paused)"), "{}", ps_line(&i, "p"));
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if v2 {
+        assert_eq!(cgroup_file("", &id, "cgroup.freeze"), "1");
+    } else {
+        assert_eq!(cgroup_file("freezer", &id, "freezer.state"), "FROZEN");
+    }
+    // Frozen: no output however long we look (a thawed loop writes 20 a second).
+    let frozen = log_lines(&i, "p");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(log_lines(&i, "p"), frozen, "a paused container kept running");
+    assert_fails(&i.run(&["pause", "p"]), 1, "already paused");
+    assert_fails(&i.run(&["exec", "p", "true"]), 125, "is paused");
+    assert_eq!(i.inspect("p", "{{.State.Status}}"), "paused");
+    i.ok(&["unpause", "p"]);
+    assert_eq!(i.inspect("p", "{{.State.Status}} {{.State.Paused}}"), "running false");
+    eventually("output after unpause", || log_lines(&i, "p") > frozen);
+    assert_fails(&i.run(&["unpause", "p"]), 1, "is not paused");
+    // stop of a paused container thaws it first, and it ends.
+    i.ok(&["pause", "p"]);
+    i.ok(&["stop", "-t", "1", "p"]);
+    assert_eq!(i.inspect("p", "{{.State.Status}} {{.State.Paused}}"), "exited false");
+    assert_fails(&i.run(&["pause", "p"]), 1, "is not running");
+    // kill and rm -f of a paused one too, leaving nothing behind.
+    i.ok(&["start", "p"]);
+    i.ok(&["pause", "p"]);
+    i.ok(&["kill", "p"]);
+    eventually("killed", || i.inspect("p", "{{.State.Status}}") == "exited");
+    i.ok(&["start", "p"]);
+    i.ok(&["pause", "p"]);
+    i.ok(&["rm", "-f", "p"]);
+    assert!(leftovers(&id).is_empty(), "{:?}", leftovers(&id));
+    let ev = events(&i, &["container=p", "event=pause", "event=unpause"]);
+    assert_eq!(ev.iter().filter(|e| e.starts_with("pause")).count(), 4, "{ev:?}");
+    assert_eq!(ev.iter().filter(|e| e.starts_with("unpause")).count(), 1, "{ev:?}");
+}
+
+#[test]
+fn update_changes_the_limits_of_a_running_container_and_persists_them() {
+    let i = Isola::new();
+    let id = run_sleeper(&i, PROCESS, "u");
+    i.ok(&["update", "--memory", "64m", "--memory-swap", "128m", "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", "--pids-limit", "5", "--restart", "on-failure:2", "u"]);
+    assert_eq!(
+        i.inspect("u", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.CpusetCpus}} {{.HostConfig.PidsLimit}}"),
+        "67108864 134217728 500000000 512 0 5"
+    );
+    assert_eq!(i.inspect("u", "{{json .HostConfig.RestartPolicy}}"), r#"{"MaximumRetryCount":2,"Name":"on-failure"}"#);
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if v2 {
+        assert_eq!(cgroup_file("", &id, "memory.max"), "67108864");
+        assert_eq!(cgroup_file("", &id, "pids.max"), "5");
+        assert_eq!(cgroup_file("", &id, "cpu.max"), "50000 100000");
+    } else {
+        assert_eq!(cgroup_file("memory", &id, "memory.limit_in_bytes"), "67108864");
+        assert_eq!(cgroup_file("pids", &id, "pids.max"), "5");
+        assert_eq!(cgroup_file("cpu", &id, "cpu.cfs_quota_us"), "50000");
+        assert_eq!(cgroup_file("cpu", &id, "cpu.shares"), "512");
+        assert_eq!(cgroup_file("cpuset", &id, "cpuset.cpus"), "0");
+    }
+    // The pids limit holds: the container cannot start 6 processes.
+    let o = i.run(&["exec", "u", "sh", "-c", "for n in 1 2 3 4 5 6; do sleep 5 & done; wait"]);
+    assert!(stderr(&o).contains("fork") || !o.status.success(), "{o:?}");
+    // Bad values: exit 1, one line, nothing changed.
+    assert_fails(&i.run(&["update", "--memory", "64m", "--memory-swap", "32m", "u"]), 1, "memoryswap");
+    assert_fails(&i.run(&["update", "--cpuset-cpus", "0-999", "u"]), 1, "--cpuset-cpus");
+    assert_fails(&i.run(&["update", "--cpu-shares", "1", "u"]), 1, "--cpu-shares");
+    assert_fails(&i.run(&["update", "u"]), 1, "one or more flags");
+    assert_eq!(i.inspect("u", "{{.HostConfig.Memory}}"), "67108864");
+    // A stopped container keeps the new limits for its next start.
+    i.ok(&["stop", "-t", "0", "u"]);
+    i.ok(&["update", "--pids-limit", "7", "u"]);
+    i.ok(&["start", "u"]);
+    let pids = if v2 { cgroup_file("", &id, "pids.max") } else { cgroup_file("pids", &id, "pids.max") };
+    assert_eq!(pids, "7");
+    let mem = if v2 { cgroup_file("", &id, "memory.max") } else { cgroup_file("memory", &id, "memory.limit_in_bytes") };
+    assert_eq!(mem, "67108864");
+}
+
+#[test]
+fn stats_reports_docker_columns_from_the_cgroup() {
+    let i = Isola::new();
+    i.ok(&["run", "-d", PROCESS, "--name", "s", "--memory", "64m", "--pids-limit", "10", "busybox", "sleep", "600"]);
+    i.ok(&["create", "--name", "idle", "busybox", "true"]);
+    let table = i.ok(&["stats", "--no-stream"]);
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    for col in ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"] {
+        assert!(header.contains(col), "{header}");
+    }
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 1, "only running ones without -a: {table}");
+    assert!(rows[0].contains(" s "), "{table}");
+    assert!(rows[0].contains("/ 64MiB"), "{table}");
+    let json = i.ok(&["stats", "--no-stream", "--format", "json", "s"]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["Name"], "s");
+    assert_eq!(v["PIDs"], "1");
+    assert!(v["CPUPerc"].as_str().unwrap().ends_with('%'), "{v}");
+    assert!(!v["MemUsage"].as_str().unwrap().starts_with("0B"), "{v}");
+    let all = i.ok(&["stats", "--no-stream", "-a", "--format", "{{.Name}} {{.PIDs}} {{.MemUsage}}"]);
+    assert!(all.lines().any(|l| l == "idle 0 0B / 0B"), "{all}");
+    assert_fails(&i.run(&["stats", "--no-stream", "nope"]), 1, "no such container");
+}
+
+#[test]
+fn events_journal_streams_filters_and_formats() {
+    let i = Isola::new();
+    // A follower started first sees what happens after it.
+    let mut child = i
+        .cmd(&["events", "--filter", "type=container", "--filter", "event=start", "--filter", "event=die", "--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    // Killed however the test ends.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _reap = Reap(child);
+    let o = i.run(&["run", PROCESS, "--name", "e", "--label", "team=x", "busybox", "sh", "-c", "exit 3"]);
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    let mut reader = BufReader::new(out);
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        got.push(line.trim().to_string());
+    }
+    // A missing attribute prints as Go templates print it.
+    assert_eq!(got, vec!["start e <no value>", "die e 3"]);
+    i.ok(&["rm", "e"]);
+    let all = events(&i, &["container=e"]);
+    assert_eq!(all, vec!["create e", "start e", "die e", "destroy e"]);
+    assert_eq!(events(&i, &["label=team=x", "event=create"]), vec!["create e"]);
+    assert!(events(&i, &["label=team=y"]).is_empty());
+    // --until before everything: nothing; Docker's JSON shape.
+    assert!(i.ok(&["events", "--since", "0", "--until", "1"]).is_empty());
+    let json = i.ok(&["events", "--since", "0", "--until", "0s", "--format", "json", "--filter", "event=die"]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["Type"], "container");
+    assert_eq!(v["Action"], "die");
+    assert_eq!(v["scope"], "local");
+    assert_eq!(v["Actor"]["Attributes"]["exitCode"], "3");
+    assert_eq!(v["Actor"]["Attributes"]["image"], "busybox");
+    assert!(v["timeNano"].as_i64().unwrap() / 1_000_000_000 == v["time"].as_i64().unwrap());
+    // The default line: time, type, action, id, attributes.
+    let line = i.ok(&["events", "--since", "0", "--until", "0s", "--filter", "event=create"]);
+    assert!(line.contains(" container create ") && line.contains("(image=busybox, name=e, team=x)"), "{line}");
+    assert_fails(&i.run(&["events", "--filter", "bogus=1", "--until", "0s"]), 1, "invalid filter");
+    assert_fails(&i.run(&["events", "--since", "yesterday-ish"]), 1, "invalid time");
+    // The journal holds names, labels and commands: root only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(i.path().join("events.jsonl")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn history_df_and_prunes_never_touch_what_is_in_use() {
+    let i = Isola::new();
+    let h = i.ok(&["history", "busybox"]);
+    let mut lines = h.lines();
+    let header = lines.next().unwrap();
+    for col in ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"] {
+        assert!(header.contains(col), "{h}");
+    }
+    assert!(lines.next().is_some(), "{h}");
+    let image_id = i.inspect("busybox", "{{.Id}}")[7..19].to_string();
+    assert_eq!(i.ok(&["history", "-q", "busybox"]).lines().next(), Some(image_id.as_str()));
+    assert_fails(&i.run(&["history", "nope"]), 1, "nope");
+
+    i.ok(&["run", "-d", PROCESS, "--name", "up", "busybox", "sleep", "600"]);
+    i.ok(&["run", PROCESS, "--name", "done", "busybox", "sh", "-c", "head -c 100000 /dev/zero > /big"]);
+    i.ok(&["create", "--name", "labelled", "--label", "keep=1", "busybox", "true"]);
+    let df = i.ok(&["system", "df"]);
+    assert!(df.starts_with("TYPE"), "{df}");
+    for kind in ["Images", "Containers", "Local Volumes", "Build Cache"] {
+        assert!(df.contains(kind), "{df}");
+    }
+    let containers = df.lines().find(|l| l.starts_with("Containers")).unwrap();
+    assert!(containers.split_whitespace().nth(1) == Some("3"), "{df}");
+    assert!(i.ok(&["system", "df", "-v"]).contains("Containers space usage:"));
+
+    // Without -f on a non-terminal: refused, nothing removed.
+    assert_eq!(i.run(&["container", "prune"]).status.code(), Some(1));
+    assert_eq!(i.ok(&["ps", "-aq"]).lines().count(), 3);
+    let out = i.ok(&["container", "prune", "-f", "--filter", "label!=keep"]);
+    assert!(out.contains("Deleted Containers:"), "{out}");
+    assert!(out.contains("Total reclaimed space: 1"), "{out}");
+    assert_eq!(names(&i), vec!["labelled", "up"]);
+    // The image is used: image prune -a keeps it.
+    let out = i.ok(&["image", "prune", "-a", "-f"]);
+    assert_eq!(out.trim(), "Total reclaimed space: 0B");
+    assert!(i.ok(&["images", "-q"]).contains(&image_id));
+    let out = i.ok(&["system", "prune", "-f", "--volumes"]);
+    assert!(out.ends_with("Total reclaimed space: 0B\n") || out.contains("Total reclaimed space:"), "{out}");
+    assert_eq!(names(&i), vec!["up"]);
+    // Only once nothing uses it does -a remove the image.
+    i.ok(&["rm", "-f", "up"]);
+    let out = i.ok(&["system", "prune", "-a", "-f"]);
+    assert!(out.contains("Deleted Images:") && out.contains("deleted: sha256:"), "{out}");
+    assert!(i.ok(&["images", "-q"]).trim().is_empty());
+}
+
+/// One VM boot for everything whose mechanism differs in VM mode: QMP
+/// pause, limits and usage through the agent, rename and restart.
+#[test]
+fn vm_pause_update_stats_rename_restart() {
+    let i = Isola::new();
+    let info = i.ok(&["info"]);
+    assert!(info.contains(" vm: available"), "VM isolation unavailable: {info}");
+    let id = run_sleeper(&i, VM, "v");
+    i.ok(&["exec", "v", "true"]); // booted and answering
+    i.ok(&["rename", "v", "w"]);
+    assert_eq!(i.inspect(&id, "{{.Name}}"), "/w");
+    // Limits of the guest's container cgroup, and usage sampled there.
+    i.ok(&["update", "--memory", "48m", "--pids-limit", "4", "w"]);
+    assert_eq!(i.inspect("w", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}"), "50331648 4");
+    let json = i.ok(&["stats", "--no-stream", "--format", "json", "w"]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert!(v["MemUsage"].as_str().unwrap().ends_with("/ 48MiB"), "{v}");
+    assert_ne!(v["PIDs"], "0", "{v}");
+    let o = i.run(&["exec", "w", "sh", "-c", "for n in 1 2 3 4 5; do sleep 5 & done; wait"]);
+    assert!(stderr(&o).contains("fork") || !o.status.success(), "{o:?}");
+    // Paused: the vCPUs stand still (the agent cannot answer), then go on.
+    i.ok(&["pause", "w"]);
+    assert_eq!(i.inspect("w", "{{.State.Status}} {{.State.Paused}}"), "paused true");
+    assert!(ps_line(&i, "w").contains("(Paused)"), "{}", ps_line(&i, "w"));
+    let zero = i.ok(&["stats", "--no-stream", "--format", "{{.PIDs}}", "w"]);
+    assert_eq!(zero.trim(), "0");
+    assert_fails(&i.run(&["exec", "w", "true"]), 125, "is paused");
+    i.ok(&["unpause", "w"]);
+    i.ok(&["exec", "w", "true"]);
+    // stop of a paused VM continues it first, so the guest can stop.
+    i.ok(&["pause", "w"]);
+    i.ok(&["restart", "-t", "1", "w"]);
+    assert_eq!(i.inspect("w", "{{.State.Status}} {{.Id}}"), format!("running {id}"));
+    i.ok(&["exec", "w", "true"]);
+    i.ok(&["rm", "-f", "w"]);
+    assert!(leftovers(&id).is_empty(), "{:?}", leftovers(&id));
+    let ev = events(&i, &[&format!("container={id}")]);
+    for want in ["rename w", "update w", "pause w", "unpause w", "restart w", "destroy w"] {
+        assert!(ev.iter().any(|e| e == want), "{want} missing: {ev:?}");
+    }
+}
