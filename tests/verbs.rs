@@ -363,6 +363,8 @@ fn vm_pause_update_stats_rename_restart() {
     assert_ne!(v["PIDs"], "0", "{v}");
     let o = i.run(&["exec", "w", "sh", "-c", "for n in 1 2 3 4 5; do sleep 5 & done; wait"]);
     assert!(stderr(&o).contains("fork") || !o.status.success(), "{o:?}");
+    // Raised again (the sleeps it started may still hold the slots).
+    i.ok(&["update", "--pids-limit", "100", "w"]);
     // Paused: the vCPUs stand still (the agent cannot answer), then go on.
     i.ok(&["pause", "w"]);
     assert_eq!(i.inspect("w", "{{.State.Status}} {{.State.Paused}}"), "paused true");

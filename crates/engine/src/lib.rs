@@ -4,6 +4,7 @@
 //! (written atomically, under locks) is the truth, and each running
 //! container has exactly one monitor process.
 
+mod attach;
 mod backend;
 mod config;
 mod copy;
@@ -33,6 +34,7 @@ pub use config::HostConfig as EngineConfig;
 pub use copy::{CommitRequest, HostEnd};
 // Events, rename/restart/pause/update and stats (issue 13's verbs).
 pub use events::{now_nanos, parse_time, Actor, Event, EventFilter};
+pub use attach::{parse_detach_keys, AttachEnd, AttachOptions, DEFAULT_DETACH_KEYS};
 pub use manage::UpdateOptions;
 pub use prune::{dir_size, DiskUsage, DiskUsageRow, HistoryItem, PruneFilter, Pruned};
 pub use stats::Stats;

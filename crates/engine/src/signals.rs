@@ -30,7 +30,7 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
 }
 
 /// Signals an attached CLI forwards to the container.
-const PROXIED: &[Signal] = &[
+pub(crate) const PROXIED: &[Signal] = &[
     Signal::SIGINT,
     Signal::SIGTERM,
     Signal::SIGHUP,

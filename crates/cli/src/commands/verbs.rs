@@ -343,12 +343,52 @@ mod tests {
     }
 }
 
-pub fn attach(_engine: &Engine, a: &AttachArgs) -> Result<i32> {
-    eprintln!(
-        "isola: attach {}: attaching to a running container is not implemented yet: use 'isola logs -f' for its output",
-        a.container
-    );
-    Ok(1)
+pub fn attach(engine: &Engine, a: &AttachArgs) -> Result<i32> {
+    use std::io::IsTerminal;
+    let keys = a
+        .detach_keys
+        .as_deref()
+        .unwrap_or(isola_engine::DEFAULT_DETACH_KEYS);
+    let prepared = (|| -> Result<_> {
+        let c = engine.lookup(&a.container)?;
+        let keys = isola_engine::parse_detach_keys(keys)?;
+        Ok((c, keys))
+    })();
+    let (c, detach_keys) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("isola: {}", one_line(&e));
+            return Ok(1);
+        }
+    };
+    let stdin = !a.no_stdin;
+    // A terminal container's keys arrive one by one, as Docker's -it.
+    let raw = if stdin && c.config.config.tty && std::io::stdin().is_terminal() {
+        crate::terminal::RawMode::enable()
+    } else {
+        None
+    };
+    if stdin && c.config.config.open_stdin {
+        eprintln!("isola: note: input typed here is not passed to the container (only the detach keys {keys} are read)");
+    }
+    let streams = isola_engine::Streams::own(stdin, true, true)?;
+    let opts = isola_engine::AttachOptions {
+        detach_keys,
+        stdin,
+        sig_proxy: a.sig_proxy,
+    };
+    match engine.attach(&c, &opts, streams) {
+        Ok(isola_engine::AttachEnd::Exited(code)) => Ok(code),
+        Ok(isola_engine::AttachEnd::Detached) => {
+            drop(raw);
+            eprintln!("read escape sequence");
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("isola: {e}");
+            Ok(1)
+        }
+    }
 }
 
 /// Docker's "CREATED" column: "2 weeks ago".
