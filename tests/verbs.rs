@@ -343,6 +343,69 @@ fn history_df_and_prunes_never_touch_what_is_in_use() {
     assert!(i.ok(&["images", "-q"]).trim().is_empty());
 }
 
+/// `attach` under a pseudo-terminal (util-linux `script`): typing the
+/// detach keys leaves the container running.
+fn attach_and_detach(i: &Isola, name: &str, keys: Option<&str>, typed: &str) -> std::process::Output {
+    let mut cmd = format!(
+        "{} --root {} attach",
+        i.cmd(&[]).get_program().to_string_lossy(),
+        i.path().display()
+    );
+    if let Some(k) = keys {
+        cmd.push_str(&format!(" --detach-keys {k}"));
+    }
+    cmd.push_str(&format!(" {name}"));
+    // The keys come once the attach is listening (its event is recorded).
+    let script = format!(
+        "(while ! grep -q '\"attach\"' {root}/events.jsonl; do sleep 0.1; done; sleep 0.3; printf '{typed}') | script -qec '{cmd}' /dev/null",
+        root = i.path().display()
+    );
+    std::process::Command::new("sh")
+        .args(["-c", &script])
+        .env("ISOLA_DEFAULT_NETWORK", "none")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn attach_follows_output_proxies_signals_and_detaches() {
+    let i = Isola::new();
+    // Output from the moment of attaching, and the container's exit code.
+    i.ok(&["run", "-d", PROCESS, "--name", "w", "busybox", "sh", "-c", "echo before; while [ ! -f /tmp/go ]; do sleep 0.1; done; echo hello; echo oops >&2; exit 5"]);
+    eventually("first output", || i.ok(&["logs", "w"]).contains("before"));
+    let child = i.cmd(&["attach", "--no-stdin", "w"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    eventually("attached", || events(&i, &["event=attach"]).len() == 1);
+    i.ok(&["exec", "w", "touch", "/tmp/go"]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert_eq!(stdout(&out), "hello\n");
+    assert_eq!(stderr(&out), "oops\n");
+    // --sig-proxy (default): SIGINT to the client reaches the container.
+    i.ok(&["run", "-d", PROCESS, "--name", "s", "busybox", "sh", "-c", "trap 'echo got INT; exit 7' INT; while true; do sleep 0.1; done"]);
+    let child = i.cmd(&["attach", "--no-stdin", "s"]).stdout(Stdio::piped()).spawn().unwrap();
+    eventually("attached", || events(&i, &["event=attach", "container=s"]).len() == 1);
+    // SAFETY: signals our own child, which has not been reaped yet.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    assert_eq!(stdout(&out), "got INT\n");
+    // Ctrl-P Ctrl-Q, and custom keys, under a terminal: detached, still up.
+    i.ok(&["run", "-d", "-it", PROCESS, "--name", "t", "busybox", "sh", "-c", "while true; do echo tick; sleep 0.2; done"]);
+    let out = attach_and_detach(&i, "t", None, "\\020\\021");
+    assert!(stdout(&out).contains("tick"), "{out:?}");
+    assert!(stdout(&out).contains("read escape sequence"), "{out:?}");
+    assert_eq!(i.inspect("t", "{{.State.Status}}"), "running");
+    let out = attach_and_detach(&i, "t", Some("ctrl-a,x"), "\\001x");
+    assert!(stdout(&out).contains("read escape sequence"), "{out:?}");
+    assert_eq!(i.inspect("t", "{{.State.Status}}"), "running");
+    // Errors: exit 1, one line.
+    assert_fails(&i.run(&["attach", "--detach-keys", "ctrl-é", "t"]), 1, "invalid detach keys");
+    assert_fails(&i.run(&["attach", "w"]), 1, "stopped container");
+    i.ok(&["pause", "t"]);
+    assert_fails(&i.run(&["attach", "t"]), 1, "paused container");
+    assert_fails(&i.run(&["attach", "nope"]), 1, "no such container");
+}
+
 /// One VM boot for everything whose mechanism differs in VM mode: QMP
 /// pause, limits and usage through the agent, rename and restart.
 #[test]
@@ -379,6 +442,9 @@ fn vm_pause_update_stats_rename_restart() {
     i.ok(&["restart", "-t", "1", "w"]);
     assert_eq!(i.inspect("w", "{{.State.Status}} {{.Id}}"), format!("running {id}"));
     i.ok(&["exec", "w", "true"]);
+    let out = attach_and_detach(&i, "w", None, "\\020\\021");
+    assert!(stdout(&out).contains("read escape sequence"), "{out:?}");
+    assert_eq!(i.inspect("w", "{{.State.Status}}"), "running");
     i.ok(&["rm", "-f", "w"]);
     assert!(leftovers(&id).is_empty(), "{:?}", leftovers(&id));
     let ev = events(&i, &[&format!("container={id}")]);

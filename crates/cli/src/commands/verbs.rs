@@ -368,7 +368,7 @@ pub fn attach(engine: &Engine, a: &AttachArgs) -> Result<i32> {
     } else {
         None
     };
-    if stdin && c.config.config.open_stdin {
+    if stdin && c.config.config.open_stdin && std::io::stdin().is_terminal() {
         eprintln!("isola: note: input typed here is not passed to the container (only the detach keys {keys} are read)");
     }
     let streams = isola_engine::Streams::own(stdin, true, true)?;
