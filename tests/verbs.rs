@@ -290,6 +290,21 @@ fn events_journal_streams_filters_and_formats() {
     assert!(line.contains(" container create ") && line.contains("(image=busybox, name=e, team=x)"), "{line}");
     assert_fails(&i.run(&["events", "--filter", "bogus=1", "--until", "0s"]), 1, "invalid filter");
     assert_fails(&i.run(&["events", "--since", "yesterday-ish"]), 1, "invalid time");
+    // Images, volumes and health checks have theirs too.
+    i.ok(&["tag", "busybox", "copy:1"]);
+    i.ok(&["rmi", "copy:1"]);
+    i.ok(&["volume", "create", "vol"]);
+    i.ok(&["volume", "rm", "vol"]);
+    let kinds = i.ok(&["events", "--since", "0", "--until", "0s", "--filter", "type=image", "--filter", "type=volume", "--format", "{{.Type}} {{.Action}} {{.Actor.ID}}"]);
+    let kinds: Vec<&str> = kinds.lines().collect();
+    // The harness imported busybox first.
+    assert!(kinds[0].starts_with("image import sha256:"), "{kinds:?}");
+    assert!(kinds[1].starts_with("image tag sha256:"), "{kinds:?}");
+    assert_eq!(kinds[2..], ["image untag copy:1", "volume create vol", "volume destroy vol"], "{kinds:?}");
+    i.ok(&["run", "-d", PROCESS, "--name", "h", "--health-cmd", "true", "--health-interval", "200ms", "busybox", "sleep", "600"]);
+    eventually("a health_status event", || {
+        events(&i, &["container=h"]).contains(&"health_status: healthy h".to_string())
+    });
     // The journal holds names, labels and commands: root only.
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(i.path().join("events.jsonl")).unwrap().permissions().mode();

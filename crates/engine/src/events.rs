@@ -159,42 +159,12 @@ impl Engine {
     }
 
     fn append_event(&self, event: &Event) -> Result<()> {
-        let path = self.journal();
-        let mut line = serde_json::to_vec(event).expect("event serializes");
-        line.push(b'\n');
-        if fs::metadata(&path).is_ok_and(|m| m.len() > MAX_BYTES) {
-            let _lock = crate::store::lock_file(&self.root.join("events.lock"))?;
-            // Another writer may have rotated it while we waited.
-            if fs::metadata(&path).is_ok_and(|m| m.len() > MAX_BYTES) {
-                let _ = fs::rename(&path, path.with_extension("jsonl.1"));
-            }
-        }
-        let mut f = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_err(format!("opening {}", path.display())))?;
-        f.write_all(&line)
-            .map_err(io_err(format!("writing {}", path.display())))
+        append(&self.root, event)
     }
 
-    /// A container event with Docker's attributes: the image, the name and
-    /// the container's labels, plus `extra`.
+    /// Records a container event (see [`container_event`]).
     pub(crate) fn container_event(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
-        let mut e = Event::new("container", action, c.id())
-            .attr("image", c.config.config.image.clone())
-            .attr("name", c.name());
-        for (k, v) in &c.config.config.labels {
-            e.actor.attributes.insert(k.clone(), v.clone());
-        }
-        for (k, v) in extra {
-            e.actor.attributes.insert((*k).into(), v.clone());
-        }
-        e.status = action.into();
-        e.id = c.id().into();
-        e.from = c.config.config.image.clone();
-        self.record_event(e);
+        self.record_event(container_event(c, action, extra));
     }
 
     /// An event about anything else (`image`, `network`, `volume`).
@@ -268,6 +238,48 @@ impl Engine {
             std::thread::sleep(POLL);
         }
     }
+}
+
+/// Appends `event` to the journal of the state directory `root` (for the
+/// parts of the engine that have no [`Engine`] at hand, like a monitor's
+/// health checker).
+pub(crate) fn append(root: &std::path::Path, event: &Event) -> Result<()> {
+    let path = root.join("events.jsonl");
+    let mut line = serde_json::to_vec(event).expect("event serializes");
+    line.push(b'\n');
+    if fs::metadata(&path).is_ok_and(|m| m.len() > MAX_BYTES) {
+        let _lock = crate::store::lock_file(&root.join("events.lock"))?;
+        // Another writer may have rotated it while we waited.
+        if fs::metadata(&path).is_ok_and(|m| m.len() > MAX_BYTES) {
+            let _ = fs::rename(&path, path.with_extension("jsonl.1"));
+        }
+    }
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io_err(format!("opening {}", path.display())))?;
+    f.write_all(&line)
+        .map_err(io_err(format!("writing {}", path.display())))
+}
+
+/// A container event with Docker's attributes: the image, the name and
+/// the container's labels, plus `extra`.
+pub(crate) fn container_event(c: &Container, action: &str, extra: &[(&str, String)]) -> Event {
+    let mut e = Event::new("container", action, c.id())
+        .attr("image", c.config.config.image.clone())
+        .attr("name", c.name());
+    for (k, v) in &c.config.config.labels {
+        e.actor.attributes.insert(k.clone(), v.clone());
+    }
+    for (k, v) in extra {
+        e.actor.attributes.insert((*k).into(), v.clone());
+    }
+    e.status = action.into();
+    e.id = c.id().into();
+    e.from = c.config.config.image.clone();
+    e
 }
 
 /// The complete lines available now; a partly written last line is left

@@ -324,6 +324,15 @@ impl Sidecar for HealthCheck {
         });
         if changed {
             let health = self.prober.health().clone();
+            if self.c.state.health.as_ref().map(|h| h.status) != Some(health.status) {
+                // Docker's event when the health status changes.
+                let action = format!("health_status: {}", health.status.as_str());
+                let root = self.c.dir.parent().and_then(std::path::Path::parent);
+                if let Some(root) = root {
+                    let event = crate::events::container_event(&self.c, &action, &[]);
+                    let _ = crate::events::append(root, &event);
+                }
+            }
             let _ = self.c.update(|s| {
                 if s.pid == pid {
                     s.health = Some(health);

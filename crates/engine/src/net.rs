@@ -497,7 +497,9 @@ impl Engine {
     /// `network create`.
     pub fn network_create(&self, mut req: isola_network::NewNetwork) -> Result<Network> {
         req.created = crate::ids::now_rfc3339();
-        Ok(self.networks.create(req)?)
+        let n = self.networks.create(req)?;
+        self.object_event("network", "create", &n.id, &n.name);
+        Ok(n)
     }
 
     /// `network rm`: refused while a container (running or not) is on it.
@@ -516,7 +518,9 @@ impl Engine {
                 users.join(", ")
             )));
         }
-        Ok(self.networks.remove(&net.name)?)
+        self.networks.remove(&net.name)?;
+        self.object_event("network", "destroy", &net.id, &net.name);
+        Ok(())
     }
 
     /// `network prune`: removes user-defined networks no container uses.

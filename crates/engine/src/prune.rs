@@ -217,9 +217,6 @@ impl Engine {
             .collect();
         let removed = self.volume_prune(all)?;
         let reclaimed = removed.iter().filter_map(|n| sizes.get(n)).sum();
-        for n in &removed {
-            self.object_event("volume", "destroy", n, "");
-        }
         Ok(Pruned { removed, reclaimed })
     }
 

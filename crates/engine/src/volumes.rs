@@ -608,7 +608,11 @@ impl crate::Engine {
     pub fn volume_create(&self, name: Option<&str>, labels: &[String]) -> Result<Volume> {
         let labels = crate::ids::parse_labels(labels)?;
         let _lock = self.volumes.lock()?;
-        Ok(self.volumes.create_locked(name, labels)?.0)
+        let (v, new) = self.volumes.create_locked(name, labels)?;
+        if new {
+            self.object_event("volume", "create", &v.name, "");
+        }
+        Ok(v)
     }
 
     pub fn volume_list(&self) -> Vec<Volume> {
@@ -645,7 +649,9 @@ impl crate::Engine {
                 users.join(", ")
             )));
         }
-        self.volumes.delete_locked(name)
+        self.volumes.delete_locked(name)?;
+        self.object_event("volume", "destroy", name, "");
+        Ok(())
     }
 
     /// `volume prune [-a]`: unused anonymous volumes (all unused with
@@ -656,6 +662,7 @@ impl crate::Engine {
         for v in self.volumes.list() {
             if (all || v.anonymous) && self.volume_users(&v.name)?.is_empty() {
                 self.volumes.delete_locked(&v.name)?;
+                self.object_event("volume", "destroy", &v.name, "");
                 removed.push(v.name);
             }
         }

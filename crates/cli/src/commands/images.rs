@@ -64,6 +64,7 @@ pub fn rmi(engine: &Engine, a: &RmiArgs) -> Result<i32> {
     for_each(&a.images, |name| {
         for line in engine.images().remove(name, a.force, &in_use)? {
             println!("{line}");
+            image_event(engine, &line);
         }
         Ok(())
     })
@@ -71,7 +72,18 @@ pub fn rmi(engine: &Engine, a: &RmiArgs) -> Result<i32> {
 
 pub fn tag(engine: &Engine, a: &TagArgs) -> Result<i32> {
     engine.images().tag(&a.source, &a.target)?;
+    let id = engine.images().resolve(&a.target).map(|i| i.id).unwrap_or_default();
+    engine.object_event("image", "tag", &id, &a.target);
     Ok(0)
+}
+
+/// The event of one line of `rmi`'s output ("Untagged: x", "Deleted: id").
+pub(crate) fn image_event(engine: &Engine, line: &str) {
+    match line.split_once(": ") {
+        Some(("Untagged", r)) => engine.object_event("image", "untag", r, r),
+        Some(("Deleted", id)) => engine.object_event("image", "delete", id, id),
+        _ => {}
+    }
 }
 
 pub fn import(engine: &Engine, a: &ImportArgs) -> Result<i32> {
@@ -81,6 +93,7 @@ pub fn import(engine: &Engine, a: &ImportArgs) -> Result<i32> {
         a.source.clone()
     };
     let id = engine.images().import(&src, &a.reference, &a.change)?;
+    engine.object_event("image", "import", &id, &a.reference);
     println!("{id}");
     Ok(0)
 }
@@ -102,6 +115,9 @@ pub fn load(engine: &Engine, a: &LoadArgs) -> Result<i32> {
             engine.images().load(&mut std::io::stdin().lock())?
         }
     };
+    for r in &loaded {
+        engine.object_event("image", "load", r, r);
+    }
     if !a.quiet {
         for r in loaded {
             if r.starts_with("sha256:") {
@@ -123,6 +139,11 @@ pub fn save(engine: &Engine, a: &SaveArgs) -> Result<i32> {
             let result = std::fs::File::create(&tmp)
                 .with_context(|| format!("creating {}: check the directory", tmp.display()))
                 .and_then(|mut f| Ok(engine.images().save(&a.images, &mut f)?))
+                .map(|()| {
+                    for i in &a.images {
+                        engine.object_event("image", "save", i, i);
+                    }
+                })
                 .and_then(|()| {
                     std::fs::rename(&tmp, path)
                         .with_context(|| format!("renaming to {}", path.display()))

@@ -38,6 +38,7 @@ pub fn pull(engine: &Engine, a: &PullArgs) -> Result<i32> {
         a.platform.as_ref(),
         &options(engine, a.quiet),
     )?;
+    engine.object_event("image", "pull", &pulled.reference, &pulled.reference);
     println!("{}", pulled.reference);
     Ok(0)
 }
@@ -102,6 +103,7 @@ pub fn pull_for_container(
         return Ok(());
     }
     let pulled = isola_registry::pull(engine.images(), image, platform, &options(engine, true))?;
+    engine.object_event("image", "pull", &pulled.reference, &pulled.reference);
     if !pulled.up_to_date {
         eprintln!("Downloaded {} ({})", pulled.reference, pulled.digest);
     }
