@@ -104,7 +104,16 @@ impl EventFilter {
                     "bad format of filter {f:?}: use KEY=VALUE"
                 )));
             };
-            if !["type", "event", "container", "image", "label", "network", "volume"].contains(&k)
+            if ![
+                "type",
+                "event",
+                "container",
+                "image",
+                "label",
+                "network",
+                "volume",
+            ]
+            .contains(&k)
             {
                 return Err(crate::Error::Invalid(format!(
                     "invalid filter '{k}': use type, event, container, image, label, network or volume"
@@ -188,7 +197,7 @@ impl Engine {
         keep: &mut dyn FnMut(&Event) -> bool,
     ) -> Result<()> {
         let in_range = |e: &Event| {
-            since.map_or(true, |s| e.time_nano >= s) && until.map_or(true, |u| e.time_nano <= u)
+            since.is_none_or(|s| e.time_nano >= s) && until.is_none_or(|u| e.time_nano <= u)
         };
         let past_until = |e: &Event| until.is_some_and(|u| e.time_nano > u);
         let path = self.journal();

@@ -33,11 +33,8 @@ pub use backend::{Isolation, Top};
 pub use config::HostConfig as EngineConfig;
 pub use copy::{CommitRequest, HostEnd};
 // Events, rename/restart/pause/update and stats (issue 13's verbs).
-pub use events::{now_nanos, parse_time, Actor, Event, EventFilter};
 pub use attach::{parse_detach_keys, AttachEnd, AttachOptions, DEFAULT_DETACH_KEYS};
-pub use manage::UpdateOptions;
-pub use prune::{dir_size, DiskUsage, DiskUsageRow, HistoryItem, PruneFilter, Pruned};
-pub use stats::Stats;
+pub use events::{now_nanos, parse_time, Actor, Event, EventFilter};
 pub use exec::ExecOptions;
 pub use filters::Filters;
 pub use health::HealthOptions;
@@ -49,9 +46,12 @@ pub use isola_runtime_process::restart::{RestartName, RestartPolicy};
 pub use isola_runtime_process::Streams;
 pub use lifecycle::{Attach, CreateOptions, Started};
 pub use logs::LogOptions;
+pub use manage::UpdateOptions;
 pub use monitor::MonitorOptions;
 pub use net::{ports_text, Endpoint, NetworkMode, NetworkOptions};
+pub use prune::{dir_size, DiskUsage, DiskUsageRow, HistoryItem, PruneFilter, Pruned};
 pub use signals::parse_signal;
+pub use stats::Stats;
 pub use store::{Container, Status};
 pub use volumes::{MountPoint, MountType, Volume};
 

@@ -215,7 +215,7 @@ impl Engine {
             h.pids_limit = p;
         }
         if let Some(r) = &u.restart {
-            h.restart_policy = r.clone();
+            h.restart_policy = *r;
         }
         c.save_config()?;
         self.container_event(&c, "update", &[]);

@@ -131,16 +131,20 @@ pub struct DiskUsage {
 }
 
 fn stopped(c: &Container) -> bool {
-    matches!(c.state.status, Status::Exited | Status::Created | Status::Dead)
+    matches!(
+        c.state.status,
+        Status::Exited | Status::Created | Status::Dead
+    )
 }
 
 /// The writable layer of a container (process mode: `upper/`; VM mode:
 /// the upper disk image, both in its directory).
 fn container_size(c: &Container) -> u64 {
-    dir_size(&c.dir.join("upper")) + std::fs::metadata(c.dir.join("upper.ext4")).map_or(0, |m| {
-        use std::os::unix::fs::MetadataExt;
-        m.blocks() * 512 // sparse: what it takes on disk
-    })
+    dir_size(&c.dir.join("upper"))
+        + std::fs::metadata(c.dir.join("upper.ext4")).map_or(0, |m| {
+            use std::os::unix::fs::MetadataExt;
+            m.blocks() * 512 // sparse: what it takes on disk
+        })
 }
 
 impl Engine {
@@ -193,7 +197,11 @@ impl Engine {
             if let Ok(lines) = self.images.remove(&img.id, true, &in_use) {
                 for l in &lines {
                     let (action, what) = l.split_once(": ").unwrap_or(("", l));
-                    let action = if action == "Untagged" { "untag" } else { "delete" };
+                    let action = if action == "Untagged" {
+                        "untag"
+                    } else {
+                        "delete"
+                    };
                     self.object_event("image", action, what, what);
                 }
                 out.removed.extend(lines);
@@ -226,11 +234,16 @@ impl Engine {
         let mut du = DiskUsage::default();
         let mut by_id: BTreeMap<String, (u64, Vec<String>)> = BTreeMap::new();
         for img in self.images.list()? {
-            let e = by_id.entry(img.id.clone()).or_insert((img.size, Vec::new()));
+            let e = by_id
+                .entry(img.id.clone())
+                .or_insert((img.size, Vec::new()));
             e.1.push(format!("{}:{}", img.repository, img.tag));
         }
         for (id, (size, names)) in &by_id {
-            let users = containers.iter().filter(|c| c.config.image_id == *id).count();
+            let users = containers
+                .iter()
+                .filter(|c| c.config.image_id == *id)
+                .count();
             du.images.total += 1;
             du.images.size += size;
             if users > 0 {
@@ -238,7 +251,8 @@ impl Engine {
             } else {
                 du.images.reclaimable += size;
             }
-            du.image_rows.push((names.join(", "), id.clone(), *size, users));
+            du.image_rows
+                .push((names.join(", "), id.clone(), *size, users));
         }
         for c in &containers {
             let size = container_size(c);

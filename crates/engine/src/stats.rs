@@ -81,8 +81,8 @@ impl Stats {
     pub fn cpu_percent(&self) -> f64 {
         let cpu = self.cpu_stats.cpu_usage.total_usage as f64
             - self.precpu_stats.cpu_usage.total_usage as f64;
-        let system = self.cpu_stats.system_cpu_usage as f64
-            - self.precpu_stats.system_cpu_usage as f64;
+        let system =
+            self.cpu_stats.system_cpu_usage as f64 - self.precpu_stats.system_cpu_usage as f64;
         if cpu > 0.0 && system > 0.0 && self.precpu_stats.system_cpu_usage > 0 {
             cpu / system * self.cpu_stats.online_cpus.max(1) as f64 * 100.0
         } else {

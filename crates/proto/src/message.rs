@@ -168,10 +168,10 @@ pub struct ContainerConfig {
 pub use isola_runtime_process::health::{Health, Probe};
 pub use isola_runtime_process::restart::RestartPolicy;
 
-/// `--memory`, `--cpus`, `--pids-limit`, applied to a cgroup in the guest.
-pub use isola_runtime_process::Limits;
 /// A sample of the container's usage (`isola stats`).
 pub use isola_runtime_process::usage::Usage;
+/// `--memory`, `--cpus`, `--pids-limit`, applied to a cgroup in the guest.
+pub use isola_runtime_process::Limits;
 pub use isola_runtime_process::{LinuxSettings, ProcessSpec};
 pub use oci_spec::runtime::Spec;
 

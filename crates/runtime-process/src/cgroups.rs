@@ -181,15 +181,10 @@ impl Cgroup {
             }
             CgroupVersion::V1 => {
                 self.write_limits_v1(limits)?;
-                for (ctrl, dir) in &self.dirs {
-                    match ctrl.as_str() {
-                        "devices" => {
-                            write(dir, "devices.deny", "a")?;
-                            for rule in devices {
-                                write(dir, "devices.allow", &rule.to_string())?;
-                            }
-                        }
-                        _ => {}
+                for (_, dir) in self.dirs.iter().filter(|(c, _)| c == "devices") {
+                    write(dir, "devices.deny", "a")?;
+                    for rule in devices {
+                        write(dir, "devices.allow", &rule.to_string())?;
                     }
                 }
             }
@@ -241,7 +236,9 @@ impl Cgroup {
         for (ctrl, dir) in &self.dirs {
             match ctrl.as_str() {
                 "memory" => {
-                    let memsw = limits.memory_and_swap().map_or("-1".into(), |v| v.to_string());
+                    let memsw = limits
+                        .memory_and_swap()
+                        .map_or("-1".into(), |v| v.to_string());
                     let touch_swap = limits.memory_bytes.is_some() || limits.memory_swap.is_some();
                     let mem = limits.memory_bytes.map(|m| m.to_string());
                     // memsw must never be below the memory limit: raise it
@@ -302,10 +299,12 @@ impl Cgroup {
     /// Whether the cgroup is frozen (or freezing).
     pub fn frozen(&self) -> bool {
         match self.freezer() {
-            Some((dir, true)) => fs::read_to_string(dir.join("cgroup.freeze"))
-                .is_ok_and(|s| s.trim() == "1"),
-            Some((dir, false)) => fs::read_to_string(dir.join("freezer.state"))
-                .is_ok_and(|s| s.trim() != "THAWED"),
+            Some((dir, true)) => {
+                fs::read_to_string(dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+            }
+            Some((dir, false)) => {
+                fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
+            }
             None => false,
         }
     }
@@ -398,15 +397,13 @@ impl Cgroup {
             CgroupVersion::V1 => {
                 for (ctrl, dir) in &self.dirs {
                     match ctrl.as_str() {
-                        "cpu" | "cpuacct" => {
-                            if dir.join("cpuacct.usage").exists() {
-                                s.cpu_total_ns = num(read(dir, "cpuacct.usage"));
-                                // cpuacct.stat is in USER_HZ ticks (100 a second).
-                                let ticks = keyed(read(dir, "cpuacct.stat"));
-                                s.cpu_user_ns = ticks.get("user").copied().unwrap_or(0) * 10_000_000;
-                                s.cpu_system_ns =
-                                    ticks.get("system").copied().unwrap_or(0) * 10_000_000;
-                            }
+                        "cpu" | "cpuacct" if dir.join("cpuacct.usage").exists() => {
+                            s.cpu_total_ns = num(read(dir, "cpuacct.usage"));
+                            // cpuacct.stat is in USER_HZ ticks (100 a second).
+                            let ticks = keyed(read(dir, "cpuacct.stat"));
+                            s.cpu_user_ns = ticks.get("user").copied().unwrap_or(0) * 10_000_000;
+                            s.cpu_system_ns =
+                                ticks.get("system").copied().unwrap_or(0) * 10_000_000;
                         }
                         "memory" => {
                             s.memory_usage = num(read(dir, "memory.usage_in_bytes"));
@@ -534,7 +531,11 @@ fn create_cpuset_dirs(dir: &Path) -> Result<()> {
         let parent = d.parent().unwrap_or(d);
         for f in ["cpuset.cpus", "cpuset.mems"] {
             let v = fs::read_to_string(parent.join(f)).unwrap_or_default();
-            if fs::read_to_string(d.join(f)).unwrap_or_default().trim().is_empty() {
+            if fs::read_to_string(d.join(f))
+                .unwrap_or_default()
+                .trim()
+                .is_empty()
+            {
                 write(d, f, v.trim())?;
             }
         }

@@ -43,7 +43,9 @@ impl Usage {
             system_cpu_ns: system_cpu_ns(),
             online_cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
             networks: if pid > 0 {
-                net_dev(&std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default())
+                net_dev(
+                    &std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default(),
+                )
             } else {
                 BTreeMap::new()
             },

@@ -174,7 +174,10 @@ impl Hypervisor for Qemu {
         // QMP, for pausing the vCPUs (`isola pause`); relative to workdir.
         c.args([
             "-qmp",
-            &format!("unix:{},server=on,wait=off", path(&crate::qmp::qmp_socket())),
+            &format!(
+                "unix:{},server=on,wait=off",
+                path(&crate::qmp::qmp_socket())
+            ),
         ]);
         c.args(["-kernel", &path(&s.kernel), "-initrd", &path(&s.initrd)]);
         c.args([

@@ -72,7 +72,11 @@ pub fn rmi(engine: &Engine, a: &RmiArgs) -> Result<i32> {
 
 pub fn tag(engine: &Engine, a: &TagArgs) -> Result<i32> {
     engine.images().tag(&a.source, &a.target)?;
-    let id = engine.images().resolve(&a.target).map(|i| i.id).unwrap_or_default();
+    let id = engine
+        .images()
+        .resolve(&a.target)
+        .map(|i| i.id)
+        .unwrap_or_default();
     engine.object_event("image", "tag", &id, &a.target);
     Ok(0)
 }

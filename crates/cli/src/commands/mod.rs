@@ -2,5 +2,5 @@ pub mod containers;
 pub mod images;
 pub mod network;
 pub mod registry;
-pub mod volumes;
 pub mod verbs;
+pub mod volumes;

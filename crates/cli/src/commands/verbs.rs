@@ -112,7 +112,12 @@ fn sig(v: f64, n: i32) -> String {
 
 /// Docker's `units.HumanSizeWithPrecision(v, 3)`: decimal units.
 fn decimal_size(bytes: u64) -> String {
-    scaled(bytes as f64, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB"], 3)
+    scaled(
+        bytes as f64,
+        1000.0,
+        &["B", "kB", "MB", "GB", "TB", "PB"],
+        3,
+    )
 }
 
 /// Docker's `units.BytesSize`: binary units, four significant digits.
@@ -138,7 +143,11 @@ fn scaled(mut v: f64, base: f64, units: &[&str], digits: i32) -> String {
 fn stats_row(s: &Stats, no_trunc: bool) -> serde_json::Value {
     let (rx, tx) = s.net_io();
     let (r, w) = s.block_io();
-    let id = if no_trunc { s.id.clone() } else { s.id[..12].to_string() };
+    let id = if no_trunc {
+        s.id.clone()
+    } else {
+        s.id[..12].to_string()
+    };
     serde_json::json!({
         "ID": id,
         "Container": id,
@@ -210,10 +219,7 @@ pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<i32> {
                 .filter(|c| a.all || c.state.status == isola_engine::Status::Running)
                 .collect())
         } else {
-            a.containers
-                .iter()
-                .map(|n| Ok(engine.lookup(n)?))
-                .collect()
+            a.containers.iter().map(|n| Ok(engine.lookup(n)?)).collect()
         }
     };
     let containers = match pick() {
@@ -224,7 +230,11 @@ pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<i32> {
         }
     };
     let format = a.format.clone().unwrap_or_else(|| STATS_TABLE.into());
-    let format = if format == "table" { STATS_TABLE.into() } else { format };
+    let format = if format == "table" {
+        STATS_TABLE.into()
+    } else {
+        format
+    };
     let sample = |cs: &[isola_engine::Container]| -> Result<Vec<Stats>> {
         cs.iter().map(|c| Ok(engine.stats(c)?)).collect()
     };
@@ -289,8 +299,16 @@ fn event_line(e: &isola_engine::Event) -> String {
 
 pub fn events(engine: &Engine, a: &EventsArgs) -> Result<i32> {
     let parsed = (|| -> Result<_> {
-        let since = a.since.as_deref().map(isola_engine::parse_time).transpose()?;
-        let until = a.until.as_deref().map(isola_engine::parse_time).transpose()?;
+        let since = a
+            .since
+            .as_deref()
+            .map(isola_engine::parse_time)
+            .transpose()?;
+        let until = a
+            .until
+            .as_deref()
+            .map(isola_engine::parse_time)
+            .transpose()?;
         Ok((since, until, EventFilter::parse(&a.filter)?))
     })();
     let (since, until, filter) = match parsed {
@@ -329,18 +347,6 @@ pub fn events(engine: &Engine, a: &EventsArgs) -> Result<i32> {
         return Ok(1);
     }
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn docker_units() {
-        assert_eq!(super::decimal_size(0), "0B");
-        assert_eq!(super::decimal_size(1234), "1.23kB");
-        assert_eq!(super::decimal_size(766), "766B");
-        assert_eq!(super::binary_size(1_597_440), "1.523MiB");
-        assert_eq!(super::binary_size(25_165_824_000), "23.44GiB");
-    }
 }
 
 pub fn attach(engine: &Engine, a: &AttachArgs) -> Result<i32> {
@@ -531,7 +537,11 @@ pub fn image_prune(engine: &Engine, a: &ImagePruneArgs) -> Result<i32> {
     if !p.removed.is_empty() {
         println!("Deleted Images:");
         for l in &p.removed {
-            println!("{}", l.replacen("Untagged: ", "untagged: ", 1).replacen("Deleted: ", "deleted: ", 1));
+            println!(
+                "{}",
+                l.replacen("Untagged: ", "untagged: ", 1)
+                    .replacen("Deleted: ", "deleted: ", 1)
+            );
         }
         println!();
     }
@@ -544,7 +554,10 @@ pub fn system_prune(engine: &Engine, a: &SystemPruneArgs) -> Result<i32> {
         Ok(f) => f,
         Err(code) => return Ok(code),
     };
-    let mut what = vec!["all stopped containers", "all networks not used by at least one container"];
+    let mut what = vec![
+        "all stopped containers",
+        "all networks not used by at least one container",
+    ];
     if a.volumes {
         what.push("all anonymous volumes not used by at least one container");
     }
@@ -589,7 +602,11 @@ pub fn system_prune(engine: &Engine, a: &SystemPruneArgs) -> Result<i32> {
     if !i.removed.is_empty() {
         println!("Deleted Images:");
         for l in &i.removed {
-            println!("{}", l.replacen("Untagged: ", "untagged: ", 1).replacen("Deleted: ", "deleted: ", 1));
+            println!(
+                "{}",
+                l.replacen("Untagged: ", "untagged: ", 1)
+                    .replacen("Deleted: ", "deleted: ", 1)
+            );
         }
         println!();
     }
@@ -606,16 +623,9 @@ pub fn system_df(engine: &Engine, a: &DfArgs) -> Result<i32> {
             return Ok(1);
         }
     };
-    let pct = |r: &isola_engine::DiskUsageRow| {
-        if r.size == 0 {
-            decimal_size(r.reclaimable)
-        } else {
-            format!(
-                "{} ({}%)",
-                decimal_size(r.reclaimable),
-                r.reclaimable * 100 / r.size
-            )
-        }
+    let pct = |r: &isola_engine::DiskUsageRow| match (r.reclaimable * 100).checked_div(r.size) {
+        Some(p) => format!("{} ({p}%)", decimal_size(r.reclaimable)),
+        None => decimal_size(r.reclaimable),
     };
     let row = |kind: &str, r: &isola_engine::DiskUsageRow| {
         serde_json::json!({
@@ -632,7 +642,12 @@ pub fn system_df(engine: &Engine, a: &DfArgs) -> Result<i32> {
             .image_rows
             .iter()
             .map(|(name, id, size, users)| {
-                let (repo, tag) = name.split(", ").next().unwrap_or("").rsplit_once(':').unwrap_or(("<none>", "<none>"));
+                let (repo, tag) = name
+                    .split(", ")
+                    .next()
+                    .unwrap_or("")
+                    .rsplit_once(':')
+                    .unwrap_or(("<none>", "<none>"));
                 vec![
                     repo.to_string(),
                     tag.to_string(),
@@ -644,7 +659,10 @@ pub fn system_df(engine: &Engine, a: &DfArgs) -> Result<i32> {
             .collect();
         print!(
             "{}",
-            crate::table::render(&["REPOSITORY", "TAG", "IMAGE ID", "SIZE", "CONTAINERS"], &rows)
+            crate::table::render(
+                &["REPOSITORY", "TAG", "IMAGE ID", "SIZE", "CONTAINERS"],
+                &rows
+            )
         );
         println!("\nContainers space usage:\n");
         let rows: Vec<Vec<String>> = du
@@ -670,7 +688,10 @@ pub fn system_df(engine: &Engine, a: &DfArgs) -> Result<i32> {
             .iter()
             .map(|(name, users, size)| vec![name.clone(), users.to_string(), decimal_size(*size)])
             .collect();
-        print!("{}", crate::table::render(&["VOLUME NAME", "LINKS", "SIZE"], &rows));
+        print!(
+            "{}",
+            crate::table::render(&["VOLUME NAME", "LINKS", "SIZE"], &rows)
+        );
         println!("\nBuild cache usage: 0B");
         return Ok(0);
     }
@@ -695,4 +716,16 @@ pub fn system_df(engine: &Engine, a: &DfArgs) -> Result<i32> {
     ];
     print!("{}", format_rows(&format, &rows, &headers)?);
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn docker_units() {
+        assert_eq!(super::decimal_size(0), "0B");
+        assert_eq!(super::decimal_size(1234), "1.23kB");
+        assert_eq!(super::decimal_size(766), "766B");
+        assert_eq!(super::binary_size(1_597_440), "1.523MiB");
+        assert_eq!(super::binary_size(25_165_824_000), "23.44GiB");
+    }
 }
