@@ -39,22 +39,21 @@ fn ps_line(i: &Isola, name: &str) -> String {
         .to_string()
 }
 
+/// `events` over the whole journal so far, with `extra` flags.
+fn journal(i: &Isola, extra: &[&str]) -> String {
+    let mut args = vec!["events", "--since", "0", "--until", "0s"];
+    args.extend_from_slice(extra);
+    i.ok(&args)
+}
+
 /// The journal's events so far, one `ACTION NAME` a line.
 fn events(i: &Isola, filters: &[&str]) -> Vec<String> {
-    let mut args = vec![
-        "events",
-        "--since",
-        "0",
-        "--until",
-        "0s",
-        "--format",
-        "{{.Action}} {{.Actor.Attributes.name}}",
-    ];
+    let mut args = vec!["--format", "{{.Action}} {{.Actor.Attributes.name}}"];
     for f in filters {
         args.push("--filter");
         args.push(f);
     }
-    i.ok(&args).lines().map(str::to_string).collect()
+    journal(i, &args).lines().map(str::to_string).collect()
 }
 
 /// The host cgroup file of a process-mode container (v1 controller or v2).
@@ -106,17 +105,15 @@ fn rename_is_atomic_refuses_taken_names_and_works_while_running() {
     let ev = events(&i, &[&format!("container={id}")]);
     assert!(ev.contains(&"rename b".to_string()), "{ev:?}");
     assert!(ev.iter().any(|e| e == "die b"), "{ev:?}");
-    let old = i.ok(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        "0s",
-        "--filter",
-        "event=rename",
-        "--format",
-        "{{.Actor.Attributes.oldName}}",
-    ]);
+    let old = journal(
+        &i,
+        &[
+            "--filter",
+            "event=rename",
+            "--format",
+            "{{.Actor.Attributes.oldName}}",
+        ],
+    );
     assert_eq!(old.trim(), "/a");
 }
 
@@ -138,29 +135,25 @@ fn restart_keeps_the_id_and_takes_time_and_signal() {
     assert_eq!(i.inspect("r", "{{.State.Status}}"), "running");
     let ev = events(&i, &["event=die"]);
     assert_eq!(ev.len(), 2, "{ev:?}");
-    let codes = i.ok(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        "0s",
-        "--filter",
-        "event=die",
-        "--format",
-        "{{.Actor.Attributes.exitCode}}",
-    ]);
+    let codes = journal(
+        &i,
+        &[
+            "--filter",
+            "event=die",
+            "--format",
+            "{{.Actor.Attributes.exitCode}}",
+        ],
+    );
     assert_eq!(codes.lines().last(), Some("137"), "{codes}");
-    let kills = i.ok(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        "0s",
-        "--filter",
-        "event=kill",
-        "--format",
-        "{{.Actor.Attributes.signal}}",
-    ]);
+    let kills = journal(
+        &i,
+        &[
+            "--filter",
+            "event=kill",
+            "--format",
+            "{{.Actor.Attributes.signal}}",
+        ],
+    );
     assert_eq!(kills.lines().collect::<Vec<_>>(), vec!["15", "9"]);
     // A stopped container just starts.
     i.ok(&["stop", "-t", "0", "r"]);
@@ -457,17 +450,7 @@ fn events_journal_streams_filters_and_formats() {
     assert!(events(&i, &["label=team=y"]).is_empty());
     // --until before everything: nothing; Docker's JSON shape.
     assert!(i.ok(&["events", "--since", "0", "--until", "1"]).is_empty());
-    let json = i.ok(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        "0s",
-        "--format",
-        "json",
-        "--filter",
-        "event=die",
-    ]);
+    let json = journal(&i, &["--format", "json", "--filter", "event=die"]);
     let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!(v["Type"], "container");
     assert_eq!(v["Action"], "die");
@@ -476,15 +459,7 @@ fn events_journal_streams_filters_and_formats() {
     assert_eq!(v["Actor"]["Attributes"]["image"], "busybox");
     assert!(v["timeNano"].as_i64().unwrap() / 1_000_000_000 == v["time"].as_i64().unwrap());
     // The default line: time, type, action, id, attributes.
-    let line = i.ok(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        "0s",
-        "--filter",
-        "event=create",
-    ]);
+    let line = journal(&i, &["--filter", "event=create"]);
     assert!(
         line.contains(" container create ") && line.contains("(image=busybox, name=e, team=x)"),
         "{line}"
@@ -504,19 +479,17 @@ fn events_journal_streams_filters_and_formats() {
     i.ok(&["rmi", "copy:1"]);
     i.ok(&["volume", "create", "vol"]);
     i.ok(&["volume", "rm", "vol"]);
-    let kinds = i.ok(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        "0s",
-        "--filter",
-        "type=image",
-        "--filter",
-        "type=volume",
-        "--format",
-        "{{.Type}} {{.Action}} {{.Actor.ID}}",
-    ]);
+    let kinds = journal(
+        &i,
+        &[
+            "--filter",
+            "type=image",
+            "--filter",
+            "type=volume",
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.ID}}",
+        ],
+    );
     let kinds: Vec<&str> = kinds.lines().collect();
     // The harness imported busybox first.
     assert!(kinds[0].starts_with("image import sha256:"), "{kinds:?}");

@@ -116,6 +116,19 @@ pub struct DiskUsageRow {
     pub reclaimable: u64,
 }
 
+impl DiskUsageRow {
+    /// Counts one object of `size` bytes, in use or reclaimable.
+    fn count(&mut self, size: u64, active: bool) {
+        self.total += 1;
+        self.size += size;
+        if active {
+            self.active += 1;
+        } else {
+            self.reclaimable += size;
+        }
+    }
+}
+
 /// `system df`.
 #[derive(Debug, Clone, Default)]
 pub struct DiskUsage {
@@ -244,25 +257,13 @@ impl Engine {
                 .iter()
                 .filter(|c| c.config.image_id == *id)
                 .count();
-            du.images.total += 1;
-            du.images.size += size;
-            if users > 0 {
-                du.images.active += 1;
-            } else {
-                du.images.reclaimable += size;
-            }
+            du.images.count(*size, users > 0);
             du.image_rows
                 .push((names.join(", "), id.clone(), *size, users));
         }
         for c in &containers {
             let size = container_size(c);
-            du.containers.total += 1;
-            du.containers.size += size;
-            if stopped(c) {
-                du.containers.reclaimable += size;
-            } else {
-                du.containers.active += 1;
-            }
+            du.containers.count(size, !stopped(c));
             du.container_rows.push((
                 c.name().to_string(),
                 c.id().to_string(),
@@ -277,13 +278,7 @@ impl Engine {
                 .filter(|c| c.config.mounts.iter().any(|m| m.name == v.name))
                 .count();
             let size = dir_size(&v.mountpoint);
-            du.volumes.total += 1;
-            du.volumes.size += size;
-            if users > 0 {
-                du.volumes.active += 1;
-            } else {
-                du.volumes.reclaimable += size;
-            }
+            du.volumes.count(size, users > 0);
             du.volume_rows.push((v.name.clone(), users, size));
         }
         Ok(du)

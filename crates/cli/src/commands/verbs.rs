@@ -500,6 +500,23 @@ fn prune_filter(items: &[String]) -> Result<isola_engine::PruneFilter, i32> {
     })
 }
 
+/// A prune's list of what it removed, as Docker prints it.
+fn print_removed(title: &str, lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    println!("{title}");
+    for l in lines {
+        // Docker's image prune lower-cases rmi's "Untagged:"/"Deleted:".
+        println!(
+            "{}",
+            l.replacen("Untagged: ", "untagged: ", 1)
+                .replacen("Deleted: ", "deleted: ", 1)
+        );
+    }
+    println!();
+}
+
 pub fn container_prune(engine: &Engine, a: &ContainerPruneArgs) -> Result<i32> {
     let filter = match prune_filter(&a.filter) {
         Ok(f) => f,
@@ -509,13 +526,7 @@ pub fn container_prune(engine: &Engine, a: &ContainerPruneArgs) -> Result<i32> {
         return Ok(1);
     }
     let p = engine.container_prune(&filter)?;
-    if !p.removed.is_empty() {
-        println!("Deleted Containers:");
-        for id in &p.removed {
-            println!("{id}");
-        }
-        println!();
-    }
+    print_removed("Deleted Containers:", &p.removed);
     println!("Total reclaimed space: {}", decimal_size(p.reclaimed));
     Ok(0)
 }
@@ -534,17 +545,7 @@ pub fn image_prune(engine: &Engine, a: &ImagePruneArgs) -> Result<i32> {
         return Ok(1);
     }
     let p = engine.image_prune(a.all, &filter)?;
-    if !p.removed.is_empty() {
-        println!("Deleted Images:");
-        for l in &p.removed {
-            println!(
-                "{}",
-                l.replacen("Untagged: ", "untagged: ", 1)
-                    .replacen("Deleted: ", "deleted: ", 1)
-            );
-        }
-        println!();
-    }
+    print_removed("Deleted Images:", &p.removed);
     println!("Total reclaimed space: {}", decimal_size(p.reclaimed));
     Ok(0)
 }
@@ -571,45 +572,17 @@ pub fn system_prune(engine: &Engine, a: &SystemPruneArgs) -> Result<i32> {
     }
     let mut total = 0;
     let c = engine.container_prune(&filter)?;
-    if !c.removed.is_empty() {
-        println!("Deleted Containers:");
-        for id in &c.removed {
-            println!("{id}");
-        }
-        println!();
-    }
+    print_removed("Deleted Containers:", &c.removed);
     total += c.reclaimed;
     let nets = engine.network_prune()?;
-    if !nets.is_empty() {
-        println!("Deleted Networks:");
-        for n in &nets {
-            println!("{n}");
-        }
-        println!();
-    }
+    print_removed("Deleted Networks:", &nets);
     if a.volumes {
         let v = engine.volume_prune_sized(false)?;
-        if !v.removed.is_empty() {
-            println!("Deleted Volumes:");
-            for n in &v.removed {
-                println!("{n}");
-            }
-            println!();
-        }
+        print_removed("Deleted Volumes:", &v.removed);
         total += v.reclaimed;
     }
     let i = engine.image_prune(a.all, &filter)?;
-    if !i.removed.is_empty() {
-        println!("Deleted Images:");
-        for l in &i.removed {
-            println!(
-                "{}",
-                l.replacen("Untagged: ", "untagged: ", 1)
-                    .replacen("Deleted: ", "deleted: ", 1)
-            );
-        }
-        println!();
-    }
+    print_removed("Deleted Images:", &i.removed);
     total += i.reclaimed;
     println!("Total reclaimed space: {}", decimal_size(total));
     Ok(0)
