@@ -73,38 +73,46 @@ fn cgroup_file(ctrl: &str, id: &str, file: &str) -> String {
 #[test]
 fn rename_is_atomic_refuses_taken_names_and_works_while_running() {
     let i = Isola::new();
-    let id = run_sleeper(&i, PROCESS, "a");
+    let id = run_sleeper(&i, PROCESS, "old-name");
     i.ok(&["create", "--name", "taken", "busybox", "true"]);
-    i.ok(&["rename", "a", "b"]);
-    assert_eq!(i.inspect("b", "{{.Name}}"), "/b");
-    assert_eq!(i.id("b"), id);
-    assert!(ps_line(&i, "b").contains("Up "), "{}", ps_line(&i, "b"));
+    i.ok(&["rename", "old-name", "new-name"]);
+    assert_eq!(i.inspect("new-name", "{{.Name}}"), "/new-name");
+    assert_eq!(i.id("new-name"), id);
+    assert!(
+        ps_line(&i, "new-name").contains("Up "),
+        "{}",
+        ps_line(&i, "new-name")
+    );
     // The old name is free again, for lookups and for new containers.
     assert_fails(
-        &i.run(&["inspect", "--type", "container", "a"]),
+        &i.run(&["inspect", "--type", "container", "old-name"]),
         125,
         "no such container",
     );
-    assert!(!i.path().join("names/a").exists());
+    assert!(!i.path().join("names/old-name").exists());
     // A taken name, the same name, a bad name: exit 1, nothing changed.
-    assert_fails(&i.run(&["rename", "b", "taken"]), 1, "already in use");
-    assert_fails(&i.run(&["rename", "b", "b"]), 1, "same name");
+    assert_fails(
+        &i.run(&["rename", "new-name", "taken"]),
+        1,
+        "already in use",
+    );
+    assert_fails(&i.run(&["rename", "new-name", "new-name"]), 1, "same name");
     // Attack: a name that would leave the names directory.
     assert_fails(
-        &i.run(&["rename", "b", "../evil"]),
+        &i.run(&["rename", "new-name", "../evil"]),
         1,
         "invalid container name",
     );
     assert!(!i.path().join("evil").exists());
     assert_fails(&i.run(&["rename", "nope", "c"]), 1, "no such container");
-    assert_eq!(i.inspect(&id, "{{.Name}}"), "/b");
+    assert_eq!(i.inspect(&id, "{{.Name}}"), "/new-name");
     assert_eq!(i.id("taken").len(), 64);
-    i.ok(&["create", "--name", "a", "busybox", "true"]);
+    i.ok(&["create", "--name", "old-name", "busybox", "true"]);
     // The running container stops under its new name, and its events say so.
-    i.ok(&["stop", "-t", "0", "b"]);
+    i.ok(&["stop", "-t", "0", "new-name"]);
     let ev = events(&i, &[&format!("container={id}")]);
-    assert!(ev.contains(&"rename b".to_string()), "{ev:?}");
-    assert!(ev.iter().any(|e| e == "die b"), "{ev:?}");
+    assert!(ev.contains(&"rename new-name".to_string()), "{ev:?}");
+    assert!(ev.iter().any(|e| e == "die new-name"), "{ev:?}");
     let old = journal(
         &i,
         &[
@@ -114,7 +122,7 @@ fn rename_is_atomic_refuses_taken_names_and_works_while_running() {
             "{{.Actor.Attributes.oldName}}",
         ],
     );
-    assert_eq!(old.trim(), "/a");
+    assert_eq!(old.trim(), "/old-name");
 }
 
 #[test]
@@ -714,7 +722,13 @@ fn vm_pause_update_stats_rename_restart() {
         info.contains(" vm: available"),
         "VM isolation unavailable: {info}"
     );
-    let id = run_sleeper(&i, VM, "v");
+    // With a terminal: detach keys are read from a raw terminal only.
+    let id = i
+        .ok(&[
+            "run", "-d", "-it", VM, "--name", "v", "busybox", "sleep", "600",
+        ])
+        .trim()
+        .to_string();
     i.ok(&["exec", "v", "true"]); // booted and answering
     i.ok(&["rename", "v", "w"]);
     assert_eq!(i.inspect(&id, "{{.Name}}"), "/w");
