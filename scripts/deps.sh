@@ -10,8 +10,9 @@ if [ $# -gt 0 ]; then
 else
   # busybox-static: the built-in image; procps: top; tini: --init; qemu/erofs/e2fs/cpio/file:
   # VM isolation (guest disks, the agent's initramfs); netavark/aardvark-dns/iptables: bridge
-  # networks, published ports and DNS (iproute2 also gives tc for the VM NIC).
-  pkgs=(busybox-static procps iproute2 qemu-system-x86 erofs-utils e2fsprogs cpio file tini netavark aardvark-dns iptables)
+  # networks, published ports and DNS (iproute2 also gives tc for the VM NIC); bsdutils:
+  # `script`, the pseudo-terminal of the attach tests.
+  pkgs=(busybox-static procps iproute2 qemu-system-x86 erofs-utils e2fsprogs cpio file tini netavark aardvark-dns iptables bsdutils)
   command -v cargo >/dev/null || { echo "deps: cargo is missing: install Rust with rustup" >&2; exit 1; }
 fi
 missing=()
