@@ -330,6 +330,23 @@ fn update_changes_the_limits_of_a_running_container_and_persists_them() {
     );
     assert_fails(&i.run(&["update", "u"]), 1, "one or more flags");
     assert_eq!(i.inspect("u", "{{.HostConfig.Memory}}"), "67108864");
+    // A new restart policy applies to the running container's next end.
+    i.ok(&[
+        "run",
+        "-d",
+        PROCESS,
+        "--name",
+        "again",
+        "busybox",
+        "sh",
+        "-c",
+        "while [ ! -f /tmp/go ]; do sleep 0.1; done; exit 1",
+    ]);
+    i.ok(&["update", "--restart", "on-failure:1", "again"]);
+    i.ok(&["exec", "again", "touch", "/tmp/go"]);
+    eventually("one restart, then exited", || {
+        i.inspect("again", "{{.State.Status}} {{.RestartCount}}") == "exited 1"
+    });
     // A stopped container keeps the new limits for its next start.
     i.ok(&["stop", "-t", "0", "u"]);
     i.ok(&["update", "--pids-limit", "7", "u"]);
@@ -750,8 +767,20 @@ fn vm_pause_update_stats_rename_restart() {
         "for n in 1 2 3 4 5; do sleep 5 & done; wait",
     ]);
     assert!(stderr(&o).contains("fork") || !o.status.success(), "{o:?}");
-    // Raised again (the sleeps it started may still hold the slots).
-    i.ok(&["update", "--pids-limit", "100", "w"]);
+    // Raised again (the sleeps it started may still hold the slots); the
+    // agent takes a new restart policy too.
+    i.ok(&[
+        "update",
+        "--pids-limit",
+        "100",
+        "--restart",
+        "on-failure:2",
+        "w",
+    ]);
+    assert_eq!(
+        i.inspect("w", "{{json .HostConfig.RestartPolicy}}"),
+        r#"{"MaximumRetryCount":2,"Name":"on-failure"}"#
+    );
     // Paused: the vCPUs stand still (the agent cannot answer), then go on.
     i.ok(&["pause", "w"]);
     assert_eq!(

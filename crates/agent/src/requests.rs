@@ -111,7 +111,10 @@ impl Agent {
                     rows: procs::table(&pids),
                 });
             }
-            Message::UpdateLimits { limits } => {
+            Message::UpdateLimits { limits, restart } => {
+                if let Some(policy) = restart {
+                    self.restarter.set_policy(policy);
+                }
                 let reply = match &self.container {
                     Some(c) => match c.cgroup.update(&limits) {
                         Ok(()) => Message::Ok {},

@@ -191,9 +191,11 @@ impl Engine {
             cpu_shares: u.cpu_shares.filter(|s| *s > 0),
             cpuset_cpus: u.cpuset_cpus.clone(),
         };
-        if c.state.status == Status::Running && c.state.init_alive() && changed != Limits::default()
+        if c.state.status == Status::Running
+            && c.state.init_alive()
+            && (changed != Limits::default() || u.restart.is_some())
         {
-            self.backend(&c).update(&c, &changed)?;
+            self.backend(&c).update(&c, &changed, u.restart)?;
         }
         let h = &mut c.config.host_config;
         if let Some(m) = u.memory {

@@ -227,6 +227,10 @@ impl Engine {
                 let _ = backend.cleanup(c);
                 return Ok(code); // `rm -f` owns the rest
             }
+            // Its name and restart policy may have changed since it
+            // started (`rename`, `update --restart`).
+            let _ = c.reload_config();
+            restarter.set_policy(c.config.host_config.restart_policy);
             let delay = if c.config.host_config.auto_remove {
                 None
             } else {
@@ -236,8 +240,6 @@ impl Engine {
             c.state.oom_killed = oom;
             c.state.finished_at = Some(now_rfc3339());
             c.state.pid = 0;
-            // Its name may have changed since it started (`rename`).
-            let _ = c.reload_config();
             if oom {
                 self.container_event(c, "oom", &[]);
             }

@@ -86,7 +86,12 @@ pub enum Message {
     /// Client (3.2): change the limits of the container's cgroup in the
     /// guest (`isola update`); only the limits set change. Answered by
     /// `Ok` or `Error`.
-    UpdateLimits { limits: Limits },
+    UpdateLimits {
+        limits: Limits,
+        /// A new `--restart` policy, from the main process's next end on.
+        #[serde(default)]
+        restart: Option<RestartPolicy>,
+    },
     /// Client (3.2): what the container uses now (`isola stats`).
     GetUsage {},
     /// Guest (3.2): the answer to `GetUsage`, sampled in the guest.

@@ -117,6 +117,12 @@ impl Restarter {
         self.policy
     }
 
+    /// Replaces the policy (`isola update --restart` on a running
+    /// container); the count and back-off go on.
+    pub fn set_policy(&mut self, policy: RestartPolicy) {
+        self.policy = policy;
+    }
+
     /// The process ended with `code` after running `ran_for`; `stopped`
     /// says the user stopped or killed it. Returns how long to wait before
     /// starting it again, or `None` when it stays stopped.

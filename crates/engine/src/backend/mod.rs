@@ -108,8 +108,14 @@ pub(crate) trait Backend {
     /// Thaws a paused container (`unpause`, and before `stop`/`kill`).
     fn unpause(&self, c: &Container) -> Result<()>;
     /// Applies changed limits to the running container (`update`): only
-    /// the limits `changed` sets.
-    fn update(&self, c: &Container, changed: &isola_runtime_process::Limits) -> Result<()>;
+    /// the limits `changed` sets, and a new restart policy if given (the
+    /// process-mode monitor rereads it from the configuration).
+    fn update(
+        &self,
+        c: &Container,
+        changed: &isola_runtime_process::Limits,
+        restart: Option<isola_runtime_process::restart::RestartPolicy>,
+    ) -> Result<()>;
     /// One sample of what the running container uses (`stats`).
     fn usage(&self, c: &Container) -> Result<isola_runtime_process::usage::Usage>;
 

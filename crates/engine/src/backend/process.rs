@@ -293,7 +293,12 @@ impl Backend for ProcessBackend {
         Ok(cgroup(c).thaw()?)
     }
 
-    fn update(&self, c: &Container, changed: &Limits) -> Result<()> {
+    fn update(
+        &self,
+        c: &Container,
+        changed: &Limits,
+        _restart: Option<isola_runtime_process::restart::RestartPolicy>,
+    ) -> Result<()> {
         Ok(cgroup(c).update(changed)?)
     }
 

@@ -464,11 +464,17 @@ impl Backend for VmBackend {
 
     /// The limits of the container's cgroup in the guest; the VM's own RAM
     /// and vCPUs are fixed at boot.
-    fn update(&self, c: &Container, changed: &isola_runtime_process::Limits) -> Result<()> {
+    fn update(
+        &self,
+        c: &Container,
+        changed: &isola_runtime_process::Limits,
+        restart: Option<isola_runtime_process::restart::RestartPolicy>,
+    ) -> Result<()> {
         let mut client = connect(c)?;
         match client
             .call(&Message::UpdateLimits {
                 limits: changed.clone(),
+                restart,
             })
             .map_err(vm_err)?
         {
