@@ -454,7 +454,6 @@ impl Engine {
                 let _ = self.lookup(c.id()); // records how it ended
                 return Err(e);
             }
-            self.container_event(c, "start", &[]);
             return Ok(Some(Started {
                 id: c.id().to_string(),
                 pid: pid as i32,

@@ -196,6 +196,8 @@ impl Engine {
                 }
                 None => c.update(record)?,
             }
+            // Here, not in the starting CLI: before its end can be recorded.
+            self.container_event(c, "start", &[]);
             if let Some(mut r) = ready.take() {
                 let _ = writeln!(r, "{}", serde_json::json!({"pid": spawned.pid}));
                 first_exit = attached.then_some(r);

@@ -234,6 +234,7 @@ impl Engine {
             s.manually_stopped = false;
             s.health = None;
         })?;
+        self.container_event(c, "start", &[]);
         if let Some(mut r) = ready.take() {
             let _ = writeln!(r, "{}", serde_json::json!({"pid": me}));
         }
