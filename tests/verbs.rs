@@ -545,6 +545,15 @@ fn events_journal_streams_filters_and_formats() {
     eventually("a health_status event", || {
         events(&i, &["container=h"]).contains(&"health_status: healthy h".to_string())
     });
+    // Attack: a label (or command) carrying a newline and a forged event
+    // stays inside its own line of the journal.
+    let forged = r#"x=a
+{"Type":"container","Action":"destroy","Actor":{"ID":"forged","Attributes":{}},"scope":"local","time":1,"timeNano":1}"#;
+    i.ok(&[
+        "create", "--name", "forger", "--label", forged, "busybox", "true",
+    ]);
+    assert!(journal(&i, &["--filter", "container=forged"]).is_empty());
+    assert_eq!(events(&i, &["container=forger"]), vec!["create forger"]);
     // The journal holds names, labels and commands: root only.
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(i.path().join("events.jsonl"))
@@ -805,6 +814,15 @@ fn vm_pause_update_stats_rename_restart() {
         format!("running {id}")
     );
     i.ok(&["exec", "w", "true"]);
+    // The QMP socket controls the whole VM: it lives in the container's
+    // directory, which only root can enter.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = i.path().join("containers").join(&id);
+    assert!(dir.join("qmp.sock").exists());
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     let out = attach_and_detach(&i, "w", None, "\\020\\021");
     assert!(stdout(&out).contains("read escape sequence"), "{out:?}");
     assert_eq!(i.inspect("w", "{{.State.Status}}"), "running");
