@@ -69,6 +69,8 @@ impl Container {
             },
             // Each guest boots fresh: nothing to keep compiled programs in.
             seccomp_cache: None,
+            start_gate: None,
+            join_namespaces: run.join_namespaces.clone(),
         };
         let mut container = Container {
             init_pid: 0,

@@ -126,7 +126,7 @@ fn join_and_clone(
     let child = Box::new(|| {
         let stdio = stdio.take().expect("clone callback runs once");
         let err = match stdio::install(stdio, console, false) {
-            Ok(()) => exec_process(process, filters),
+            Ok(()) => exec_process(process, filters, None),
             Err(e) => e,
         };
         report(err_w, &err) as isize

@@ -26,16 +26,33 @@ pub(crate) fn report(pipe: &OwnedFd, err: &Error) -> i32 {
     code
 }
 
+/// The code a gated init sends when it is ready and waits for `start`.
+const READY: i32 = i32::MIN;
+
+/// A created container's init: the pipe on which it reports ready, and the
+/// gate it then waits at.
+pub(crate) struct Gate<'a> {
+    pub ready: &'a OwnedFd,
+    pub gate: &'a crate::StartGate,
+}
+
 /// Reads the child's report: `None` when the pipe closed empty (exec
-/// succeeded), else the error it sent.
+/// succeeded) or the child reported ready at its start gate, else the
+/// error it sent.
 pub(crate) fn read_report(pipe: OwnedFd) -> Option<Error> {
-    let mut buf = Vec::new();
-    let _ = std::io::Read::read_to_end(&mut std::fs::File::from(pipe), &mut buf);
-    if buf.len() < 4 {
+    use std::io::Read;
+    let mut file = std::fs::File::from(pipe);
+    let mut head = [0u8; 4];
+    if file.read_exact(&mut head).is_err() {
         return None;
     }
-    let code = i32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    let message = String::from_utf8_lossy(&buf[4..]).into_owned();
+    let code = i32::from_le_bytes(head);
+    if code == READY {
+        return None;
+    }
+    let mut buf = Vec::new();
+    let _ = file.read_to_end(&mut buf);
+    let message = String::from_utf8_lossy(&buf).into_owned();
     Some(match code {
         126 | 127 => Error::Exec { code, message },
         _ => Error::Setup(message),
@@ -44,8 +61,12 @@ pub(crate) fn read_report(pipe: OwnedFd) -> Option<Error> {
 
 /// Takes on the container process's identity, working directory and
 /// privileges, then executes it. Returns only on error.
-pub(crate) fn exec_process(process: &ProcessSpec, filters: &[seccomp::BpfProgram]) -> Error {
-    match prepare_and_exec(process, filters) {
+pub(crate) fn exec_process(
+    process: &ProcessSpec,
+    filters: &[seccomp::BpfProgram],
+    gate: Option<Gate<'_>>,
+) -> Error {
+    match prepare_and_exec(process, filters, gate) {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -54,6 +75,7 @@ pub(crate) fn exec_process(process: &ProcessSpec, filters: &[seccomp::BpfProgram
 fn prepare_and_exec(
     process: &ProcessSpec,
     filters: &[seccomp::BpfProgram],
+    gate: Option<Gate<'_>>,
 ) -> Result<std::convert::Infallible> {
     reset_signals()?;
     let mut id = user::resolve(Path::new("/"), &process.user)?;
@@ -115,8 +137,46 @@ fn prepare_and_exec(
     }
     // Nothing but stdio may cross into the container (CVE-2024-21626).
     sys::cloexec_from(3);
+    if let Some(gate) = gate {
+        wait_at_gate(&gate);
+        // Nobody reads the error pipe any more: report on stderr.
+        let err = exec_error(&process.args[0], execve(&path, &argv, &envp).unwrap_err());
+        give_up(&err);
+    }
     let err = execve(&path, &argv, &envp).unwrap_err();
     Err(exec_error(&process.args[0], err))
+}
+
+/// Reports ready, then blocks until `start` opens the FIFO, and runs the
+/// `startContainer` hooks. Like runc, this happens as the container's user
+/// with its capabilities and seccomp policy already in force, so nothing
+/// the init does after `create` returned runs with more privilege than the
+/// command. Errors from here on go to the container's stderr.
+fn wait_at_gate(gate: &Gate<'_>) {
+    let _ = nix::unistd::write(gate.ready, &READY.to_le_bytes());
+    // Our own fd table through the container's /proc: the FIFO's host path
+    // is not reachable from inside the new root.
+    let path = format!("/proc/self/fd/{}", gate.gate.fifo.as_raw_fd());
+    let opened = std::fs::OpenOptions::new().write(true).open(&path);
+    if let Err(e) = opened.and_then(|mut f| std::io::Write::write_all(&mut f, b"0")) {
+        give_up(&Error::Setup(format!("waiting for start: {e}")));
+    }
+    for hook in &gate.gate.hooks {
+        if let Err(e) = hook.run(&gate.gate.state) {
+            give_up(&Error::Setup(format!("startContainer {e}")));
+        }
+    }
+}
+
+/// Ends a gated init whose parent is gone: the message on stderr, the
+/// code as its exit status.
+fn give_up(err: &Error) -> ! {
+    let code = match err {
+        Error::Exec { code, .. } => *code,
+        _ => SETUP_FAILED,
+    };
+    eprintln!("isola-runtime: {err}");
+    std::process::exit(code)
 }
 
 /// `--ulimit` names, as Docker takes them, and their resources.

@@ -113,6 +113,19 @@ pub fn make_private() -> Result<()> {
 
 /// Mounts the overlay root `r` at its target.
 pub(crate) fn mount_rootfs(r: &crate::Rootfs) -> Result<()> {
+    if r.lower.is_empty() && r.upper.as_os_str().is_empty() {
+        // A root prepared by the caller (an OCI bundle's `rootfs`, which
+        // containerd mounted): bound onto itself so it is a mount point
+        // pivot_root accepts, as runc does.
+        return mount(
+            Some(&r.target),
+            &r.target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx(|| format!("binding the prepared root {}", r.target.display()));
+    }
     if r.lower.is_empty() {
         return Err(Error::Setup("the image has no layers".into()));
     }

@@ -84,6 +84,8 @@ pub struct FromSpec {
     pub mounts: Vec<UserMount>,
     pub linux: LinuxSettings,
     pub limits: Limits,
+    /// Namespaces (ipc, uts, pid) joined by path instead of created.
+    pub join_namespaces: Vec<(LinuxNamespaceType, PathBuf)>,
 }
 
 fn unsupported(what: String) -> Error {
@@ -160,6 +162,7 @@ pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
         .as_ref()
         .ok_or_else(|| unsupported("a spec without a linux section".into()))?;
     let mut network_path = None;
+    let mut join_namespaces = Vec::new();
     let namespaces: Vec<LinuxNamespaceType> = linux_spec
         .namespaces()
         .iter()
@@ -167,6 +170,15 @@ pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
         .map(|n| {
             if let (LinuxNamespaceType::Network, Some(p)) = (n.typ(), n.path()) {
                 network_path = Some(p.clone());
+                return Ok(n.typ());
+            }
+            // A pod's containers join its sandbox's namespaces by path.
+            if let (
+                LinuxNamespaceType::Ipc | LinuxNamespaceType::Uts | LinuxNamespaceType::Pid,
+                Some(p),
+            ) = (n.typ(), n.path())
+            {
+                join_namespaces.push((n.typ(), p.clone()));
                 return Ok(n.typ());
             }
             if n.path().is_some() {
@@ -347,6 +359,7 @@ pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
         mounts,
         linux,
         limits,
+        join_namespaces,
     })
 }
 
@@ -396,8 +409,8 @@ mod tests {
                 "a nfs mount on /data",
             ),
             (
-                serde_json::json!({"linux": {"namespaces": [{"type": "pid", "path": "/proc/1/ns/pid"}, {"type": "mount"}]}}),
-                "joining the Pid namespace",
+                serde_json::json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "mount", "path": "/proc/1/ns/mnt"}]}}),
+                "joining the Mount namespace",
             ),
             (
                 serde_json::json!({"linux": {"namespaces": [{"type": "mount"}]}}),

@@ -3,7 +3,7 @@
 //! becomes the parent of the container's init, so it can reap it and
 //! record its exit status.
 
-use crate::init::{exec_process, read_report, report, wait_for_parent};
+use crate::init::{exec_process, read_report, report, wait_for_parent, Gate};
 use crate::stdio::{self, receive_master, ConsoleChannel, Stdio};
 use crate::{mounts, net, sys, Cgroup, Context, Error, Result};
 use nix::fcntl::OFlag;
@@ -11,6 +11,7 @@ use nix::sched::{clone, unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{pipe2, sethostname, Pid};
+use oci_spec::runtime::LinuxNamespaceType;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
@@ -84,6 +85,27 @@ pub struct ContainerSpec {
     /// Where compiled seccomp programs are kept between starts (`None`:
     /// compile every time, as the guest agent does).
     pub seccomp_cache: Option<PathBuf>,
+    /// The create/start split of an OCI runtime: set up everything, report
+    /// ready, then wait for `start` before executing the command (`None`:
+    /// execute at once).
+    pub start_gate: Option<StartGate>,
+    /// Namespaces (ipc, uts, pid) joined by path instead of created: a
+    /// Kubernetes pod's containers share its sandbox's.
+    pub join_namespaces: Vec<(oci_spec::runtime::LinuxNamespaceType, PathBuf)>,
+}
+
+/// Where a created container's init waits for `start`, and what it runs
+/// then: the gate is an `O_PATH` fd of a FIFO (runc's `exec.fifo`); the
+/// init opens it for writing, which blocks until `start` opens it for
+/// reading, so the PID exists (and can be signalled) between the two.
+#[derive(Debug, Clone)]
+pub struct StartGate {
+    pub fifo: std::sync::Arc<OwnedFd>,
+    /// The spec's `startContainer` hooks: run in the container's
+    /// namespaces after `start`, before the command, with the state on stdin.
+    pub hooks: Vec<crate::hooks::Hook>,
+    /// The container's OCI state, the hooks' stdin.
+    pub state: String,
 }
 
 /// A started process: its host PID and start time (which together survive
@@ -116,13 +138,29 @@ pub fn spawn(spec: &ContainerSpec, cgroup: &Cgroup, stdio: Stdio) -> Result<Spaw
     if spec.network == Network::None {
         flags |= CloneFlags::CLONE_NEWNET;
     }
+    let mut joins = Vec::new();
+    for (typ, path) in &spec.join_namespaces {
+        let file = std::fs::File::open(path)
+            .map_err(|e| Error::Setup(format!("opening the namespace {}: {e}", path.display())))?;
+        if *typ == LinuxNamespaceType::Pid {
+            // A PID namespace is entered by the children of the process
+            // that joins it: join it here, clone into it below. This
+            // changes where this process's later children go, so only a
+            // runtime that exits after starting one container may ask.
+            nix::sched::setns(&file, CloneFlags::CLONE_NEWPID)
+                .ctx(|| format!("joining the PID namespace {}", path.display()))?;
+            flags.remove(CloneFlags::CLONE_NEWPID);
+        } else {
+            joins.push((file, *typ, path));
+        }
+    }
     let console = ConsoleChannel::for_stdio(&stdio)?;
     let mut stdio = Some(stdio);
     let mut stack = vec![0u8; STACK_SIZE];
     let child_end = console.as_ref().map(|c| &c.child);
     let child = Box::new(|| {
         let stdio = stdio.take().expect("clone callback runs once");
-        let err = match container_init(spec, &filters, stdio, child_end, &sync_r) {
+        let err = match container_init(spec, &filters, stdio, child_end, &sync_r, &err_w, &joins) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -163,6 +201,8 @@ fn container_init(
     stdio: Stdio,
     console: Option<&OwnedFd>,
     sync: &OwnedFd,
+    err_w: &OwnedFd,
+    joins: &[(std::fs::File, LinuxNamespaceType, &PathBuf)],
 ) -> Result<std::convert::Infallible> {
     // Until it executes the command, this process is a copy of the host's
     // isola binary inside the container's namespaces.
@@ -173,7 +213,23 @@ fn container_init(
     // Now that the parent moved us into the container's cgroup, make it our
     // cgroup namespace root.
     unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "new cgroup namespace".into())?;
-    sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
+    let mut own_uts = true;
+    for (file, typ, path) in joins {
+        let flag = match typ {
+            LinuxNamespaceType::Uts => {
+                own_uts = false;
+                CloneFlags::CLONE_NEWUTS
+            }
+            _ => CloneFlags::CLONE_NEWIPC,
+        };
+        nix::sched::setns(file, flag)
+            .ctx(|| format!("joining the {typ:?} namespace {}", path.display()))?;
+    }
+    // Without a hostname the container keeps the one it was created with
+    // (the spec's rule); a joined UTS namespace keeps its owner's.
+    if own_uts && !spec.hostname.is_empty() {
+        sethostname(&spec.hostname).ctx(|| "sethostname".into())?;
+    }
     match &spec.network {
         Network::None => net::loopback_up()?,
         Network::Join(path) => {
@@ -189,6 +245,10 @@ fn container_init(
     }
     mounts::enter_rootfs(spec)?;
     stdio::install(stdio, console, true)?;
+    let gate = spec.start_gate.as_ref().map(|g| Gate {
+        ready: err_w,
+        gate: g,
+    });
     if spec.linux.init.is_some() {
         // The init runs the command as its child, reaps zombies and
         // forwards signals.
@@ -197,9 +257,9 @@ fn container_init(
             .into_iter()
             .chain(process.args)
             .collect();
-        return Err(exec_process(&process, filters));
+        return Err(exec_process(&process, filters, gate));
     }
-    Err(exec_process(&spec.process, filters))
+    Err(exec_process(&spec.process, filters, gate))
 }
 
 /// Kills and reaps a child we started but will not hand out.

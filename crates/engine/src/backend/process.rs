@@ -122,6 +122,8 @@ impl ProcessBackend {
             mounts: run.mounts,
             linux: run.linux,
             seccomp_cache: Some(c.seccomp_cache()),
+            start_gate: None,
+            join_namespaces: run.join_namespaces.clone(),
         };
         spawn(&spec, &cgroup, stdio).map_err(|e| {
             let _ = cgroup.remove();
