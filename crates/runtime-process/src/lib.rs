@@ -49,7 +49,7 @@ pub use exec::{exec, wait_exit_code};
 pub use init::is_rlimit;
 pub use linux::{DeviceNode, LinuxSettings};
 pub use spawn::{spawn, ContainerSpec, Network, ProcessSpec, Rlimit, Rootfs, Spawned, StartGate};
-pub use stdio::Stdio;
+pub use stdio::{send_fd, Stdio};
 pub use streams::Streams;
 pub use volume::{MountKind, Propagation, UserMount};
 

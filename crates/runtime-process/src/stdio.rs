@@ -76,6 +76,21 @@ pub(crate) fn receive_master(parent_end: &OwnedFd) -> Option<OwnedFd> {
     None
 }
 
+/// Sends `fd` over the Unix socket `socket` (SCM_RIGHTS) with `payload`
+/// as the message's data: the pty master to our parent, or to an OCI
+/// runtime's `--console-socket`, which takes the terminal's name as data.
+pub fn send_fd(socket: BorrowedFd<'_>, fd: BorrowedFd<'_>, payload: &[u8]) -> nix::Result<()> {
+    let fds = [fd.as_raw_fd()];
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(payload)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map(drop)
+}
+
 /// Child side: installs the streams as fds 0-2 in a new session. With a
 /// terminal, allocates it in the container's devpts, sends the master over
 /// `channel` and, for a container's init (`console`), binds the slave over
@@ -107,15 +122,7 @@ pub(crate) fn install(stdio: Stdio, channel: Option<&OwnedFd>, console: bool) ->
                 mounts::bind_console(Path::new(&name))?;
             }
             let channel = channel.ok_or_else(|| Error::Setup("no console channel".into()))?;
-            let fds = [master.as_raw_fd()];
-            sendmsg::<()>(
-                channel.as_raw_fd(),
-                &[IoSlice::new(&[0])],
-                &[ControlMessage::ScmRights(&fds)],
-                MsgFlags::empty(),
-                None,
-            )
-            .ctx(|| "sending the pty master".into())?;
+            send_fd(channel.as_fd(), master.as_fd(), &[0]).ctx(|| "sending the pty master".into())?;
             drop(master);
             let copies = [
                 slave

@@ -1,0 +1,126 @@
+//! Process isolation: the container's init is a host process in its own
+//! namespaces and cgroup, made by `isola-runtime-process` exactly as the
+//! engine's process mode makes it, from the bundle's `config.json`.
+
+use crate::backend::{Backend, Created, NewContainer};
+use crate::error::{Error, Result};
+use crate::store::Record;
+use isola_runtime_process::oci::from_spec;
+use isola_runtime_process::{spawn, Cgroup, ContainerSpec, Limits, Rootfs, StartGate};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+
+pub struct ProcessBackend;
+
+impl Backend for ProcessBackend {
+    fn create(&self, new: NewContainer<'_>) -> Result<Created> {
+        let run = from_spec(new.spec)?;
+        let root = new.bundle.join(&run.root);
+        let cgroup = Cgroup::create(
+            new.cgroup,
+            &run.limits,
+            &run.linux.device_allow_list()?,
+        )?;
+        let spec = ContainerSpec {
+            rootfs: Rootfs {
+                lower: Vec::new(),
+                upper: Default::default(),
+                work: Default::default(),
+                target: root,
+                readonly: run.readonly,
+            },
+            process: run.process,
+            hostname: run.hostname,
+            network: run.network,
+            mounts: run.mounts,
+            linux: run.linux,
+            seccomp_cache: None,
+            start_gate: Some(StartGate {
+                fifo: new.fifo,
+                hooks: new.start_hooks,
+                state: new.state,
+            }),
+            join_namespaces: run.join_namespaces,
+        };
+        let spawned = spawn(&spec, &cgroup, new.stdio).inspect_err(|_| {
+            let _ = cgroup.remove();
+        })?;
+        Ok(Created {
+            pid: spawned.pid,
+            start_time: spawned.start_time,
+            pty_master: spawned.pty_master,
+        })
+    }
+
+    fn kill(&self, rec: &Record, signal: Signal, all: bool) -> Result<()> {
+        let targets = if all {
+            self.ps(rec)
+        } else {
+            vec![rec.pid]
+        };
+        for pid in targets {
+            kill(Pid::from_raw(pid), signal)
+                .map_err(|e| Error::Invalid(format!("signalling {pid}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn exec(&self, rec: &Record, spec: &Spec, stdio: isola_runtime_process::Stdio) -> Result<Created> {
+        let run = from_spec(spec)?;
+        let spawned = isola_runtime_process::exec(
+            rec.pid,
+            &Cgroup::of(&rec.cgroup),
+            &run.process,
+            stdio,
+            None,
+        )?;
+        Ok(Created {
+            pid: spawned.pid,
+            start_time: spawned.start_time,
+            pty_master: spawned.pty_master,
+        })
+    }
+
+    fn ps(&self, rec: &Record) -> Vec<i32> {
+        Cgroup::of(&rec.cgroup).procs()
+    }
+
+    fn paused(&self, rec: &Record) -> bool {
+        Cgroup::of(&rec.cgroup).is_frozen()
+    }
+
+    fn freeze(&self, rec: &Record, frozen: bool) -> Result<()> {
+        Ok(Cgroup::of(&rec.cgroup).freeze(frozen)?)
+    }
+
+    fn update(&self, rec: &Record, limits: &Limits) -> Result<()> {
+        Ok(Cgroup::of(&rec.cgroup).update(limits)?)
+    }
+
+    fn stats(&self, rec: &Record) -> serde_json::Value {
+        let cg = Cgroup::of(&rec.cgroup);
+        let memory = cg
+            .dirs()
+            .find_map(|d| {
+                ["memory.usage_in_bytes", "memory.current"]
+                    .iter()
+                    .find_map(|f| std::fs::read_to_string(d.join(f)).ok())
+            })
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        serde_json::json!({
+            "pids": {"current": cg.procs().len()},
+            "memory": {"usage": {"usage": memory}},
+        })
+    }
+
+    fn cleanup(&self, rec: &Record) -> Result<()> {
+        let cg = Cgroup::of(&rec.cgroup);
+        // A frozen task cannot die: thaw before the cgroup's removal kills.
+        if cg.is_frozen() {
+            let _ = cg.freeze(false);
+        }
+        Ok(cg.remove()?)
+    }
+}
