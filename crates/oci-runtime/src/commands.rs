@@ -62,7 +62,10 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<i32> {
         Command::Update(a) => update(ctx, a).map(|()| 0),
         Command::Events(a) => events(ctx, &a.container_id, a.stats, a.interval).map(|()| 0),
         Command::Features(_) => {
-            println!("{}", serde_json::to_string_pretty(&features()).expect("json"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&features()).expect("json")
+            );
             Ok(0)
         }
         Command::Spec(a) => spec(a.bundle.as_deref(), a.rootless).map(|()| 0),
@@ -105,10 +108,7 @@ fn isolation(ctx: &Ctx, spec: &Spec) -> Result<Isolation> {
 /// The cgroup the spec names (`linux.cgroupsPath`, cgroupfs style),
 /// relative to the cgroup root; `isola-runtime/<id>` without one.
 fn cgroup_name(spec: &Spec, id: &str) -> Result<String> {
-    let path = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone());
+    let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     let Some(path) = path else {
         return Ok(format!("isola-runtime/{id}"));
     };
@@ -123,12 +123,17 @@ fn cgroup_name(spec: &Spec, id: &str) -> Result<String> {
         .components()
         .any(|c| matches!(c, std::path::Component::ParentDir))
     {
-        return Err(Error::Invalid(format!("cgroupsPath {s:?} leaves the cgroup root")));
+        return Err(Error::Invalid(format!(
+            "cgroupsPath {s:?} leaves the cgroup root"
+        )));
     }
     Ok(s.trim_start_matches('/').to_string())
 }
 
-fn hooks_of(spec: &Spec, which: fn(&oci_spec::runtime::Hooks) -> &Option<Vec<oci_spec::runtime::Hook>>) -> Vec<Hook> {
+fn hooks_of(
+    spec: &Spec,
+    which: fn(&oci_spec::runtime::Hooks) -> &Option<Vec<oci_spec::runtime::Hook>>,
+) -> Vec<Hook> {
     spec.hooks()
         .as_ref()
         .and_then(|h| which(h).clone())
@@ -161,7 +166,8 @@ fn stdio_for(terminal: bool, console_socket: Option<&Path>) -> Result<Stdio> {
         )),
         (false, None) => {
             let dup = |fd: std::os::fd::BorrowedFd<'_>| {
-                fd.try_clone_to_owned().map_err(io_err("duplicating our stdio"))
+                fd.try_clone_to_owned()
+                    .map_err(io_err("duplicating our stdio"))
             };
             Ok(Stdio::Fds {
                 stdin: dup(std::io::stdin().as_fd())?,
@@ -175,8 +181,10 @@ fn stdio_for(terminal: bool, console_socket: Option<&Path>) -> Result<Stdio> {
 /// Hands the terminal's master to the caller's console socket.
 fn send_console(socket: &Path, master: Option<OwnedFd>) -> Result<()> {
     let master = master.ok_or_else(|| Error::Invalid("no terminal was allocated".into()))?;
-    let stream = UnixStream::connect(socket)
-        .map_err(io_err(format!("connecting to the console socket {}", socket.display())))?;
+    let stream = UnixStream::connect(socket).map_err(io_err(format!(
+        "connecting to the console socket {}",
+        socket.display()
+    )))?;
     send_fd(stream.as_fd(), master.as_fd(), b"/dev/ptmx").map_err(|e| Error::Io {
         context: "sending the terminal to the console socket".into(),
         source: e.into(),
@@ -194,11 +202,11 @@ fn create(
     if preserve_fds > 0 {
         return Err(Error::Unsupported("--preserve-fds".into()));
     }
-    let bundle = std::fs::canonicalize(bundle)
-        .map_err(io_err(format!("bundle {}", bundle.display())))?;
+    let bundle =
+        std::fs::canonicalize(bundle).map_err(io_err(format!("bundle {}", bundle.display())))?;
     let config = bundle.join("config.json");
-    let spec = Spec::load(&config)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", config.display())))?;
+    let spec =
+        Spec::load(&config).map_err(|e| Error::Invalid(format!("{}: {e}", config.display())))?;
     let isolation = isolation(ctx, &spec)?;
     let cgroup = cgroup_name(&spec, id)?;
     let dir = ctx.store.reserve(id)?;
@@ -213,7 +221,12 @@ fn create(
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
         cgroup,
         isolation,
-        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
     };
     let b = backend::of(isolation);
     // The record comes first, so a `create` killed at any point leaves a
@@ -278,7 +291,10 @@ fn create_in(
     rec.pid = created.pid;
     rec.start_time = created.start_time;
     crate::store::Store {
-        root: dir.parent().expect("container dir has a parent").to_path_buf(),
+        root: dir
+            .parent()
+            .expect("container dir has a parent")
+            .to_path_buf(),
     }
     .save(rec)?;
     if let Some(socket) = console_socket {
@@ -292,8 +308,16 @@ fn create_in(
     // just before its pivot_root): hooks see it through /proc/PID/root.
     let state = rec.state_json(Status::Created);
     run_hooks(&hooks_of(spec, |h| h.prestart()), &state, "prestart")?;
-    run_hooks(&hooks_of(spec, |h| h.create_runtime()), &state, "createRuntime")?;
-    run_hooks(&hooks_of(spec, |h| h.create_container()), &state, "createContainer")?;
+    run_hooks(
+        &hooks_of(spec, |h| h.create_runtime()),
+        &state,
+        "createRuntime",
+    )?;
+    run_hooks(
+        &hooks_of(spec, |h| h.create_container()),
+        &state,
+        "createContainer",
+    )?;
     Ok(())
 }
 
@@ -308,21 +332,31 @@ fn start(ctx: &Ctx, id: &str) -> Result<()> {
         });
     }
     let path = ctx.store.dir(id).join(FIFO);
-    let fd = nix::fcntl::open(&path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| Error::Io {
-            context: format!("opening {}", path.display()),
-            source: e.into(),
-        })?;
+    let fd = nix::fcntl::open(
+        &path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::Io {
+        context: format!("opening {}", path.display()),
+        source: e.into(),
+    })?;
     // SAFETY: open just returned this fd; nothing else owns it.
     let fd: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
     // The init opens its end and writes once it is at its gate; poll so a
     // container that died in between is noticed instead of waited for.
     loop {
-        let mut fds = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let mut fds = [nix::poll::PollFd::new(
+            fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
         let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16)).unwrap_or(0);
         if ready > 0 {
             let mut b = [0u8; 1];
-            if matches!(nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&fd), &mut b), Ok(1)) {
+            if matches!(
+                nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&fd), &mut b),
+                Ok(1)
+            ) {
                 break;
             }
         }
@@ -348,12 +382,20 @@ fn start(ctx: &Ctx, id: &str) -> Result<()> {
 }
 
 fn parse_signal(s: &str) -> Result<Signal> {
-    let bad = || Error::Invalid(format!("unknown signal {s:?}: use a name (KILL, SIGTERM) or a number"));
+    let bad = || {
+        Error::Invalid(format!(
+            "unknown signal {s:?}: use a name (KILL, SIGTERM) or a number"
+        ))
+    };
     if let Ok(n) = s.parse::<i32>() {
         return Signal::try_from(n).map_err(|_| bad());
     }
     let name = s.to_ascii_uppercase();
-    let name = if name.starts_with("SIG") { name } else { format!("SIG{name}") };
+    let name = if name.starts_with("SIG") {
+        name
+    } else {
+        format!("SIG{name}")
+    };
     Signal::from_str(&name).map_err(|_| bad())
 }
 
@@ -467,7 +509,9 @@ fn exec_process(base: &Spec, a: &liboci_cli::Exec) -> Result<Process> {
         p.set_no_new_privileges(Some(true));
     }
     if !a.cap.is_empty() {
-        return Err(Error::Unsupported("exec --cap (put the capabilities in --process)".into()));
+        return Err(Error::Unsupported(
+            "exec --cap (put the capabilities in --process)".into(),
+        ));
     }
     Ok(p)
 }
@@ -562,7 +606,13 @@ fn list(ctx: &Ctx, format: &str, quiet: bool) -> Result<()> {
     for r in &recs {
         let st = status(ctx, r);
         let pid = if st == Status::Stopped { 0 } else { r.pid };
-        println!("{}\t{pid}\t{}\t{}\t{}", r.id, st.as_str(), r.bundle.display(), r.created);
+        println!(
+            "{}\t{pid}\t{}\t{}\t{}",
+            r.id,
+            st.as_str(),
+            r.bundle.display(),
+            r.created
+        );
     }
     Ok(())
 }
@@ -570,7 +620,11 @@ fn list(ctx: &Ctx, format: &str, quiet: bool) -> Result<()> {
 fn freeze(ctx: &Ctx, id: &str, frozen: bool) -> Result<()> {
     let rec = ctx.store.load(id)?;
     let st = status(ctx, &rec);
-    let want = if frozen { Status::Running } else { Status::Paused };
+    let want = if frozen {
+        Status::Running
+    } else {
+        Status::Paused
+    };
     if st != want {
         return Err(Error::State {
             id: id.into(),
@@ -603,7 +657,11 @@ fn update(ctx: &Ctx, a: liboci_cli::Update) -> Result<()> {
         };
         let r: oci_spec::runtime::LinuxResources = serde_json::from_slice(&data)
             .map_err(|e| Error::Invalid(format!("--resources: {e}")))?;
-        limits.memory_bytes = r.memory().as_ref().and_then(|m| m.limit()).map(|l| l.max(0) as u64);
+        limits.memory_bytes = r
+            .memory()
+            .as_ref()
+            .and_then(|m| m.limit())
+            .map(|l| l.max(0) as u64);
         if let Some(cpu) = r.cpu() {
             if let (Some(q), Some(p)) = (cpu.quota(), cpu.period()) {
                 if q > 0 && p > 0 {
@@ -635,9 +693,7 @@ fn update(ctx: &Ctx, a: liboci_cli::Update) -> Result<()> {
     }
     match (a.cpu_quota, a.cpu_period) {
         (Some(q), p) => limits.nano_cpus = Some(q * 1_000_000_000 / p.unwrap_or(100_000).max(1)),
-        (None, Some(_)) => {
-            return Err(Error::Invalid("--cpu-period needs --cpu-quota".into()))
-        }
+        (None, Some(_)) => return Err(Error::Invalid("--cpu-period needs --cpu-quota".into())),
         (None, None) => {}
     }
     if let Some(p) = a.pids_limit {
@@ -685,7 +741,9 @@ fn features() -> serde_json::Value {
 
 fn spec(bundle: Option<&Path>, rootless: bool) -> Result<()> {
     if rootless {
-        return Err(Error::Unsupported("spec --rootless (no user namespaces)".into()));
+        return Err(Error::Unsupported(
+            "spec --rootless (no user namespaces)".into(),
+        ));
     }
     let dir = bundle.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let path = dir.join("config.json");

@@ -23,7 +23,11 @@ use clap::{Parser, Subcommand};
 use std::io::Write;
 
 #[derive(Parser, Debug)]
-#[command(name = "isola-runtime", version, about = "isola as an OCI runtime (runc's command line)")]
+#[command(
+    name = "isola-runtime",
+    version,
+    about = "isola as an OCI runtime (runc's command line)"
+)]
 struct Cli {
     #[command(flatten)]
     global: liboci_cli::GlobalOpts,

@@ -17,11 +17,7 @@ impl Backend for ProcessBackend {
     fn create(&self, new: NewContainer<'_>) -> Result<Created> {
         let run = from_spec(new.spec)?;
         let root = new.bundle.join(&run.root);
-        let cgroup = Cgroup::create(
-            new.cgroup,
-            &run.limits,
-            &run.linux.device_allow_list()?,
-        )?;
+        let cgroup = Cgroup::create(new.cgroup, &run.limits, &run.linux.device_allow_list()?)?;
         let spec = ContainerSpec {
             rootfs: Rootfs {
                 lower: Vec::new(),
@@ -54,11 +50,7 @@ impl Backend for ProcessBackend {
     }
 
     fn kill(&self, rec: &Record, signal: Signal, all: bool) -> Result<()> {
-        let targets = if all {
-            self.ps(rec)
-        } else {
-            vec![rec.pid]
-        };
+        let targets = if all { self.ps(rec) } else { vec![rec.pid] };
         for pid in targets {
             kill(Pid::from_raw(pid), signal)
                 .map_err(|e| Error::Invalid(format!("signalling {pid}: {e}")))?;
@@ -66,7 +58,12 @@ impl Backend for ProcessBackend {
         Ok(())
     }
 
-    fn exec(&self, rec: &Record, spec: &Spec, stdio: isola_runtime_process::Stdio) -> Result<Created> {
+    fn exec(
+        &self,
+        rec: &Record,
+        spec: &Spec,
+        stdio: isola_runtime_process::Stdio,
+    ) -> Result<Created> {
         let run = from_spec(spec)?;
         let spawned = isola_runtime_process::exec(
             rec.pid,

@@ -122,7 +122,8 @@ pub(crate) fn install(stdio: Stdio, channel: Option<&OwnedFd>, console: bool) ->
                 mounts::bind_console(Path::new(&name))?;
             }
             let channel = channel.ok_or_else(|| Error::Setup("no console channel".into()))?;
-            send_fd(channel.as_fd(), master.as_fd(), &[0]).ctx(|| "sending the pty master".into())?;
+            send_fd(channel.as_fd(), master.as_fd(), &[0])
+                .ctx(|| "sending the pty master".into())?;
             drop(master);
             let copies = [
                 slave

@@ -44,6 +44,9 @@ pub struct UserMount {
     pub propagation: (Propagation, bool),
     /// Fill an empty source from the image (see [`ANNOTATION_COPY_UP`]).
     pub copy_up: bool,
+    /// Access-time flags (`strictatime`, `noatime`, ...; containerd's
+    /// default spec mounts /run with `strictatime`).
+    pub atime: MsFlags,
 }
 
 impl UserMount {
@@ -58,6 +61,7 @@ impl UserMount {
             noexec: false,
             propagation: (Propagation::Private, true),
             copy_up: false,
+            atime: MsFlags::empty(),
         }
     }
 
@@ -108,7 +112,11 @@ impl UserMount {
                 "nosuid" => m.nosuid = true,
                 "nodev" => m.nodev = true,
                 "noexec" => m.noexec = true,
-                "suid" | "dev" | "exec" => {}
+                "suid" | "dev" | "exec" | "atime" | "norelatime" | "nostrictatime" => {}
+                "strictatime" => m.atime |= MsFlags::MS_STRICTATIME,
+                "noatime" => m.atime |= MsFlags::MS_NOATIME,
+                "relatime" => m.atime |= MsFlags::MS_RELATIME,
+                "nodiratime" => m.atime |= MsFlags::MS_NODIRATIME,
                 "private" => m.propagation = (Propagation::Private, false),
                 "rprivate" => m.propagation = (Propagation::Private, true),
                 "shared" => m.propagation = (Propagation::Shared, false),
@@ -199,7 +207,7 @@ pub(crate) fn mount_all(
 
 impl UserMount {
     fn flags(&self) -> MsFlags {
-        let mut f = MsFlags::empty();
+        let mut f = self.atime;
         for (on, flag) in [
             (self.readonly, MsFlags::MS_RDONLY),
             (self.nosuid, MsFlags::MS_NOSUID),

@@ -1,0 +1,407 @@
+//! `isola-runtime` behind real clients: containerd 1.6 (started here with
+//! its own root, state, socket and runc root), Podman and Docker, plus the
+//! runtime's own reliability cases. Every fixture removes what it started
+//! and checks that no mount, cgroup or process of its containers is left.
+
+use isola_e2e::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `isola-runtime` binary: `ISOLA_RUNTIME_BIN`, else
+/// target/<profile>/isola-runtime next to this test executable.
+fn runtime_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("ISOLA_RUNTIME_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let b = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("isola-runtime");
+    assert!(
+        b.exists(),
+        "{} is missing: run `cargo build -p isola-oci-runtime` (scripts/test.sh does)",
+        b.display()
+    );
+    b
+}
+
+/// `isola-runtime-vm`: the same binary by another name (VM mode).
+fn runtime_vm_bin(dir: &Path) -> PathBuf {
+    let link = dir.join("isola-runtime-vm");
+    if !link.exists() {
+        std::os::unix::fs::symlink(runtime_bin(), &link).unwrap();
+    }
+    link
+}
+
+/// Fails the test (never skips silently) when a client is not installed.
+fn need(tool: &str) {
+    let found = std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .any(|d| Path::new(d).join(tool).exists());
+    assert!(
+        found,
+        "{tool} is not installed: run scripts/deps.sh (scripts/test.sh does)"
+    );
+}
+
+fn ok(o: Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what} failed ({:?}): {}{}",
+        o.status,
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+const IMAGE: &str = "docker.io/isola-test/busybox:latest";
+
+/// The busybox image as a docker-save archive in `dir`.
+fn image_archive(dir: &Path) -> PathBuf {
+    let layer = TarBuilder::new().dir_all(".", busybox_rootfs()).finish();
+    let path = dir.join("busybox.tar");
+    std::fs::write(&path, docker_save_archive(&[layer], IMAGE, &["sh"])).unwrap();
+    path
+}
+
+/// Cgroup directories named `name` (a container id) anywhere under the
+/// cgroup root, at most three levels down.
+fn cgroups_named(name: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, name: &str, depth: u32, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if e.file_name() == name {
+                out.push(e.path());
+            } else if depth > 0 {
+                walk(&e.path(), name, depth - 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), name, 3, &mut out);
+    out
+}
+
+/// Mounts, cgroups and processes of container `id`, and its state dir.
+fn leaks(id: &str, runtime_root: &Path) -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(id))
+        .map(|l| format!("mount: {l}"))
+        .collect();
+    found.extend(
+        cgroups_named(id)
+            .iter()
+            .map(|d| format!("cgroup: {}", d.display())),
+    );
+    found.extend(
+        processes_mentioning(id)
+            .iter()
+            .filter(|p| running(**p))
+            .map(|p| format!("process {p}")),
+    );
+    if runtime_root.join(id).exists() {
+        found.push(format!("state: {}", runtime_root.join(id).display()));
+    }
+    found
+}
+
+fn assert_gone(id: &str, runtime_root: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let l = leaks(id, runtime_root);
+        if l.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{id} left behind: {l:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A containerd of this test's own: root, state, sockets, config.
+struct Containerd {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Containerd {
+    fn start() -> Containerd {
+        need("containerd");
+        need("ctr");
+        let dir = tempfile::Builder::new()
+            .prefix("isola-ctrd-")
+            .tempdir()
+            .unwrap();
+        let d = dir.path().display();
+        let config = format!(
+            r#"version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
+[grpc]
+  address = "{d}/containerd.sock"
+[ttrpc]
+  address = "{d}/containerd.sock.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+"#
+        );
+        std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        let mut c = Containerd { dir, child: None };
+        c.launch();
+        let archive = image_archive(c.dir.path());
+        ok(
+            c.ctr(&["image", "import", archive.to_str().unwrap()]),
+            "ctr image import",
+        );
+        c
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("containerd.log"))
+            .unwrap();
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(self.dir.path().join("config.toml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        eventually("containerd answers", || {
+            self.ctr(&["version"]).status.success()
+        });
+    }
+
+    /// Kills containerd (SIGKILL: no clean shutdown) and starts it again.
+    fn restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.launch();
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.dir.path().join("containerd.sock")
+    }
+
+    fn runc_root(&self) -> PathBuf {
+        self.dir.path().join("runc")
+    }
+
+    fn ctr(&self, args: &[&str]) -> Output {
+        Command::new("ctr")
+            .arg("--address")
+            .arg(self.sock())
+            .args(["--namespace", "isola-test"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// `ctr run` with the runtime binary `runtime` (by `--runc-binary`,
+    /// which containerd hands the runc shim as its `BinaryName` option).
+    fn run(&self, runtime: &Path, extra: &[&str], id: &str, cmd: &[&str]) -> Output {
+        let runtime = runtime.to_str().unwrap().to_string();
+        let root = self.runc_root().to_str().unwrap().to_string();
+        let mut args = vec!["run", "--runc-binary", &runtime, "--runc-root", &root];
+        args.extend_from_slice(extra);
+        args.push(IMAGE);
+        args.push(id);
+        args.extend_from_slice(cmd);
+        self.ctr(&args)
+    }
+
+    fn task_status(&self, id: &str) -> String {
+        let out = stdout(&self.ctr(&["task", "ls"]));
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// Kills, deletes and removes container `id` through containerd.
+    fn remove(&self, id: &str) {
+        let _ = self.ctr(&["task", "kill", "-s", "KILL", id]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.task_status(id) == "RUNNING" && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.ctr(&["task", "delete", id]);
+        ok(
+            self.ctr(&["container", "delete", id]),
+            "ctr container delete",
+        );
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let out = stdout(&self.ctr(&["container", "ls", "-q"]));
+        for id in out.lines() {
+            let _ = self.ctr(&["task", "kill", "-s", "KILL", id]);
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = self.ctr(&["task", "delete", id]);
+            let _ = self.ctr(&["container", "delete", id]);
+        }
+        let _ = self.ctr(&["image", "rm", IMAGE]);
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Shims exit with their last task; any left is a leak we clean.
+        for pid in processes_mentioning(&self.sock().display().to_string()) {
+            let _ = nix_kill(pid);
+        }
+        let prefix = self.dir.path().display().to_string();
+        let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(&prefix))
+            .collect();
+        for m in mounts.iter().rev() {
+            let _ = Command::new("umount").arg("-l").arg(m).status();
+        }
+    }
+}
+
+fn nix_kill(pid: i32) -> bool {
+    // SAFETY: kill(2) with a PID and a signal number; no memory involved.
+    unsafe { libc::kill(pid, libc::SIGKILL) == 0 }
+}
+
+/// containerd's cgroups of namespace `isola-test` are `/isola-test/<id>`;
+/// the parent stays (as with runc): remove it when empty.
+fn remove_empty_parent_cgroups(name: &str) {
+    for d in cgroups_named(name) {
+        let _ = std::fs::remove_dir(d);
+    }
+}
+
+#[test]
+fn containerd_runs_process_containers_with_exit_codes_output_exec_kill_and_ps() {
+    let c = Containerd::start();
+    let rt = runtime_bin();
+    let root = c.runc_root().join("isola-test");
+
+    // Output and exit status of a foreground container.
+    let o = c.run(
+        &rt,
+        &["--rm"],
+        "ctr-exit",
+        &["sh", "-c", "echo hello from isola; exit 7"],
+    );
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "hello from isola");
+    assert_gone("ctr-exit", &root);
+
+    // A command that does not exist fails the run (nothing left behind).
+    let o = c.run(&rt, &["--rm"], "ctr-missing", &["/no/such/binary"]);
+    assert!(!o.status.success(), "running a missing binary succeeded");
+    let _ = c.ctr(&["container", "delete", "ctr-missing"]);
+    assert_gone("ctr-missing", &root);
+
+    // A detached container: exec, ps, kill.
+    ok(
+        c.run(&rt, &["-d"], "ctr-long", &["sleep", "1000"]),
+        "ctr run -d",
+    );
+    eventually("the task runs", || c.task_status("ctr-long") == "RUNNING");
+    let o = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        "ctr-long",
+        "sh",
+        "-c",
+        "echo exec says $((6*7)); exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "exec says 42");
+    let ps = ok(c.ctr(&["task", "ps", "ctr-long"]), "ctr task ps");
+    let pids: Vec<i32> = ps
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 1, "task ps: {ps}");
+    assert_eq!(
+        comm(pids[0]),
+        "sleep",
+        "task ps names the host PID of sleep"
+    );
+    // The runtime's own view agrees.
+    let state = Command::new(&rt)
+        .arg("--root")
+        .arg(&root)
+        .args(["state", "ctr-long"])
+        .output()
+        .unwrap();
+    let state: serde_json::Value = serde_json::from_str(&ok(state, "state")).unwrap();
+    assert_eq!(state["status"], "running");
+    assert_eq!(state["pid"], pids[0]);
+    // sleep is PID 1 of its namespace: only SIGKILL ends it (as with runc).
+    ok(
+        c.ctr(&["task", "kill", "-s", "KILL", "ctr-long"]),
+        "ctr task kill",
+    );
+    eventually("the killed task stops", || {
+        c.task_status("ctr-long") == "STOPPED"
+    });
+    ok(c.ctr(&["task", "delete", "ctr-long"]), "ctr task delete");
+    ok(
+        c.ctr(&["container", "delete", "ctr-long"]),
+        "ctr container delete",
+    );
+    assert_gone("ctr-long", &root);
+    remove_empty_parent_cgroups("isola-test");
+}
+
+#[test]
+fn a_container_outlives_a_containerd_restart_and_is_still_managed() {
+    let mut c = Containerd::start();
+    let rt = runtime_bin();
+    let root = c.runc_root().join("isola-test");
+    ok(
+        c.run(&rt, &["-d"], "ctr-restart", &["sleep", "1000"]),
+        "ctr run -d",
+    );
+    eventually("the task runs", || {
+        c.task_status("ctr-restart") == "RUNNING"
+    });
+    c.restart();
+    assert_eq!(c.task_status("ctr-restart"), "RUNNING");
+    let o = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e2",
+        "ctr-restart",
+        "echo",
+        "still here",
+    ]);
+    assert_eq!(stdout(&o).trim(), "still here", "{}", stderr(&o));
+    c.remove("ctr-restart");
+    assert_gone("ctr-restart", &root);
+    remove_empty_parent_cgroups("isola-test");
+}
