@@ -30,6 +30,7 @@ fn runtime_bin() -> PathBuf {
 }
 
 /// `isola-runtime-vm`: the same binary by another name (VM mode).
+#[allow(dead_code)] // VM-mode cases below
 fn runtime_vm_bin(dir: &Path) -> PathBuf {
     let link = dir.join("isola-runtime-vm");
     if !link.exists() {
@@ -404,4 +405,348 @@ fn a_container_outlives_a_containerd_restart_and_is_still_managed() {
     c.remove("ctr-restart");
     assert_gone("ctr-restart", &root);
     remove_empty_parent_cgroups("isola-test");
+}
+
+/// An OCI bundle of busybox with a spec from `isola-runtime spec`,
+/// changed by `edit`, and a private `--root` for the runtime.
+struct Bundle {
+    dir: tempfile::TempDir,
+}
+
+impl Bundle {
+    fn new(edit: impl FnOnce(&mut serde_json::Value)) -> Bundle {
+        let dir = tempfile::Builder::new()
+            .prefix("isola-bundle-")
+            .tempdir()
+            .unwrap();
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(busybox_rootfs())
+            .arg(dir.path().join("rootfs"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        ok(
+            Command::new(runtime_bin())
+                .args(["spec", "--bundle"])
+                .arg(dir.path())
+                .output()
+                .unwrap(),
+            "isola-runtime spec",
+        );
+        let path = dir.path().join("config.json");
+        let mut spec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        spec["process"]["terminal"] = false.into();
+        spec["root"]["readonly"] = false.into();
+        edit(&mut spec);
+        std::fs::write(&path, serde_json::to_vec(&spec).unwrap()).unwrap();
+        Bundle { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn rt(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(runtime_bin());
+        c.arg("--root").arg(self.root()).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn out(&self, args: &[&str]) -> Output {
+        self.rt(args).output().unwrap()
+    }
+
+    /// `create` with `extra` flags. Its stdio becomes the container's (as
+    /// runc's does), so it goes to files: a pipe would stay open as long
+    /// as the container runs.
+    fn spawn_create(&self, extra: &[&str], id: &str) -> Child {
+        let mut c = self.rt(&["create", "--bundle", self.path().to_str().unwrap()]);
+        c.args(extra).arg(id);
+        c.stdout(std::fs::File::create(self.path().join("create.out")).unwrap());
+        c.stderr(std::fs::File::create(self.path().join("create.err")).unwrap());
+        c.spawn().unwrap()
+    }
+
+    fn create_with(&self, extra: &[&str], id: &str) {
+        let st = self.spawn_create(extra, id).wait().unwrap();
+        let err = std::fs::read_to_string(self.path().join("create.err")).unwrap();
+        assert!(st.success(), "create {id}: {err}");
+    }
+
+    fn create(&self, id: &str) {
+        self.create_with(&[], id)
+    }
+
+    fn state(&self, id: &str) -> serde_json::Value {
+        serde_json::from_str(&ok(self.out(&["state", id]), "state")).unwrap()
+    }
+}
+
+/// A container id unique to this test run (leak checks look for it).
+fn cid(name: &str) -> String {
+    format!("isolart-{name}-{}", std::process::id())
+}
+
+fn args(spec: &mut serde_json::Value, cmd: &[&str]) {
+    spec["process"]["args"] = serde_json::json!(cmd);
+}
+
+#[test]
+fn the_create_start_split_has_a_real_pid_and_kill_9_of_the_init_is_a_stopped_container() {
+    let id = &cid("split");
+    let b = Bundle::new(|s| args(s, &["sleep", "1000"]));
+    let pid_file = b.path().join("pid");
+    b.create_with(&["--pid-file", pid_file.to_str().unwrap()], id);
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let st = b.state(id);
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["pid"], pid);
+    assert!(running(pid), "the created init {pid} exists");
+    // Not started: its command has not run yet.
+    assert_ne!(comm(pid), "sleep");
+    // Only a created container starts; a second create of the id fails.
+    let again = b.out(&["create", "--bundle", b.path().to_str().unwrap(), id]);
+    // (a failed create hands no stdio to any container: output() is fine)
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(
+        !b.out(&["delete", id]).status.success(),
+        "deleting a created container without --force"
+    );
+    assert!(nix_kill(pid));
+    eventually("the killed init is stopped", || {
+        b.state(id)["status"] == "stopped"
+    });
+    let start = b.out(&["start", id]);
+    assert!(
+        stderr(&start).contains("only a created container can be started"),
+        "{}",
+        stderr(&start)
+    );
+    ok(b.out(&["delete", id]), "delete");
+    assert_gone(id, &b.root());
+    let gone = b.out(&["state", id]);
+    assert!(
+        stderr(&gone).contains("does not exist"),
+        "{}",
+        stderr(&gone)
+    );
+}
+
+#[test]
+fn kill_9_of_the_runtime_during_create_leaves_a_container_that_delete_force_cleans() {
+    let id = &cid("half");
+    let marker = format!("isola-hook-{}", std::process::id());
+    let b = Bundle::new(|s| {
+        args(s, &["sleep", "1000"]);
+        s["hooks"] = serde_json::json!({"createRuntime": [
+            {"path": "/bin/sh", "args": ["sh", "-c", format!("while :; do sleep 0.1; done # {marker}")]}
+        ]});
+    });
+    let mut create = b.spawn_create(&[], id);
+    eventually("create runs its hook", || {
+        !processes_mentioning(&marker).is_empty()
+    });
+    create.kill().unwrap();
+    create.wait().unwrap();
+    for p in processes_mentioning(&marker) {
+        nix_kill(p);
+    }
+    let st = b.state(id);
+    assert_eq!(st["status"], "created", "{st}");
+    let pid = st["pid"].as_i64().unwrap() as i32;
+    assert!(running(pid));
+    ok(b.out(&["delete", "--force", id]), "delete --force");
+    assert!(!running(pid), "delete --force killed the init");
+    assert_gone(id, &b.root());
+}
+
+#[test]
+fn hooks_run_in_order_with_the_state_on_stdin() {
+    let id = &cid("hooked");
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let logp = log.path().display().to_string();
+    let hook = |name: &str| {
+        serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c",
+            format!("read -r s; echo {name} $(echo \"$s\" | grep -o '\"status\":\"[a-z]*\"') >> {logp}")]})
+    };
+    let b = Bundle::new(|s| {
+        args(s, &["sh", "-c", "echo main >> /started"]);
+        s["hooks"] = serde_json::json!({
+            "prestart": [hook("prestart")],
+            "createRuntime": [hook("createRuntime")],
+            "createContainer": [hook("createContainer")],
+            // Runs inside the container: its sh, its file system.
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /start-state"]}],
+            "poststart": [hook("poststart")],
+            "poststop": [hook("poststop")],
+        });
+    });
+    let o = b.out(&["run", "--bundle", b.path().to_str().unwrap(), id]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let got = std::fs::read_to_string(log.path()).unwrap();
+    let want = "prestart \"status\":\"created\"\ncreateRuntime \"status\":\"created\"\n\
+                createContainer \"status\":\"created\"\npoststart \"status\":\"running\"\n\
+                poststop \"status\":\"stopped\"\n";
+    assert_eq!(got, want);
+    let start_state = std::fs::read_to_string(b.path().join("rootfs/start-state")).unwrap();
+    assert!(
+        start_state.contains(&format!("\"id\":\"{id}\"")),
+        "{start_state}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.path().join("rootfs/started")).unwrap(),
+        "main\n"
+    );
+    assert_gone(id, &b.root());
+}
+
+#[test]
+fn exec_takes_env_cwd_user_and_pid_file_and_nothing_of_the_runtime_reaches_the_container() {
+    let id = &cid("ex");
+    let b = Bundle::new(|s| args(s, &["sleep", "1000"]));
+    b.create(id);
+    ok(b.out(&["start", id]), "start");
+    let pid_file = b.path().join("exec.pid");
+    let o = b.out(&[
+        "exec",
+        "--env",
+        "FOO=bar",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "1000:1000",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        id,
+        "sh",
+        "-c",
+        "echo $FOO $(pwd) $(id -u); ls /proc/self/fd",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("bar /tmp 1000"));
+    // Only stdio (and ls's own directory fd): no exec fifo, no state fd.
+    let fds: Vec<&str> = lines.collect();
+    assert!(fds.len() <= 4, "fds open in the container: {fds:?}");
+    assert!(std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .parse::<i32>()
+        .is_ok());
+    // The main process has no fd of the runtime's either.
+    let o = b.out(&["exec", id, "ls", "-l", "/proc/1/fd"]);
+    assert!(!stdout(&o).contains("exec.fifo"), "{}", stdout(&o));
+    let o = b.out(&["exec", id, "sh", "-c", "exit 9"]);
+    assert_eq!(o.status.code(), Some(9));
+    let ps: Vec<i32> =
+        serde_json::from_str(&ok(b.out(&["ps", "--format", "json", id]), "ps")).unwrap();
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    ok(b.out(&["pause", id]), "pause");
+    assert_eq!(b.state(id)["status"], "paused");
+    ok(b.out(&["resume", id]), "resume");
+    assert_eq!(b.state(id)["status"], "running");
+    ok(b.out(&["update", "--pids-limit", "20", id]), "update");
+    let stats = ok(b.out(&["events", "--stats", id]), "events --stats");
+    assert!(stats.contains("\"pids\":{\"current\":1}"), "{stats}");
+    ok(b.out(&["delete", "--force", id]), "delete --force");
+    assert_gone(id, &b.root());
+}
+
+#[test]
+fn the_console_socket_gets_the_terminal_of_the_container() {
+    let id = &cid("tty");
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let b = Bundle::new(|s| {
+        args(s, &["sh", "-c", "tty; echo on-the-terminal"]);
+        s["process"]["terminal"] = true.into();
+    });
+    let sock = b.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let mut create = b.spawn_create(&["--console-socket", sock.to_str().unwrap()], id);
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    let mut master = None;
+    for c in msg.cmsgs().unwrap() {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: SCM_RIGHTS just gave us this fd.
+            master = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+        }
+    }
+    let master = std::fs::File::from(master.expect("a pty master over SCM_RIGHTS"));
+    assert!(create.wait().unwrap().success());
+    ok(b.out(&["start", id]), "start");
+    let mut text = String::new();
+    let mut r = std::io::BufReader::new(master);
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut r, &mut line).unwrap_or(0) > 0 {
+        text.push_str(&line);
+        line.clear();
+        if text.contains("on-the-terminal") {
+            break;
+        }
+    }
+    assert!(
+        text.contains("/dev/pts/0") || text.contains("/dev/console"),
+        "{text:?}"
+    );
+    eventually("the tty container stops", || {
+        b.state(id)["status"] == "stopped"
+    });
+    ok(b.out(&["delete", id]), "delete");
+    assert_gone(id, &b.root());
+}
+
+#[test]
+fn what_isola_runtime_does_not_do_is_refused_by_name() {
+    let b = Bundle::new(|s| {
+        args(s, &["true"]);
+        s["annotations"] = serde_json::json!({"io.isola.isolation": "gvisor"});
+    });
+    let bundle = b.path().to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["checkpoint", "x"],
+            "checkpoint (there is no CRIU integration)",
+        ),
+        (vec!["--systemd-cgroup", "state", "x"], "--systemd-cgroup"),
+        (
+            vec!["create", "--bundle", bundle, "../escape"],
+            "invalid container id",
+        ),
+        (
+            vec!["create", "--bundle", bundle, "bad-annotation"],
+            "io.isola.isolation=\"gvisor\"",
+        ),
+        (
+            vec!["kill", "nope", "KILL"],
+            "container nope does not exist",
+        ),
+    ];
+    for (a, needle) in cases {
+        let o = b.out(&a);
+        assert_eq!(o.status.code(), Some(1), "{a:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{a:?}: {}", stderr(&o));
+    }
+    assert!(!b.root().join("bad-annotation").exists());
+    assert!(!b.path().join("escape").exists());
 }

@@ -199,6 +199,7 @@ fn create(
     pid_file: Option<&Path>,
     preserve_fds: i32,
 ) -> Result<Record> {
+    crate::store::check_id(id)?;
     if preserve_fds > 0 {
         return Err(Error::Unsupported("--preserve-fds".into()));
     }
