@@ -750,3 +750,214 @@ fn what_isola_runtime_does_not_do_is_refused_by_name() {
     assert!(!b.root().join("bad-annotation").exists());
     assert!(!b.path().join("escape").exists());
 }
+
+/// Removes empty cgroup directories named `name` (a caller's parent
+/// cgroup such as podman's `libpod_parent` or docker's `docker`), with
+/// their empty children (podman's `conmon`), when no other user is left.
+fn remove_empty_cgroups(name: &str) {
+    for d in cgroups_named(name) {
+        for child in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let _ = std::fs::remove_dir(child.path());
+        }
+        let _ = std::fs::remove_dir(d);
+    }
+}
+
+/// Unmounts everything mounted under `dir`, deepest first, repeatedly
+/// (podman mounts its storage home over itself once per invocation).
+fn unmount_under(dir: &Path) {
+    let prefix = dir.display().to_string();
+    for _ in 0..5 {
+        let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(&prefix))
+            .collect();
+        if mounts.is_empty() {
+            return;
+        }
+        for m in mounts.iter().rev() {
+            let _ = Command::new("umount").arg("-l").arg(m).status();
+        }
+    }
+}
+
+#[test]
+fn podman_runs_containers_on_isola_runtime() {
+    need("podman");
+    need("conmon");
+    let dir = tempfile::Builder::new()
+        .prefix("isola-podman-")
+        .tempdir()
+        .unwrap();
+    let archive = image_archive(dir.path());
+    let rt = runtime_bin();
+    let podman = |args: &[&str]| -> Output {
+        Command::new("podman")
+            .arg("--root")
+            .arg(dir.path().join("root"))
+            .arg("--runroot")
+            .arg(dir.path().join("runroot"))
+            .arg("--tmpdir")
+            .arg(dir.path().join("tmp"))
+            .arg("--runtime")
+            .arg(&rt)
+            .args([
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "file",
+                "--storage-driver",
+                "overlay",
+            ])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    ok(
+        podman(&["load", "-i", archive.to_str().unwrap()]),
+        "podman load",
+    );
+    let name = cid("podman");
+    // This host grants no CAP_SYS_RESOURCE: podman's default rlimits
+    // exceed its hard limits, so give ones it can set.
+    let o = podman(&[
+        "run",
+        "--rm",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=20000:20000",
+        "--ulimit",
+        "nproc=32768:32768",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo podman on isola; exit 4",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "podman on isola");
+    let o = podman(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=20000:20000",
+        "--ulimit",
+        "nproc=32768:32768",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    ok(o, "podman run -d");
+    let o = podman(&["exec", &name, "sh", "-c", "echo exec in podman"]);
+    assert_eq!(stdout(&o).trim(), "exec in podman", "{}", stderr(&o));
+    ok(podman(&["rm", "-f", "-t", "0", &name]), "podman rm -f");
+    ok(podman(&["rmi", "-a", "-f"]), "podman rmi");
+    unmount_under(dir.path());
+    assert_gone(&name, &dir.path().join("runroot"));
+    remove_empty_cgroups("libpod_parent");
+}
+
+#[test]
+fn docker_runs_containers_with_an_added_isola_runtime() {
+    need("dockerd");
+    need("docker");
+    let dir = tempfile::Builder::new()
+        .prefix("isola-dockerd-rt-")
+        .tempdir()
+        .unwrap();
+    let d = dir.path();
+    let sock = format!("unix://{}/docker.sock", d.display());
+    let rt = runtime_bin();
+    let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
+    let mut dockerd = Command::new("dockerd")
+        .arg("--data-root")
+        .arg(d.join("data"))
+        .arg("--exec-root")
+        .arg(d.join("exec"))
+        .arg("--pidfile")
+        .arg(d.join("docker.pid"))
+        .args(["-H", &sock])
+        .args([
+            "--bridge=none",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--ip-forward=false",
+            "--ip-masq=false",
+        ])
+        .arg("--add-runtime")
+        .arg(format!("isola={}", rt.display()))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let docker = |args: &[&str]| -> Output {
+        Command::new("docker")
+            .args(["-H", &sock])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let result = std::panic::catch_unwind(|| {
+        eventually("dockerd answers", || docker(&["version"]).status.success());
+        let archive = image_archive(d);
+        ok(
+            docker(&["load", "-i", archive.to_str().unwrap()]),
+            "docker load",
+        );
+        let name = cid("docker");
+        let o = docker(&[
+            "run",
+            "--rm",
+            "--runtime=isola",
+            "--network",
+            "none",
+            "--name",
+            &name,
+            "isola-test/busybox",
+            "sh",
+            "-c",
+            "echo docker on isola; exit 5",
+        ]);
+        assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+        assert_eq!(stdout(&o).trim(), "docker on isola");
+        ok(
+            docker(&[
+                "run",
+                "-d",
+                "--runtime=isola",
+                "--network",
+                "none",
+                "--name",
+                &name,
+                "isola-test/busybox",
+                "sleep",
+                "1000",
+            ]),
+            "docker run -d",
+        );
+        let o = docker(&["exec", &name, "sh", "-c", "echo exec in docker"]);
+        assert_eq!(stdout(&o).trim(), "exec in docker", "{}", stderr(&o));
+        let top = ok(docker(&["top", &name]), "docker top");
+        assert!(top.contains("sleep 1000"), "{top}");
+        ok(docker(&["rm", "-f", &name]), "docker rm -f");
+        name
+    });
+    let _ = docker(&["rm", "-f", &cid("docker")]);
+    // SAFETY: kill(2) with our child's PID.
+    unsafe { libc::kill(dockerd.id() as i32, libc::SIGTERM) };
+    let _ = dockerd.wait();
+    unmount_under(d);
+    let name = result.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    assert_gone(&name, &d.join("exec"));
+    remove_empty_cgroups("docker");
+}

@@ -282,20 +282,24 @@ pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
             }
         }
         limits.pids = r.pids().as_ref().map(|p| p.limit());
-        for (n, d) in r.devices().iter().flatten().enumerate() {
+        for d in r.devices().iter().flatten() {
             let kind = d.typ().map_or("a".to_string(), |t| t.as_str().to_string());
             let num = |v: Option<i64>| v.map_or("*".to_string(), |v| v.to_string());
             let access = d.access().clone().unwrap_or_else(|| "rwm".into());
             if !d.allow() {
-                // Only the leading deny-all is supported: the list is an
-                // allow-list on top of it.
-                let deny_all =
-                    n == 0 && d.typ().is_none() && d.major().is_none() && d.minor().is_none();
-                if !deny_all {
-                    return Err(unsupported(format!(
-                        "device rule {n}: a deny rule after the first"
-                    )));
+                // The list is an allow-list on a deny-all base (the leading
+                // deny-all is implied). A later deny takes its access away
+                // from an allow rule for exactly the same devices and is a
+                // no-op otherwise: cgroup v1's own semantics, which Docker's
+                // specs (a deny for a device no rule allowed) rely on.
+                let key = format!("{kind} {}:{} ", num(d.major()), num(d.minor()));
+                for r in linux.device_rules.iter_mut() {
+                    if let Some(old) = r.strip_prefix(&key) {
+                        let left: String = old.chars().filter(|c| !access.contains(*c)).collect();
+                        *r = format!("{key}{left}");
+                    }
                 }
+                linux.device_rules.retain(|r| !r.ends_with(' '));
                 continue;
             }
             linux.device_rules.push(format!(
@@ -402,6 +406,21 @@ mod tests {
     }
 
     #[test]
+    fn a_later_deny_rule_takes_access_from_the_same_devices_only() {
+        let run = from_spec(&spec(serde_json::json!({"linux": {
+        "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+        "resources": {"devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
+            {"allow": false, "type": "c", "major": 10, "minor": 200, "access": "w"},
+            {"allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+        ]}}})))
+        .unwrap();
+        assert!(run.linux.device_rules.contains(&"c 10:200 rm".to_string()));
+        assert!(!run.linux.device_rules.iter().any(|r| r.contains("10:229")));
+    }
+
+    #[test]
     fn what_is_not_supported_is_refused_by_name() {
         let cases = [
             (
@@ -415,11 +434,6 @@ mod tests {
             (
                 serde_json::json!({"linux": {"namespaces": [{"type": "mount"}]}}),
                 "sharing the runtime's Pid namespace",
-            ),
-            (
-                serde_json::json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
-                                 "resources": {"devices": [{"allow": true, "access": "rwm"}, {"allow": false, "type": "c", "major": 1, "access": "r"}]}}}),
-                "a deny rule after the first",
             ),
         ];
         for (extra, needle) in cases {

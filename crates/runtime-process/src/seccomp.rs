@@ -42,6 +42,45 @@ pub use seccompiler::BpfProgram;
 /// translated once, not at every start. Called by the parent before it
 /// creates the container, so the child only installs what it is given
 /// (and never reaches a host path from inside the container).
+
+/// Syscalls of architectures this runtime has no table for (arm, ppc,
+/// s390, mips, riscv, alpha, ia64): real profiles list them (podman's and
+/// containerd's defaults do), so they are skipped like a name of another
+/// table, while a name no kernel has is still refused as a typo.
+const OTHER_ARCH_SYSCALLS: &[&str] = &[
+    "arm_fadvise64_64",
+    "arm_sync_file_range",
+    "breakpoint",
+    "cacheflush",
+    "multiplexer",
+    "pciconfig_iobase",
+    "pciconfig_read",
+    "pciconfig_write",
+    "recv",
+    "riscv_flush_icache",
+    "riscv_hwprobe",
+    "rtas",
+    "s390_guarded_storage",
+    "s390_pci_mmio_read",
+    "s390_pci_mmio_write",
+    "s390_runtime_instr",
+    "s390_sthyi",
+    "send",
+    "set_tls",
+    "spu_create",
+    "spu_run",
+    "subpage_prot",
+    "swapcontext",
+    "switch_endian",
+    "sync_file_range2",
+    "sys_debug_setcontext",
+    "syscall",
+    "sysmips",
+    "timerfd",
+    "usr26",
+    "usr32",
+];
+
 pub fn compile_cached(
     policy: Option<&LinuxSeccomp>,
     cache: Option<&Path>,
@@ -221,6 +260,7 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Vec<BpfProgram>> {
                 [syscalls::X86_64, syscalls::I386, syscalls::AARCH64]
                     .iter()
                     .any(|t| t.iter().any(|(n, _)| n == name))
+                    || OTHER_ARCH_SYSCALLS.contains(&name.as_str())
             };
             if !known && !anywhere() {
                 unknown.push(name.clone());
