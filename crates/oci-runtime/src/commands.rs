@@ -214,6 +214,7 @@ fn create(
     let me = std::process::id() as i32;
     let mut rec = Record {
         id: id.to_string(),
+        dir: dir.clone(),
         bundle: bundle.clone(),
         pid: 0,
         start_time: 0,

@@ -52,6 +52,8 @@ impl Status {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     pub id: String,
+    /// Its state directory (VM mode keeps the VM's files there).
+    pub dir: PathBuf,
     pub bundle: PathBuf,
     /// The container's PID as reported (process mode: its init; VM mode:
     /// the host process that lives as long as the VM's container); 0 while
