@@ -6,13 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test: run as root (containers need namespaces and cgroups)" >&2; exit 1; }
 scripts/deps.sh
+# isola-runtime's clients and peers (tests/oci_runtime.rs, tests/oci_conformance.rs).
+scripts/deps.sh containerd runc crun podman conmon docker.io
 # VM isolation's guest kernel (cached; ~7-13 min on a fresh 2-core machine)
 # and the agent's initramfs.
 guest/build-kernel.sh >/dev/null
 guest/build-initrd.sh >/dev/null
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo build -p isola-cli
+cargo build -p isola-cli -p isola-oci-runtime
 cargo test --workspace -- --test-threads="${ISOLA_TEST_THREADS:-4}"
 # The guest agent's boot tests: real VMs driven at the protocol level, one
 # at a time (they are #[ignore]d in the parallel run above).

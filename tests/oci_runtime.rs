@@ -961,3 +961,102 @@ fn docker_runs_containers_with_an_added_isola_runtime() {
     assert_gone(&name, &d.join("exec"));
     remove_empty_cgroups("docker");
 }
+
+/// VM mode needs the guest kernel and the agent's initramfs in isola's
+/// cache (`ISOLA_CACHE`); without them the test fails saying so.
+fn need_guest() {
+    let cache = std::env::var("ISOLA_CACHE").unwrap_or_else(|_| "/var/cache/isola".into());
+    for f in ["kernel/vmlinux", "agent/initrd.img"] {
+        assert!(
+            Path::new(&cache).join(f).exists(),
+            "{cache}/{f} is missing: run guest/build-kernel.sh and guest/build-initrd.sh"
+        );
+    }
+}
+
+/// QEMU processes of container `id` (QEMU names itself `isola-<id>`).
+fn qemus_of(id: &str) -> Vec<i32> {
+    processes_mentioning(&format!("isola-{id},process="))
+        .into_iter()
+        .filter(|p| running(*p))
+        .collect()
+}
+
+#[test]
+fn containerd_runs_vm_containers_by_binary_name_and_by_annotation() {
+    need_guest();
+    let c = Containerd::start();
+    let links = tempfile::tempdir().unwrap();
+    let vm = runtime_vm_bin(links.path());
+    let root = c.runc_root().join("isola-test");
+
+    // `isola-runtime-vm`: output and exit status of the guest's process.
+    let o = c.run(
+        &vm,
+        &["--rm"],
+        "ctr-vm-exit",
+        &["sh", "-c", "echo hello from the vm; uname -r; exit 3"],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("hello from the vm\n"), "{out}");
+    let guest_kernel = out.lines().nth(1).unwrap_or_default().to_string();
+    let host_kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_ne!(guest_kernel, host_kernel.trim(), "ran on the host's kernel");
+    assert_gone("ctr-vm-exit", &root);
+
+    // The annotation on the process-mode binary: exec, ps, kill.
+    let rt = runtime_bin();
+    ok(
+        c.run(
+            &rt,
+            &["-d", "--annotation", "io.isola.isolation=vm"],
+            "ctr-vm-long",
+            &["sleep", "1000"],
+        ),
+        "ctr run -d (vm)",
+    );
+    eventually("the VM task runs", || {
+        c.task_status("ctr-vm-long") == "RUNNING"
+    });
+    assert_eq!(
+        qemus_of("ctr-vm-long").len(),
+        1,
+        "one QEMU for the container"
+    );
+    let o = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "v1",
+        "ctr-vm-long",
+        "sh",
+        "-c",
+        "echo exec in vm; exit 4",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "exec in vm");
+    let ps = ok(c.ctr(&["task", "ps", "ctr-vm-long"]), "ctr task ps (vm)");
+    assert!(
+        ps.lines().count() >= 2,
+        "task ps lists the guest's processes: {ps}"
+    );
+    ok(
+        c.ctr(&["task", "kill", "-s", "KILL", "ctr-vm-long"]),
+        "ctr task kill (vm)",
+    );
+    eventually("the VM task stops", || {
+        c.task_status("ctr-vm-long") == "STOPPED"
+    });
+    ok(
+        c.ctr(&["task", "delete", "ctr-vm-long"]),
+        "ctr task delete (vm)",
+    );
+    ok(
+        c.ctr(&["container", "delete", "ctr-vm-long"]),
+        "ctr container delete (vm)",
+    );
+    eventually("no QEMU is left", || qemus_of("ctr-vm-long").is_empty());
+    assert_gone("ctr-vm-long", &root);
+    remove_empty_parent_cgroups("isola-test");
+}

@@ -659,19 +659,7 @@ fn update(ctx: &Ctx, a: liboci_cli::Update) -> Result<()> {
         };
         let r: oci_spec::runtime::LinuxResources = serde_json::from_slice(&data)
             .map_err(|e| Error::Invalid(format!("--resources: {e}")))?;
-        limits.memory_bytes = r
-            .memory()
-            .as_ref()
-            .and_then(|m| m.limit())
-            .map(|l| l.max(0) as u64);
-        if let Some(cpu) = r.cpu() {
-            if let (Some(q), Some(p)) = (cpu.quota(), cpu.period()) {
-                if q > 0 && p > 0 {
-                    limits.nano_cpus = Some(q as u64 * 1_000_000_000 / p);
-                }
-            }
-        }
-        limits.pids = r.pids().as_ref().map(|p| p.limit());
+        limits = isola_runtime_process::oci::limits_of(&r);
     }
     let unsupported = [
         ("--blkio-weight", a.blkio_weight.is_some()),

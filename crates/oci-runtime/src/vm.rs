@@ -243,6 +243,12 @@ impl Backend for VmBackend {
             }
             match session::attach_main(&dir, timeouts(), stdio, false, false, child) {
                 Ok(code) => code,
+                // The guest could not run the process (125/126/127).
+                Err(isola_runtime_vm::Error::CommandFailed { code, message }) => {
+                    eprintln!("isola-runtime: {message}");
+                    code
+                }
+                // The VM died under it (killed, or a guest panic).
                 Err(e) => {
                     eprintln!("isola-runtime: {e}");
                     137
@@ -250,8 +256,11 @@ impl Backend for VmBackend {
             }
         })?;
         drop(ready_w);
-        let mut answer = String::new();
-        let _ = ready_r.read_to_string(&mut answer);
+        // One read, not to EOF: the keeper holds its copy of our write end
+        // for as long as it lives.
+        let mut buf = [0u8; 512];
+        let n = ready_r.read(&mut buf).unwrap_or(0);
+        let answer = String::from_utf8_lossy(&buf[..n]);
         if answer != "ok" {
             return Err(Error::Invalid(format!("VM mode: {answer}")));
         }

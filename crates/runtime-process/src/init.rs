@@ -85,6 +85,11 @@ fn prepare_and_exec(
         }
     }
     set_rlimits(&process.rlimits)?;
+    if let Some(adj) = process.oom_score_adj {
+        // Lowering it needs CAP_SYS_RESOURCE: done while we still have it.
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| Error::Setup(format!("oomScoreAdj {adj}: {e}")))?;
+    }
     let mut env = process.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", id.home));

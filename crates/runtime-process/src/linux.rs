@@ -66,6 +66,21 @@ pub(crate) struct Found {
 impl DeviceNode {
     /// Reads the node's type and numbers from `source`.
     pub(crate) fn find(&self) -> Result<Found> {
+        // `c:MAJOR:MINOR` / `b:MAJOR:MINOR`: the numbers an OCI spec gives
+        // for a node the runtime's own /dev need not have.
+        let numbers: Vec<&str> = self.source.split(':').collect();
+        if let [kind @ ("c" | "b"), major, minor] = numbers.as_slice() {
+            let num = |n: &str| {
+                n.parse::<u64>()
+                    .map_err(|_| Error::Setup(format!("device {}: bad number {n:?}", self.path)))
+            };
+            return Ok(Found {
+                path: self.path.clone(),
+                block: *kind == "b",
+                rdev: nix::sys::stat::makedev(num(major)?, num(minor)?),
+                mode: 0o666,
+            });
+        }
         let meta = std::fs::metadata(&self.source)
             .map_err(|e| Error::Setup(format!("device {}: {e}", self.source)))?;
         let ft = meta.file_type();

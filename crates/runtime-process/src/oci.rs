@@ -155,6 +155,7 @@ pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
         no_new_privileges: process.no_new_privileges().unwrap_or(false),
         rlimits,
         additional_groups: groups,
+        oom_score_adj: process.oom_score_adj(),
     };
 
     let linux_spec = spec
@@ -180,6 +181,12 @@ pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
             {
                 join_namespaces.push((n.typ(), p.clone()));
                 return Ok(n.typ());
+            }
+            if matches!(n.typ(), LinuxNamespaceType::User | LinuxNamespaceType::Time) {
+                return Err(unsupported(format!(
+                    "a {:?} namespace (uidMappings/gidMappings)",
+                    n.typ()
+                )));
             }
             if n.path().is_some() {
                 return Err(unsupported(format!(
@@ -244,9 +251,25 @@ pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
         let (source, access) = sources
             .get(&path)
             .cloned()
-            // Without isola's annotation: the node as the spec names it,
-            // its access granted by the spec's device rules.
-            .unwrap_or_else(|| (path.clone(), String::new()));
+            // Without isola's annotation: the node by the spec's type and
+            // numbers, its access granted by the spec's device rules.
+            .map_or_else(
+                || {
+                    let kind = match d.typ() {
+                        oci_spec::runtime::LinuxDeviceType::B => "b",
+                        oci_spec::runtime::LinuxDeviceType::C
+                        | oci_spec::runtime::LinuxDeviceType::U => "c",
+                        other => {
+                            return Err(unsupported(format!(
+                                "device {path} of type {}",
+                                other.as_str()
+                            )))
+                        }
+                    };
+                    Ok((format!("{kind}:{}:{}", d.major(), d.minor()), String::new()))
+                },
+                Ok,
+            )?;
         linux.devices.retain(|n| n.path != path);
         linux.devices.push(DeviceNode {
             source,
@@ -258,30 +281,7 @@ pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
     linux.device_rules = DEFAULT_DEVICE_RULES.iter().map(|r| r.to_string()).collect();
     let mut limits = Limits::default();
     if let Some(r) = linux_spec.resources() {
-        limits.memory_bytes = r
-            .memory()
-            .as_ref()
-            .and_then(|m| m.limit())
-            .map(|l| l.max(0) as u64);
-        if let Some(cpu) = r.cpu() {
-            if let (Some(q), Some(p)) = (cpu.quota(), cpu.period()) {
-                if q > 0 && p > 0 {
-                    limits.nano_cpus = Some(q as u64 * 1_000_000_000 / p);
-                }
-            }
-            limits.cpu_shares = cpu.shares();
-            limits.cpuset_cpus = cpu.cpus().clone();
-        }
-        // Only a swap limit other than the default (twice the memory) is
-        // kept, so the cgroup code applies Docker's default otherwise.
-        if let Some(m) = r.memory() {
-            if let Some(swap) = m.swap() {
-                if Some(swap) != m.limit().map(|l| 2 * l) {
-                    limits.memory_swap = Some(swap);
-                }
-            }
-        }
-        limits.pids = r.pids().as_ref().map(|p| p.limit());
+        limits = limits_of(r);
         for d in r.devices().iter().flatten() {
             let kind = d.typ().map_or("a".to_string(), |t| t.as_str().to_string());
             let num = |v: Option<i64>| v.map_or("*".to_string(), |v| v.to_string());
@@ -365,6 +365,39 @@ pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
         limits,
         join_namespaces,
     })
+}
+
+/// The memory, CPU quota and pids limits of a spec's `resources` (also
+/// what `update --resources` gives).
+pub fn limits_of(r: &oci_spec::runtime::LinuxResources) -> Limits {
+    let mut limits = Limits {
+        memory_bytes: r
+            .memory()
+            .as_ref()
+            .and_then(|m| m.limit())
+            .map(|l| l.max(0) as u64),
+        pids: r.pids().as_ref().map(|p| p.limit()),
+        ..Limits::default()
+    };
+    if let Some(cpu) = r.cpu() {
+        if let (Some(q), Some(p)) = (cpu.quota(), cpu.period()) {
+            if q > 0 && p > 0 {
+                limits.nano_cpus = Some(q as u64 * 1_000_000_000 / p);
+            }
+        }
+        limits.cpu_shares = cpu.shares();
+        limits.cpuset_cpus = cpu.cpus().clone();
+    }
+    // Only a swap limit other than the default (twice the memory) is
+    // kept, so the cgroup code applies Docker's default otherwise.
+    if let Some(m) = r.memory() {
+        if let Some(swap) = m.swap() {
+            if Some(swap) != m.limit().map(|l| 2 * l) {
+                limits.memory_swap = Some(swap);
+            }
+        }
+    }
+    limits
 }
 
 /// `65536k`, `64m`, `1g` or bytes, as mount options write sizes.

@@ -51,6 +51,8 @@ pub struct ProcessSpec {
     /// Supplementary groups by name or number (`--group-add`), resolved in
     /// the container's /etc/group.
     pub additional_groups: Vec<String>,
+    /// The OOM killer's preference (`process.oomScoreAdj`).
+    pub oom_score_adj: Option<i32>,
 }
 
 /// One `setrlimit`: `kind` as Docker names it (`nofile`, `nproc`, ...).

@@ -51,6 +51,7 @@ pub(crate) fn main_process(c: &Container) -> ProcessSpec {
         no_new_privileges: crate::policy::no_new_privileges(h),
         rlimits: h.ulimits.clone(),
         additional_groups: h.group_add.clone(),
+        oom_score_adj: None,
     }
 }
 
