@@ -37,12 +37,6 @@ use std::path::Path;
 
 pub use seccompiler::BpfProgram;
 
-/// Compiles `policy` (none: no filter) or reads its programs from `cache`,
-/// where they are kept by the SHA-256 of the policy: a profile is
-/// translated once, not at every start. Called by the parent before it
-/// creates the container, so the child only installs what it is given
-/// (and never reaches a host path from inside the container).
-
 /// Syscalls of architectures this runtime has no table for (arm, ppc,
 /// s390, mips, riscv, alpha, ia64): real profiles list them (podman's and
 /// containerd's defaults do), so they are skipped like a name of another
@@ -81,6 +75,11 @@ const OTHER_ARCH_SYSCALLS: &[&str] = &[
     "usr32",
 ];
 
+/// Compiles `policy` (none: no filter) or reads its programs from `cache`,
+/// where they are kept by the SHA-256 of the policy: a profile is
+/// translated once, not at every start. Called by the parent before it
+/// creates the container, so the child only installs what it is given
+/// (and never reaches a host path from inside the container).
 pub fn compile_cached(
     policy: Option<&LinuxSeccomp>,
     cache: Option<&Path>,
