@@ -10,25 +10,6 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-fn runtime_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("ISOLA_RUNTIME_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let b = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("isola-runtime");
-    assert!(
-        b.exists(),
-        "{} is missing: cargo build -p isola-oci-runtime",
-        b.display()
-    );
-    b
-}
-
 /// How a case decides: a script in the container must exit 0, or a check
 /// on the host while the container is created (not started).
 enum Check {

@@ -8,27 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `isola-runtime` binary: `ISOLA_RUNTIME_BIN`, else
-/// target/<profile>/isola-runtime next to this test executable.
-fn runtime_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("ISOLA_RUNTIME_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let b = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("isola-runtime");
-    assert!(
-        b.exists(),
-        "{} is missing: run `cargo build -p isola-oci-runtime` (scripts/test.sh does)",
-        b.display()
-    );
-    b
-}
-
 /// `isola-runtime-vm`: the same binary by another name (VM mode).
 #[allow(dead_code)] // VM-mode cases below
 fn runtime_vm_bin(dir: &Path) -> PathBuf {
@@ -239,14 +218,32 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
             .to_string()
     }
 
-    /// Kills, deletes and removes container `id` through containerd.
+    /// `ctr task exec` of `sh -c script` in container `id`.
+    fn exec(&self, id: &str, exec_id: &str, script: &str) -> Output {
+        self.ctr(&["task", "exec", "--exec-id", exec_id, id, "sh", "-c", script])
+    }
+
+    /// The PIDs `ctr task ps` lists.
+    fn ps(&self, id: &str) -> Vec<i32> {
+        let ps = ok(self.ctr(&["task", "ps", id]), "ctr task ps");
+        ps.lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect()
+    }
+
+    /// SIGKILLs container `id` through containerd (its command is PID 1 of
+    /// its namespace: only SIGKILL ends it, as with runc), waits for the
+    /// task to stop, then deletes task and container.
     fn remove(&self, id: &str) {
-        let _ = self.ctr(&["task", "kill", "-s", "KILL", id]);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.task_status(id) == "RUNNING" && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.ctr(&["task", "delete", id]);
+        ok(
+            self.ctr(&["task", "kill", "-s", "KILL", id]),
+            "ctr task kill",
+        );
+        eventually("the killed task stops", || {
+            self.task_status(id) == "STOPPED"
+        });
+        ok(self.ctr(&["task", "delete", id]), "ctr task delete");
         ok(
             self.ctr(&["container", "delete", id]),
             "ctr container delete",
@@ -327,25 +324,11 @@ fn containerd_runs_process_containers_with_exit_codes_output_exec_kill_and_ps() 
         "ctr run -d",
     );
     eventually("the task runs", || c.task_status("ctr-long") == "RUNNING");
-    let o = c.ctr(&[
-        "task",
-        "exec",
-        "--exec-id",
-        "e1",
-        "ctr-long",
-        "sh",
-        "-c",
-        "echo exec says $((6*7)); exit 3",
-    ]);
+    let o = c.exec("ctr-long", "e1", "echo exec says $((6*7)); exit 3");
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), "exec says 42");
-    let ps = ok(c.ctr(&["task", "ps", "ctr-long"]), "ctr task ps");
-    let pids: Vec<i32> = ps
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
-        .collect();
-    assert_eq!(pids.len(), 1, "task ps: {ps}");
+    let pids = c.ps("ctr-long");
+    assert_eq!(pids.len(), 1, "task ps: {pids:?}");
     assert_eq!(
         comm(pids[0]),
         "sleep",
@@ -361,19 +344,7 @@ fn containerd_runs_process_containers_with_exit_codes_output_exec_kill_and_ps() 
     let state: serde_json::Value = serde_json::from_str(&ok(state, "state")).unwrap();
     assert_eq!(state["status"], "running");
     assert_eq!(state["pid"], pids[0]);
-    // sleep is PID 1 of its namespace: only SIGKILL ends it (as with runc).
-    ok(
-        c.ctr(&["task", "kill", "-s", "KILL", "ctr-long"]),
-        "ctr task kill",
-    );
-    eventually("the killed task stops", || {
-        c.task_status("ctr-long") == "STOPPED"
-    });
-    ok(c.ctr(&["task", "delete", "ctr-long"]), "ctr task delete");
-    ok(
-        c.ctr(&["container", "delete", "ctr-long"]),
-        "ctr container delete",
-    );
+    c.remove("ctr-long");
     assert_gone("ctr-long", &root);
     remove_empty_parent_cgroups("isola-test");
 }
@@ -1024,38 +995,12 @@ fn containerd_runs_vm_containers_by_binary_name_and_by_annotation() {
         1,
         "one QEMU for the container"
     );
-    let o = c.ctr(&[
-        "task",
-        "exec",
-        "--exec-id",
-        "v1",
-        "ctr-vm-long",
-        "sh",
-        "-c",
-        "echo exec in vm; exit 4",
-    ]);
+    let o = c.exec("ctr-vm-long", "v1", "echo exec in vm; exit 4");
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), "exec in vm");
-    let ps = ok(c.ctr(&["task", "ps", "ctr-vm-long"]), "ctr task ps (vm)");
-    assert!(
-        ps.lines().count() >= 2,
-        "task ps lists the guest's processes: {ps}"
-    );
-    ok(
-        c.ctr(&["task", "kill", "-s", "KILL", "ctr-vm-long"]),
-        "ctr task kill (vm)",
-    );
-    eventually("the VM task stops", || {
-        c.task_status("ctr-vm-long") == "STOPPED"
-    });
-    ok(
-        c.ctr(&["task", "delete", "ctr-vm-long"]),
-        "ctr task delete (vm)",
-    );
-    ok(
-        c.ctr(&["container", "delete", "ctr-vm-long"]),
-        "ctr container delete (vm)",
-    );
+    let pids = c.ps("ctr-vm-long");
+    assert!(!pids.is_empty(), "task ps lists the guest's processes");
+    c.remove("ctr-vm-long");
     eventually("no QEMU is left", || qemus_of("ctr-vm-long").is_empty());
     assert_gone("ctr-vm-long", &root);
     remove_empty_parent_cgroups("isola-test");

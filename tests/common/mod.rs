@@ -33,6 +33,27 @@ pub fn bin() -> PathBuf {
     bin
 }
 
+/// The `isola-runtime` binary (OCI runtime front end): `ISOLA_RUNTIME_BIN`,
+/// else target/<profile>/isola-runtime next to this test executable.
+pub fn runtime_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("ISOLA_RUNTIME_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let b = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("isola-runtime");
+    assert!(
+        b.exists(),
+        "{} is missing: run `cargo build -p isola-oci-runtime` (scripts/test.sh does)",
+        b.display()
+    );
+    b
+}
+
 /// The busybox root filesystem, built once per test process.
 pub fn busybox_rootfs() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();

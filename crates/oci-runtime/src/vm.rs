@@ -142,6 +142,22 @@ fn connect(rec: &Record, dir: &Path) -> Result<Client> {
     Ok(Client::connect(dir, timeouts(), &|| rec.alive())?)
 }
 
+/// A keeper's exit status: the guest process's, the guest's own code when
+/// it could not run it (125/126/127), else `otherwise`; errors on stderr.
+fn exit_code(result: isola_runtime_vm::Result<i32>, otherwise: i32) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(isola_runtime_vm::Error::CommandFailed { code, message }) => {
+            eprintln!("isola-runtime: {message}");
+            code
+        }
+        Err(e) => {
+            eprintln!("isola-runtime: {e}");
+            otherwise
+        }
+    }
+}
+
 /// The container's state directory: the VM's disks, sockets and files.
 fn state_dir(rec: &Record) -> PathBuf {
     rec.dir.clone()
@@ -241,19 +257,11 @@ impl Backend for VmBackend {
                 }
                 Err(_) => return 125,
             }
-            match session::attach_main(&dir, timeouts(), stdio, false, false, child) {
-                Ok(code) => code,
-                // The guest could not run the process (125/126/127).
-                Err(isola_runtime_vm::Error::CommandFailed { code, message }) => {
-                    eprintln!("isola-runtime: {message}");
-                    code
-                }
-                // The VM died under it (killed, or a guest panic).
-                Err(e) => {
-                    eprintln!("isola-runtime: {e}");
-                    137
-                }
-            }
+            // A VM that died under it (killed, or a guest panic): 137.
+            exit_code(
+                session::attach_main(&dir, timeouts(), stdio, false, false, child),
+                137,
+            )
         })?;
         drop(ready_w);
         // One read, not to EOF: the keeper holds its copy of our write end
@@ -310,19 +318,8 @@ impl Backend for VmBackend {
             }
         };
         let client = connect(rec, &state_dir(rec))?;
-        let pid = fork_keeper(
-            move || match session::exec(client, process, streams, false) {
-                Ok(code) => code,
-                Err(isola_runtime_vm::Error::CommandFailed { code, message }) => {
-                    eprintln!("isola-runtime: {message}");
-                    code
-                }
-                Err(e) => {
-                    eprintln!("isola-runtime: {e}");
-                    125
-                }
-            },
-        )?;
+        let pid =
+            fork_keeper(move || exit_code(session::exec(client, process, streams, false), 125))?;
         Ok(Created {
             pid,
             start_time: process_start_time(pid).unwrap_or(0),
