@@ -384,6 +384,21 @@ struct Bundle {
     dir: tempfile::TempDir,
 }
 
+/// A failed test leaves nothing either: every container of the bundle's
+/// root is deleted with `--force`.
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        for e in std::fs::read_dir(self.root())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let _ = self.out(&["delete", "--force", &id]);
+        }
+    }
+}
+
 impl Bundle {
     fn new(edit: impl FnOnce(&mut serde_json::Value)) -> Bundle {
         let dir = tempfile::Builder::new()
@@ -945,9 +960,10 @@ fn need_guest() {
     }
 }
 
-/// QEMU processes of container `id` (QEMU names itself `isola-<id>`).
+/// QEMU processes of container `id` (its initramfs is in the
+/// container's state directory, named by the full id).
 fn qemus_of(id: &str) -> Vec<i32> {
-    processes_mentioning(&format!("isola-{id},process="))
+    processes_mentioning(&format!("/{id}/initrd.img"))
         .into_iter()
         .filter(|p| running(*p))
         .collect()
@@ -1004,4 +1020,82 @@ fn containerd_runs_vm_containers_by_binary_name_and_by_annotation() {
     eventually("no QEMU is left", || qemus_of("ctr-vm-long").is_empty());
     assert_gone("ctr-vm-long", &root);
     remove_empty_parent_cgroups("isola-test");
+}
+
+#[test]
+fn a_pod_container_joins_its_sandbox_namespaces_by_path() {
+    // The sandbox ("pause") container: its own network, IPC, UTS and PID
+    // namespaces, as containerd's CRI creates it.
+    let sandbox_id = &cid("sandbox");
+    let sandbox = Bundle::new(|s| {
+        args(s, &["sleep", "1000"]);
+        s["hostname"] = "the-pod".into();
+    });
+    sandbox.create(sandbox_id);
+    ok(sandbox.out(&["start", sandbox_id]), "start sandbox");
+    let pid = sandbox.state(sandbox_id)["pid"].as_i64().unwrap();
+    let ns = |t: &str| std::fs::read_link(format!("/proc/{pid}/ns/{t}")).unwrap();
+
+    let member_id = &cid("member");
+    let member = Bundle::new(|s| {
+        args(
+            s,
+            &["sh", "-c", "hostname; for n in net ipc uts pid; do readlink /proc/self/ns/$n; done; ps -o pid,comm"],
+        );
+        s["hostname"] = serde_json::Value::Null;
+        let joined: Vec<serde_json::Value> = ["network", "ipc", "uts", "pid"]
+            .iter()
+            .zip(["net", "ipc", "uts", "pid"])
+            .map(|(t, f)| serde_json::json!({"type": t, "path": format!("/proc/{pid}/ns/{f}")}))
+            .chain([serde_json::json!({"type": "mount"})])
+            .collect();
+        s["linux"]["namespaces"] = serde_json::json!(joined);
+    });
+    let o = member.out(&[
+        "run",
+        "--bundle",
+        member.path().to_str().unwrap(),
+        member_id,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("the-pod"), "{out}");
+    for t in ["net", "ipc", "uts", "pid"] {
+        assert_eq!(
+            lines.next().map(PathBuf::from),
+            Some(ns(t)),
+            "{t} namespace not shared: {out}"
+        );
+    }
+    assert!(
+        out.contains("sleep"),
+        "the sandbox's process is visible: {out}"
+    );
+    ok(
+        sandbox.out(&["delete", "--force", sandbox_id]),
+        "delete sandbox",
+    );
+    assert_gone(member_id, &member.root());
+    assert_gone(sandbox_id, &sandbox.root());
+}
+
+#[test]
+fn a_created_vm_container_is_deleted_with_its_vm() {
+    need_guest();
+    let id = &cid("vm-created");
+    let b = Bundle::new(|s| {
+        args(s, &["sleep", "1000"]);
+        s["annotations"] = serde_json::json!({"io.isola.isolation": "vm"});
+    });
+    b.create(id);
+    let st = b.state(id);
+    assert_eq!(st["status"], "created");
+    let keeper = st["pid"].as_i64().unwrap() as i32;
+    assert!(running(keeper));
+    eventually("its QEMU runs", || qemus_of(id).len() == 1);
+    ok(b.out(&["delete", "--force", id]), "delete --force (vm)");
+    assert!(!running(keeper), "the keeper was killed");
+    eventually("no QEMU is left", || qemus_of(id).is_empty());
+    assert_gone(id, &b.root());
 }
