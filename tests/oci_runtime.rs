@@ -644,7 +644,7 @@ fn exec_takes_env_cwd_user_and_pid_file_and_nothing_of_the_runtime_reaches_the_c
     assert_eq!(b.state(id)["status"], "running");
     ok(b.out(&["update", "--pids-limit", "20", id]), "update");
     let stats = ok(b.out(&["events", "--stats", id]), "events --stats");
-    assert!(stats.contains("\"pids\":{\"current\":1}"), "{stats}");
+    assert!(stats.contains("\"pids\":{\"current\":1,"), "{stats}");
     ok(b.out(&["delete", "--force", id]), "delete --force");
     assert_gone(id, &b.root());
 }

@@ -84,11 +84,12 @@ impl Backend for ProcessBackend {
     }
 
     fn paused(&self, rec: &Record) -> bool {
-        Cgroup::of(&rec.cgroup).is_frozen()
+        Cgroup::of(&rec.cgroup).frozen()
     }
 
     fn freeze(&self, rec: &Record, frozen: bool) -> Result<()> {
-        Ok(Cgroup::of(&rec.cgroup).freeze(frozen)?)
+        let cg = Cgroup::of(&rec.cgroup);
+        Ok(if frozen { cg.freeze() } else { cg.thaw() }?)
     }
 
     fn update(&self, rec: &Record, limits: &Limits) -> Result<()> {
@@ -96,27 +97,20 @@ impl Backend for ProcessBackend {
     }
 
     fn stats(&self, rec: &Record) -> serde_json::Value {
-        let cg = Cgroup::of(&rec.cgroup);
-        let memory = cg
-            .dirs()
-            .find_map(|d| {
-                ["memory.usage_in_bytes", "memory.current"]
-                    .iter()
-                    .find_map(|f| std::fs::read_to_string(d.join(f)).ok())
-            })
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .unwrap_or(0);
+        let s = Cgroup::of(&rec.cgroup).stats();
         serde_json::json!({
-            "pids": {"current": cg.procs().len()},
-            "memory": {"usage": {"usage": memory}},
+            "cpu": {"usage": {"total": s.cpu_total_ns, "user": s.cpu_user_ns, "kernel": s.cpu_system_ns}},
+            "memory": {"usage": {"usage": s.memory_usage, "limit": s.memory_limit}},
+            "pids": {"current": s.pids_current, "limit": s.pids_limit},
+            "blkio": {"read": s.io_read_bytes, "write": s.io_write_bytes},
         })
     }
 
     fn cleanup(&self, rec: &Record) -> Result<()> {
         let cg = Cgroup::of(&rec.cgroup);
         // A frozen task cannot die: thaw before the cgroup's removal kills.
-        if cg.is_frozen() {
-            let _ = cg.freeze(false);
+        if cg.frozen() {
+            let _ = cg.thaw();
         }
         Ok(cg.remove()?)
     }
