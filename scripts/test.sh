@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 # isola-runtime's clients and peers (tests/oci_runtime.rs, tests/oci_conformance.rs).
 scripts/deps.sh containerd runc crun podman conmon docker.io
+# The Engine API's real clients besides the docker CLI (tests/api.rs).
+scripts/deps.sh docker-compose python3-docker
 # VM isolation's guest kernel (cached; ~7-13 min on a fresh 2-core machine)
 # and the agent's initramfs.
 guest/build-kernel.sh >/dev/null

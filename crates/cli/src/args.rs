@@ -958,6 +958,8 @@ pub struct HistoryArgs {
 pub enum SystemCommand {
     /// Show isola disk usage
     Df(DfArgs),
+    /// Serve the Docker Engine API on a Unix socket (for the docker CLI, docker-compose, SDKs)
+    Service(ServiceArgs),
     /// Remove unused data
     Prune(SystemPruneArgs),
 }
@@ -1017,3 +1019,31 @@ pub struct ImagePruneArgs {
     pub filter: Vec<String>,
 }
 // --- end of issue 13's verbs ---
+
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// Exit after this many seconds without a client (0: serve until stopped)
+    #[arg(
+        short = 't',
+        long = "timeout",
+        value_name = "SECONDS",
+        default_value_t = 0
+    )]
+    pub timeout: u64,
+    /// Where to listen: unix:///path (TCP is refused: the API is root on this host)
+    #[arg(value_name = "URI", default_value = "unix:///run/isola/isola.sock", value_parser = parse_service_uri)]
+    pub uri: PathBuf,
+}
+
+/// `unix:///path` (or a bare absolute path); anything else, TCP above all,
+/// is refused: whoever reaches the API is root on the host.
+fn parse_service_uri(s: &str) -> Result<PathBuf, String> {
+    let path = s.strip_prefix("unix://").unwrap_or(s);
+    if path.starts_with('/') {
+        Ok(PathBuf::from(path))
+    } else {
+        Err(format!(
+            "{s:?} is not a unix socket URI: use unix:///path/to/isola.sock (the API is not served over TCP)"
+        ))
+    }
+}

@@ -46,6 +46,9 @@ fn main() {
         // The monitor handles broken pipes itself (a detached reader must
         // not kill the container's owner).
         Command::Monitor(_) => {}
+        // The API service writes to clients that may have gone: a broken
+        // pipe is an error for that connection, never the end of the service.
+        Command::System(SystemCommand::Service(_)) => {}
         // `exec` joins a running container: run it from a sealed copy of
         // the binary (CVE-2019-5736; see isola_runtime_process::exe).
         Command::Exec(_) => {
@@ -56,6 +59,20 @@ fn main() {
             restore_sigpipe();
         }
         _ => restore_sigpipe(),
+    }
+    if let Command::System(SystemCommand::Service(a)) = &cli.command {
+        // Before anything else: the service is multi-threaded, and the
+        // socket is created under a (process-wide) umask.
+        let opts = isola_api::ServeOptions {
+            root: cli.root.clone(),
+            socket: a.uri.clone(),
+            idle_timeout: (a.timeout > 0).then(|| std::time::Duration::from_secs(a.timeout)),
+        };
+        if let Err(e) = isola_api::serve(opts) {
+            eprintln!("isola: {e}");
+            std::process::exit(125);
+        }
+        std::process::exit(0);
     }
     let code = match dispatch(&cli) {
         Ok(code) => code,
@@ -173,6 +190,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::System(SystemCommand::Prune(a)) => verbs::system_prune(&engine, a),
         Command::Container(ContainerCommand::Prune(a)) => verbs::container_prune(&engine, a),
         // --- end of issue 13's verbs ---
+        Command::System(SystemCommand::Service(_)) => unreachable!("served before dispatch"),
         Command::Monitor(a) => Ok(engine.run_monitor(
             &a.id,
             MonitorOptions {

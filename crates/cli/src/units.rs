@@ -1,7 +1,6 @@
 //! Docker's units: memory sizes in, human sizes and durations out.
 
 use anyhow::{bail, Result};
-use std::time::Duration;
 
 /// Parses `--memory` like Docker: a number with an optional b/k/m/g suffix
 /// (and optional trailing "b"), binary multiples. Docker's minimum is 6 MB.
@@ -41,24 +40,7 @@ pub fn parse_cpus(s: &str) -> Result<u64> {
     Ok((n * 1e9) as u64)
 }
 
-/// Docker's `HumanDuration` ("5 seconds", "About a minute", "3 hours").
-pub fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    let h = s / 3600;
-    match s {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        2..=59 => format!("{s} seconds"),
-        60..=119 => "About a minute".into(),
-        120..=3599 => format!("{} minutes", s / 60),
-        _ if h == 1 => "About an hour".into(),
-        _ if h < 48 => format!("{h} hours"),
-        _ if h < 24 * 7 * 2 => format!("{} days", h / 24),
-        _ if h < 24 * 30 * 2 => format!("{} weeks", h / 24 / 7),
-        _ if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
-        _ => format!("{} years", h / 24 / 365),
-    }
-}
+pub use isola_engine::human_duration;
 
 /// Docker's `HumanSize`: decimal units, three significant digits.
 pub fn human_size(bytes: u64) -> String {
@@ -86,13 +68,7 @@ pub fn human_size(bytes: u64) -> String {
     format!("{s}{}", units[i])
 }
 
-/// Time since an RFC 3339 timestamp.
-pub fn since(rfc3339: &str) -> Duration {
-    humantime::parse_rfc3339(rfc3339)
-        .ok()
-        .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
-        .unwrap_or_default()
-}
+pub use isola_engine::since;
 
 /// A signal as `kill -s` and `--stop-signal` take it (TERM, SIGTERM, 15),
 /// checked while parsing so a bad one is refused before anything happens.
@@ -123,9 +99,6 @@ mod tests {
         assert_eq!(parse_cpus("0.5").unwrap(), 500_000_000);
         assert!(parse_cpus("0").is_err());
         assert!(parse_cpus("x").is_err());
-        assert_eq!(human_duration(Duration::from_secs(5)), "5 seconds");
-        assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
-        assert_eq!(human_duration(Duration::from_secs(7200)), "2 hours");
         assert_eq!(human_size(4_260_000), "4.26MB");
         assert_eq!(human_size(999), "999B");
         assert_eq!(human_size(12_300_000), "12.3MB");

@@ -79,8 +79,53 @@ pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
 }
 
+/// Docker's `HumanDuration` ("5 seconds", "About a minute", "3 hours"),
+/// for `ps`'s STATUS and CREATED in the CLI and the API alike.
+pub fn human_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    let h = s / 3600;
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => format!("{} minutes", s / 60),
+        _ if h == 1 => "About an hour".into(),
+        _ if h < 48 => format!("{h} hours"),
+        _ if h < 24 * 7 * 2 => format!("{} days", h / 24),
+        _ if h < 24 * 30 * 2 => format!("{} weeks", h / 24 / 7),
+        _ if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
+        _ => format!("{} years", h / 24 / 365),
+    }
+}
+
+/// Time since an RFC 3339 timestamp.
+pub fn since(rfc3339: &str) -> std::time::Duration {
+    humantime::parse_rfc3339(rfc3339)
+        .ok()
+        .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+        .unwrap_or_default()
+}
+
+/// Seconds since the epoch of an RFC 3339 timestamp (0 when unparsable).
+pub(crate) fn rfc3339_to_unix(rfc3339: &str) -> i64 {
+    humantime::parse_rfc3339(rfc3339)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn human_durations_as_docker_prints_them() {
+        use super::human_duration;
+        use std::time::Duration;
+        assert_eq!(human_duration(Duration::from_secs(5)), "5 seconds");
+        assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
+        assert_eq!(human_duration(Duration::from_secs(7200)), "2 hours");
+    }
+
     use super::*;
 
     #[test]

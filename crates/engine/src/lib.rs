@@ -30,6 +30,8 @@ mod store;
 mod volumes;
 
 pub use backend::{Isolation, Top};
+/// The Docker Engine API's models (bollard-stubs), shared by the CLI and the API.
+pub use bollard_stubs::models as docker;
 pub use config::HostConfig as EngineConfig;
 pub use copy::{CommitRequest, HostEnd};
 // Events, rename/restart/pause/update and stats (issue 13's verbs).
@@ -38,6 +40,7 @@ pub use events::{now_nanos, parse_time, Actor, Event, EventFilter};
 pub use exec::ExecOptions;
 pub use filters::Filters;
 pub use health::HealthOptions;
+pub use ids::{human_duration, since};
 pub use info::Info;
 pub use isola_network::{Network, NewNetwork, PortMapping};
 pub use isola_runtime_process::health::{Health, HealthStatus};
@@ -75,6 +78,10 @@ pub enum Error {
     NameInUse { name: String, id: String },
     #[error("{0}")]
     Invalid(String),
+    /// A named object (network, volume) that does not exist; the API
+    /// answers 404 for it as Docker does.
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{context}: {source}")]

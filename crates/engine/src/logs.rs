@@ -109,7 +109,9 @@ impl Engine {
             let mut line = String::new();
             // A partial last line is left for the next round.
             while reader.read_line(&mut line).unwrap_or(0) > 0 && line.ends_with('\n') {
-                emit(&line, opts.timestamps, out, err);
+                if emit(&line, opts.timestamps, out, err).is_err() {
+                    return Ok(()); // the reader went away: nothing to follow for
+                }
                 pos += line.len() as u64;
                 line.clear();
             }
@@ -157,16 +159,25 @@ fn tail_start(file: &mut File, n: usize) -> std::io::Result<u64> {
     Ok(0)
 }
 
-fn emit(line: &str, timestamps: bool, out: &mut dyn Write, err: &mut dyn Write) {
+/// Writes one log line in one write (a framing writer, as the API's, sees
+/// whole lines); fails when the reader has gone.
+fn emit(
+    line: &str,
+    timestamps: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<()> {
     let Ok(e) = serde_json::from_str::<Entry>(line) else {
-        return;
+        return Ok(());
     };
     let w: &mut dyn Write = if e.stream == "stderr" { err } else { out };
-    if timestamps {
-        let _ = write!(w, "{} ", e.time);
-    }
-    let _ = w.write_all(e.log.as_bytes());
-    let _ = w.flush();
+    let text = if timestamps {
+        format!("{} {}", e.time, e.log)
+    } else {
+        e.log.to_string()
+    };
+    w.write_all(text.as_bytes())?;
+    w.flush()
 }
 
 #[cfg(test)]

@@ -110,6 +110,7 @@ impl From<isola_network::Error> for Error {
         match e {
             isola_network::Error::Conflict(m) => Error::Conflict(m),
             isola_network::Error::Io { context, source } => Error::Io { context, source },
+            e @ isola_network::Error::NoSuchNetwork(_) => Error::NotFound(e.to_string()),
             other => Error::Invalid(other.to_string()),
         }
     }

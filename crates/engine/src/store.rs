@@ -275,6 +275,38 @@ impl Container {
         Ok(())
     }
 
+    /// Docker's STATUS column ("Up 5 seconds", "Exited (0) 3 minutes ago").
+    pub fn status_text(&self) -> String {
+        use crate::ids::{human_duration, since};
+        let s = &self.state;
+        match s.status {
+            Status::Running if s.restarting => format!(
+                "Restarting ({}) {} ago",
+                s.exit_code,
+                human_duration(since(s.finished_at.as_deref().unwrap_or_default()))
+            ),
+            Status::Running => {
+                let up = human_duration(since(s.started_at.as_deref().unwrap_or_default()));
+                if self.is_paused() {
+                    return format!("Up {up} (Paused)");
+                }
+                match s.health.as_ref().map(|h| h.status) {
+                    Some(crate::HealthStatus::Starting) => format!("Up {up} (health: starting)"),
+                    Some(h) => format!("Up {up} ({})", h.as_str()),
+                    None => format!("Up {up}"),
+                }
+            }
+            Status::Exited => format!(
+                "Exited ({}) {} ago",
+                s.exit_code,
+                human_duration(since(s.finished_at.as_deref().unwrap_or_default()))
+            ),
+            Status::Created => "Created".into(),
+            Status::Removing => "Removal In Progress".into(),
+            Status::Dead => "Dead".into(),
+        }
+    }
+
     /// Whether a host boot brings it back (`isola start --all-restartable`),
     /// as Docker's daemon does at its start: a stopped container with
     /// `always`, or with `unless-stopped` unless the user stopped it.
@@ -726,7 +758,10 @@ impl Engine {
 
     /// Finds a container by full id, name, or unique id prefix.
     pub fn lookup(&self, key: &str) -> Result<Container> {
-        if key.is_empty() {
+        // A key is a name or an id, never a path: `names/../x` would read,
+        // and as a stale name even delete, a file outside the names
+        // directory (keys reach here from API request bodies too).
+        if key.is_empty() || key.contains('/') || key == "." || key == ".." {
             return Err(Error::NoSuchContainer(key.to_string()));
         }
         if let Ok(id) = fs::read_to_string(self.names_dir().join(key)) {

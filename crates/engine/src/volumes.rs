@@ -512,7 +512,7 @@ impl Volumes {
         let meta = self.dir.join(name).join(META);
         let data = std::fs::read(&meta).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                Error::Invalid(format!(
+                Error::NotFound(format!(
                     "no such volume: {name}: list volumes with 'isola volume ls'"
                 ))
             } else {

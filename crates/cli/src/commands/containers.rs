@@ -7,8 +7,8 @@ use crate::units::{human_duration, since};
 use crate::{for_each, table};
 use anyhow::{bail, Context, Result};
 use isola_engine::{
-    parse_signal, Attach, Container, CreateOptions, Engine, ExecOptions, HealthOptions,
-    HealthStatus, LogOptions, NetworkOptions, Status, Streams,
+    parse_signal, Attach, Container, CreateOptions, Engine, ExecOptions, HealthOptions, LogOptions,
+    NetworkOptions, Status, Streams,
 };
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -220,33 +220,7 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<i32> {
 }
 
 fn status_text(c: &Container) -> String {
-    let s = &c.state;
-    match s.status {
-        Status::Running if s.restarting => format!(
-            "Restarting ({}) {} ago",
-            s.exit_code,
-            human_duration(since(s.finished_at.as_deref().unwrap_or_default()))
-        ),
-        Status::Running => {
-            let up = human_duration(since(s.started_at.as_deref().unwrap_or_default()));
-            if c.is_paused() {
-                return format!("Up {up} (Paused)");
-            }
-            match s.health.as_ref().map(|h| h.status) {
-                Some(HealthStatus::Starting) => format!("Up {up} (health: starting)"),
-                Some(h) => format!("Up {up} ({})", h.as_str()),
-                None => format!("Up {up}"),
-            }
-        }
-        Status::Exited => format!(
-            "Exited ({}) {} ago",
-            s.exit_code,
-            human_duration(since(s.finished_at.as_deref().unwrap_or_default()))
-        ),
-        Status::Created => "Created".into(),
-        Status::Removing => "Removal In Progress".into(),
-        Status::Dead => "Dead".into(),
-    }
+    c.status_text()
 }
 
 fn command_text(c: &Container, no_trunc: bool) -> String {

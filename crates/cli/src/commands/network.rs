@@ -4,7 +4,6 @@ use crate::args::*;
 use crate::{for_each, table};
 use anyhow::{bail, Result};
 use isola_engine::{Engine, NewNetwork, Status};
-use serde_json::json;
 
 pub fn create(engine: &Engine, a: &NetworkCreateArgs) -> Result<i32> {
     if a.driver != "bridge" {
@@ -76,33 +75,7 @@ pub fn inspect(engine: &Engine, a: &NetworkInspectArgs) -> Result<i32> {
         kind: None,
         targets: a.networks.clone(),
     };
-    crate::inspect_targets(&args, |t| {
-        let n = engine.networks().get(t)?;
-        let containers: serde_json::Map<String, serde_json::Value> = engine
-            .network_containers(&n.name)?
-            .into_iter()
-            .map(|(id, (name, e))| {
-                (
-                    id,
-                    json!({"Name": name, "IPv4Address": format!("{}/{}", e.ip_address, e.ip_prefix_len),
-                           "MacAddress": e.mac_address, "Aliases": e.aliases}),
-                )
-            })
-            .collect();
-        Ok(json!({
-            "Name": n.name,
-            "Id": n.id,
-            "Created": n.created,
-            "Driver": n.driver,
-            "Internal": n.internal,
-            "EnableIPv6": n.ipv6_enabled,
-            "DNSEnabled": n.dns_enabled,
-            "NetworkInterface": n.network_interface,
-            "IPAM": {"Driver": "default", "Config": n.subnets.iter().map(|s| json!({"Subnet": s.subnet, "Gateway": s.gateway})).collect::<Vec<_>>()},
-            "Labels": n.labels,
-            "Containers": containers,
-        }))
-    })
+    crate::inspect_targets(&args, |t| Ok(engine.network_inspect(t)?))
 }
 
 pub fn rm(engine: &Engine, a: &NetworkNamesArgs) -> Result<i32> {
