@@ -590,7 +590,7 @@ fn api_bad_requests_get_errors_not_crashes() {
         r.starts_with("HTTP/1.1 404") && r.contains("\"message\""),
         "{r}"
     );
-    let r = s.raw(b"POST /v1.47/containers/x/pause HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let r = s.raw(b"POST /v1.47/containers/x/update HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     assert!(
         r.starts_with("HTTP/1.1 501") && r.contains("not implemented by isola yet"),
         "{r}"
@@ -938,4 +938,43 @@ fn api_idle_timeout_ends_the_service_only() {
     assert!(!socket.exists(), "the socket file is removed on exit");
     assert_eq!(i.inspect("stay", "{{.State.Status}}"), "running");
     i.ok(&["rm", "-f", "stay"]);
+}
+
+#[test]
+fn api_rename_pause_unpause_and_events() {
+    docker_installed();
+    let s = Service::start();
+    s.docker_ok(&["run", "-d", "--name", "a", "busybox", "sleep", "1000"]);
+    s.docker_ok(&["rename", "a", "b"]);
+    s.docker_ok(&["pause", "b"]);
+    assert_eq!(
+        s.docker_ok(&["inspect", "-f", "{{.State.Paused}}", "b"]),
+        "true"
+    );
+    assert!(s
+        .docker_ok(&["ps", "--format", "{{.Status}}"])
+        .contains("Paused"));
+    s.docker_ok(&["unpause", "b"]);
+    s.docker_ok(&["rm", "-f", "b"]);
+    let ev = s.docker_ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &format!(
+            "{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                + 1
+        ),
+        "--filter",
+        "type=container",
+        "--format",
+        "{{.Action}}",
+    ]);
+    for action in ["create", "start", "rename", "pause", "unpause", "destroy"] {
+        assert!(ev.lines().any(|l| l == action), "no {action} event: {ev}");
+    }
 }

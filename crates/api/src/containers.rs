@@ -738,3 +738,54 @@ pub(crate) async fn logs(s: &State, id: &str, req: &Request<Incoming>) -> Result
     });
     Ok(r)
 }
+
+/// `POST /containers/{id}/rename?name=`, `/pause`, `/unpause`: the engine's
+/// verbs, one call each.
+pub(crate) async fn manage(
+    s: &State,
+    id: &str,
+    verb: &str,
+    req: &Request<Incoming>,
+) -> Result<Reply> {
+    let q = query(req.uri().query());
+    let c = lookup(s, id).await?;
+    let engine = s.engine.clone();
+    let (verb, name) = (verb.to_string(), q.get("name").cloned().unwrap_or_default());
+    blocking(move || {
+        match verb.as_str() {
+            "rename" => engine.rename(&c, &name)?,
+            "pause" => engine.pause(&c)?,
+            _ => engine.unpause(&c)?,
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(no_content())
+}
+
+/// `GET /events`: the engine's journal as Docker's stream of JSON lines
+/// (`since`/`until` in Unix seconds or RFC 3339, `filters`); follows until
+/// `until` or until the client goes away.
+pub(crate) async fn events(s: &State, req: &Request<Incoming>) -> Result<Reply> {
+    let q = query(req.uri().query());
+    let time = |k: &str| -> Result<Option<i64>> {
+        q.get(k)
+            .filter(|v| !v.is_empty())
+            .map(|v| isola_engine::parse_time(v).map_err(ApiError::from))
+            .transpose()
+    };
+    let (since, until) = (time("since")?, time("until")?);
+    let filter = isola_engine::EventFilter::parse(&filters(&q)?)?;
+    let (tx, r) = stream(StatusCode::OK, "application/json");
+    let engine = s.engine.clone();
+    tokio::task::spawn_blocking(move || {
+        let _ = engine.events(since, until, true, &mut |e| {
+            if !filter.matches(e) {
+                return !tx.is_closed();
+            }
+            let line = serde_json::to_string(e).unwrap_or_default() + "\n";
+            tx.blocking_send(Bytes::from(line)).is_ok()
+        });
+    });
+    Ok(r)
+}
