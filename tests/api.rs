@@ -955,6 +955,14 @@ fn api_rename_pause_unpause_and_events() {
         .docker_ok(&["ps", "--format", "{{.Status}}"])
         .contains("Paused"));
     s.docker_ok(&["unpause", "b"]);
+    let st = s.docker_ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}}",
+        "b",
+    ]);
+    assert_eq!(st, "b 1", "{st}");
     s.docker_ok(&["rm", "-f", "b"]);
     let ev = s.docker_ok(&[
         "events",

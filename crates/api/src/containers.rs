@@ -789,3 +789,46 @@ pub(crate) async fn events(s: &State, req: &Request<Incoming>) -> Result<Reply> 
     });
     Ok(r)
 }
+
+/// `GET /containers/{id}/stats`: the engine's Docker-shaped samples, one
+/// a second; `stream=false` answers one sample (after a second one for the
+/// CPU delta unless `one-shot`), as dockerd does.
+pub(crate) async fn stats(s: &State, id: &str, req: &Request<Incoming>) -> Result<Reply> {
+    let q = query(req.uri().query());
+    let stream_it = q
+        .get("stream")
+        .is_none_or(|v| flag(&q, "stream") || v.is_empty());
+    let one_shot = flag(&q, "one-shot");
+    let c = lookup(s, id).await?;
+    let engine = s.engine.clone();
+    if !stream_it {
+        let sample = blocking(move || {
+            let first = engine.stats(&c)?;
+            if one_shot {
+                return Ok(first);
+            }
+            std::thread::sleep(Duration::from_secs(1));
+            let mut second = engine.stats(&c)?;
+            second.follows(&first);
+            Ok(second)
+        })
+        .await?;
+        return Ok(json(StatusCode::OK, &sample));
+    }
+    let (tx, r) = stream(StatusCode::OK, "application/json");
+    tokio::task::spawn_blocking(move || {
+        let mut previous: Option<isola_engine::Stats> = None;
+        while let Ok(mut now) = engine.lookup(c.id()).and_then(|c| engine.stats(&c)) {
+            if let Some(p) = &previous {
+                now.follows(p);
+            }
+            let line = serde_json::to_string(&now).unwrap_or_default() + "\n";
+            if tx.blocking_send(Bytes::from(line)).is_err() {
+                return;
+            }
+            previous = Some(now);
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    Ok(r)
+}

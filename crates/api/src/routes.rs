@@ -61,7 +61,6 @@ impl State {
 /// those isola does not serve: `(method, path pattern, what)`; `*` is one
 /// path segment.
 const NOT_YET: &[(&str, &str, &str)] = &[
-    ("GET", "/containers/*/stats", "container stats"),
     ("POST", "/containers/*/update", "container update"),
     ("POST", "/containers/prune", "container prune"),
     (
@@ -178,6 +177,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Reply> {
             containers::manage(&s, id, verb, &req).await
         }
         ["events"] if get => containers::events(&s, &req).await,
+        ["containers", id, "stats"] if get => containers::stats(&s, id, &req).await,
         ["containers", id, "exec"] if post => exec::create(&s, id, req).await,
         ["exec", id, "start"] if post => exec::start(&s, id, req).await,
         ["exec", id, "resize"] if post => exec::resize(&s, id, &req),
