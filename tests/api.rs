@@ -964,6 +964,12 @@ fn api_rename_pause_unpause_and_events() {
     ]);
     assert_eq!(st, "b 1", "{st}");
     s.docker_ok(&["rm", "-f", "b"]);
+    s.docker_ok(&["create", "--name", "idle", "busybox"]);
+    let pruned = s.docker_ok(&["container", "prune", "-f"]);
+    assert!(pruned.contains("Deleted Containers"), "{pruned}");
+    assert!(s.isola.ok(&["ps", "-aq"]).trim().is_empty());
+    let h = s.docker_ok(&["history", "busybox"]);
+    assert!(h.starts_with("IMAGE") && h.lines().count() >= 2, "{h}");
     let ev = s.docker_ok(&[
         "events",
         "--since",

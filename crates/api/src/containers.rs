@@ -832,3 +832,14 @@ pub(crate) async fn stats(s: &State, id: &str, req: &Request<Incoming>) -> Resul
     });
     Ok(r)
 }
+
+/// `POST /containers/prune` (`filters`: `until`, `label`).
+pub(crate) async fn prune(s: &State, req: &Request<Incoming>) -> Result<Reply> {
+    let filter = isola_engine::PruneFilter::parse(&filters(&query(req.uri().query()))?)?;
+    let engine = s.engine.clone();
+    let pruned = blocking(move || Ok(engine.container_prune(&filter)?)).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"ContainersDeleted": pruned.removed, "SpaceReclaimed": pruned.reclaimed}),
+    ))
+}

@@ -33,12 +33,7 @@ pub(crate) async fn remove(s: &State, name: &str, req: &Request<Incoming>) -> Re
         Ok(engine.images().remove(&name, force, &in_use)?)
     })
     .await?;
-    let items: Vec<serde_json::Value> = lines
-        .iter()
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| serde_json::json!({ k: v }))
-        .collect();
-    Ok(json(StatusCode::OK, &items))
+    Ok(json(StatusCode::OK, &untag_lines(&lines)))
 }
 
 pub(crate) async fn tag(s: &State, name: &str, req: &Request<Incoming>) -> Result<Reply> {
@@ -243,4 +238,38 @@ pub(crate) async fn push(s: &State, name: &str, req: &Request<Incoming>) -> Resu
     let (tx, r) = stream(StatusCode::OK, "application/json");
     run_with_progress(s, vec!["push".into(), reference], tx);
     Ok(r)
+}
+
+/// `GET /images/{name}/history`: the engine's Docker-shaped items.
+pub(crate) async fn history(s: &State, name: &str) -> Result<Reply> {
+    let engine = s.engine.clone();
+    let name = name.to_string();
+    let items = blocking(move || Ok(engine.history(&name)?)).await?;
+    Ok(json(StatusCode::OK, &items))
+}
+
+/// `POST /images/prune` (`filters`: `dangling=false` prunes every unused
+/// image, `until`, `label`).
+pub(crate) async fn prune(s: &State, req: &Request<Incoming>) -> Result<Reply> {
+    let mut items = crate::http::filters(&query(req.uri().query()))?;
+    let all = items
+        .iter()
+        .any(|f| f == "dangling=false" || f == "dangling=0");
+    items.retain(|f| !f.starts_with("dangling="));
+    let filter = isola_engine::PruneFilter::parse(&items)?;
+    let engine = s.engine.clone();
+    let pruned = blocking(move || Ok(engine.image_prune(all, &filter)?)).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"ImagesDeleted": untag_lines(&pruned.removed), "SpaceReclaimed": pruned.reclaimed}),
+    ))
+}
+
+/// The store's "Untagged: x" / "Deleted: y" lines as Docker's items.
+fn untag_lines(lines: &[String]) -> Vec<serde_json::Value> {
+    lines
+        .iter()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| serde_json::json!({ k: v }))
+        .collect()
 }

@@ -62,7 +62,6 @@ impl State {
 /// path segment.
 const NOT_YET: &[(&str, &str, &str)] = &[
     ("POST", "/containers/*/update", "container update"),
-    ("POST", "/containers/prune", "container prune"),
     (
         "GET",
         "/containers/*/changes",
@@ -89,7 +88,6 @@ const NOT_YET: &[(&str, &str, &str)] = &[
         "copying into a container over the API",
     ),
     ("GET", "/system/df", "system df"),
-    ("POST", "/images/prune", "image prune"),
     ("POST", "/build", "image build"),
     ("POST", "/commit", "commit over the API"),
     ("GET", "/images/search", "image search"),
@@ -162,6 +160,8 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Reply> {
         ["info"] if get => system::info(&s).await,
         ["containers", "json"] if get => containers::list(&s, &req).await,
         ["containers", "create"] if post => containers::create(&s, req).await,
+        ["containers", "prune"] if post => containers::prune(&s, &req).await,
+        ["images", "prune"] if post => images::prune(&s, &req).await,
         ["containers", id, "json"] if get => containers::inspect(&s, id).await,
         ["containers", id, "start"] if post => containers::start(&s, id).await,
         ["containers", id, "stop"] if post => containers::stop(&s, id, &req).await,
@@ -200,7 +200,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Reply> {
             images::push(&s, &name.join("/"), &req).await
         }
         ["images", name @ .., "history"] if get && !name.is_empty() => {
-            Err(ApiError::not_implemented("image history"))
+            images::history(&s, &name.join("/")).await
         }
         ["images", name @ ..] if delete && !name.is_empty() => {
             images::remove(&s, &name.join("/"), &req).await
