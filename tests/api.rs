@@ -27,6 +27,14 @@ impl Service {
         Service::on(Isola::new())
     }
 
+    /// A service whose root runs one detached `sleep` container, `name`.
+    fn with_sleeper(name: &str) -> Service {
+        docker_installed();
+        let s = Service::start();
+        s.docker_ok(&["run", "-d", "--name", name, "busybox", "sleep", "1000"]);
+        s
+    }
+
     fn on(isola: Isola) -> Service {
         let socket = isola.path().join("api.sock");
         let child = isola
@@ -662,9 +670,7 @@ fn api_socket_is_root_only() {
 /// Stopping the service stops no container; a new service sees them.
 #[test]
 fn api_service_restart_keeps_containers() {
-    docker_installed();
-    let mut s = Service::start();
-    s.docker_ok(&["run", "-d", "--name", "keep", "busybox", "sleep", "1000"]);
+    let mut s = Service::with_sleeper("keep");
     s.stop();
     assert_eq!(s.isola.inspect("keep", "{{.State.Status}}"), "running");
     let root = s.isola.path().to_path_buf();
@@ -904,9 +910,7 @@ fn api_vanishing_readers_do_not_end_the_service() {
 /// values (the service builds a child command line from them).
 #[test]
 fn api_exec_values_are_never_flags() {
-    docker_installed();
-    let s = Service::start();
-    s.docker_ok(&["run", "-d", "--name", "x", "busybox", "sleep", "1000"]);
+    let s = Service::with_sleeper("x");
     let o = s.docker(&["exec", "-u", "65534", "-e", "--user=0", "x", "id", "-u"]);
     assert_eq!(stdout(&o).trim(), "65534", "{}", stderr(&o));
     let o = s.docker(&["exec", "-w", "--user=0", "x", "id", "-u"]);
@@ -942,9 +946,7 @@ fn api_idle_timeout_ends_the_service_only() {
 
 #[test]
 fn api_rename_pause_unpause_and_events() {
-    docker_installed();
-    let s = Service::start();
-    s.docker_ok(&["run", "-d", "--name", "a", "busybox", "sleep", "1000"]);
+    let s = Service::with_sleeper("a");
     s.docker_ok(&["rename", "a", "b"]);
     s.docker_ok(&["pause", "b"]);
     assert_eq!(
