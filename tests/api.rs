@@ -994,3 +994,42 @@ fn api_rename_pause_unpause_and_events() {
         assert!(ev.lines().any(|l| l == action), "no {action} event: {ev}");
     }
 }
+
+#[test]
+fn api_update_and_system_df() {
+    let s = Service::with_sleeper("u");
+    s.docker_ok(&[
+        "update",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "50",
+        "--restart",
+        "on-failure:2",
+        "u",
+    ]);
+    let got = s.docker_ok(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+        "u",
+    ]);
+    assert_eq!(got, "67108864 50 on-failure:2");
+    // The limit reached the running container's cgroup (stats reads it there).
+    let mem = s.docker_ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "u"]);
+    assert!(mem.ends_with("/ 64MiB"), "{mem}");
+    // Docker's answer to a bad value: 400 and its message, exit 1.
+    let o = s.docker(&["update", "--memory", "1k", "u"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("6MB"), "{}", stderr(&o));
+    let df = s.docker_ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}} {{.TotalCount}} {{.Active}}",
+    ]);
+    assert!(df.lines().any(|l| l == "Images 1 1"), "{df}");
+    assert!(df.lines().any(|l| l == "Containers 1 1"), "{df}");
+    assert!(df.lines().any(|l| l.starts_with("Local Volumes 0")), "{df}");
+    s.docker_ok(&["rm", "-f", "u"]);
+}

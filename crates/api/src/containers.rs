@@ -177,22 +177,69 @@ fn create_options(name: Option<String>, body: CreateBody) -> Result<CreateOption
             .into_iter()
             .map(|(d, o)| if o.is_empty() { d } else { format!("{d}:{o}") })
             .collect(),
-        restart: match &h.restart_policy {
-            Some(p) => {
-                let name = serde_json::to_value(p.name).ok();
-                let name = name.as_ref().and_then(|n| n.as_str()).unwrap_or("");
-                let text = match (name, p.maximum_retry_count.unwrap_or(0)) {
-                    ("" | "no", _) => "no".to_string(),
-                    ("on-failure", n) if n > 0 => format!("on-failure:{n}"),
-                    (other, _) => other.to_string(),
-                };
-                isola_engine::RestartPolicy::parse(&text)
-                    .map_err(|e| ApiError::bad(format!("RestartPolicy: {e}")))?
-            }
-            None => Default::default(),
-        },
+        restart: restart_policy(h.restart_policy.as_ref())?.unwrap_or_default(),
         health: Default::default(),
     })
+}
+
+/// Docker's `RestartPolicy` object as the engine's policy (`None`: not given).
+fn restart_policy(p: Option<&m::RestartPolicy>) -> Result<Option<isola_engine::RestartPolicy>> {
+    let Some(p) = p else { return Ok(None) };
+    let name = serde_json::to_value(p.name).ok();
+    let name = name.as_ref().and_then(|n| n.as_str()).unwrap_or("");
+    let text = match (name, p.maximum_retry_count.unwrap_or(0)) {
+        ("" | "no", _) => "no".to_string(),
+        ("on-failure", n) if n > 0 => format!("on-failure:{n}"),
+        (other, _) => other.to_string(),
+    };
+    isola_engine::RestartPolicy::parse(&text)
+        .map(Some)
+        .map_err(|e| ApiError::bad(format!("RestartPolicy: {e}")))
+}
+
+/// `POST /containers/{id}/update`: Docker's resources object plus
+/// `RestartPolicy`. Zero means "not given", as the docker CLI leaves out
+/// what was not asked for.
+#[derive(Default, Deserialize)]
+struct UpdateBody {
+    #[serde(flatten)]
+    resources: m::Resources,
+    #[serde(rename = "RestartPolicy")]
+    restart_policy: Option<m::RestartPolicy>,
+}
+
+pub(crate) async fn update(s: &State, id: &str, req: Request<Incoming>) -> Result<Reply> {
+    let c = lookup(s, id).await?;
+    let body: UpdateBody = read_json(req.into_body()).await?;
+    let r = &body.resources;
+    let positive = |v: Option<i64>| v.filter(|v| *v > 0).map(|v| v as u64);
+    let nano_cpus = match (
+        positive(r.nano_cpus),
+        positive(r.cpu_quota),
+        positive(r.cpu_period),
+    ) {
+        (Some(n), _, _) => Some(n),
+        // --cpu-quota/--cpu-period as a CPU count, as the engine keeps it.
+        (None, Some(quota), period) => Some(quota * 1_000_000_000 / period.unwrap_or(100_000)),
+        _ => None,
+    };
+    let options = isola_engine::UpdateOptions {
+        memory: positive(r.memory),
+        memory_swap: r.memory_swap.filter(|v| *v != 0),
+        nano_cpus,
+        cpu_shares: positive(r.cpu_shares),
+        cpuset_cpus: r.cpuset_cpus.clone().filter(|v| !v.is_empty()),
+        pids_limit: r.pids_limit.filter(|v| *v != 0),
+        restart: restart_policy(body.restart_policy.as_ref())?,
+    };
+    let engine = s.engine.clone();
+    blocking(move || Ok(engine.update(&c, &options)?)).await?;
+    Ok(json(
+        StatusCode::OK,
+        &m::ContainerUpdateResponse {
+            warnings: Some(Vec::new()),
+        },
+    ))
 }
 
 pub(crate) async fn create(s: &State, req: Request<Incoming>) -> Result<Reply> {

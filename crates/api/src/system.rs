@@ -151,3 +151,57 @@ pub(crate) async fn info(s: &State) -> Result<Reply> {
     v["IsolaDefaultIsolationSource"] = serde_json::json!(i.default_isolation_source);
     Ok(json(StatusCode::OK, &v))
 }
+
+/// `GET /system/df`: the engine's disk usage in Docker's shape (the docker
+/// CLI's `system df` sums it itself). isola has no build cache.
+pub(crate) async fn df(s: &State) -> Result<Reply> {
+    let engine = s.engine.clone();
+    let body = blocking(move || {
+        let du = engine.disk_usage()?;
+        let mut images = engine.image_summaries()?;
+        for image in &mut images {
+            image.containers = du
+                .image_rows
+                .iter()
+                .find(|row| row.1 == image.id)
+                .map_or(0, |row| row.3 as i64);
+            image.shared_size = 0;
+        }
+        let containers: Vec<m::ContainerSummary> = engine
+            .list()?
+            .iter()
+            .map(|c| {
+                let mut row = engine.summary(c);
+                row.size_rw = du
+                    .container_rows
+                    .iter()
+                    .find(|r| r.1 == c.id())
+                    .map(|r| r.3 as i64);
+                row
+            })
+            .collect();
+        let volumes: Vec<serde_json::Value> = engine
+            .volume_list()
+            .into_iter()
+            .map(|v| {
+                let (refs, size) = du
+                    .volume_rows
+                    .iter()
+                    .find(|r| r.0 == v.name)
+                    .map_or((0, 0), |r| (r.1, r.2));
+                let mut value = serde_json::to_value(&v).unwrap_or_default();
+                value["UsageData"] = serde_json::json!({"Size": size, "RefCount": refs});
+                value
+            })
+            .collect();
+        Ok(serde_json::json!({
+            "LayersSize": du.images.size,
+            "Images": images,
+            "Containers": containers,
+            "Volumes": volumes,
+            "BuildCache": [],
+        }))
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &body))
+}
