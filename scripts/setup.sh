@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Sets up isola on a fresh Debian 12 machine (as root) and runs the main job:
-# installs dependencies, builds the release binary into /usr/local/bin,
+# installs dependencies, builds the release binaries into /usr/local/bin,
 # creates the built-in busybox image, then runs the seed demonstration in
 # every isolation mode this host offers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "setup: run as root" >&2; exit 1; }
 scripts/deps.sh
-cargo build --release -p isola-cli
+cargo build --release -p isola-cli -p isola-oci-runtime
 install -m 0755 target/release/isola /usr/local/bin/isola
+# The OCI runtime for containerd, Kubernetes, dockerd and podman (README:
+# "Kubernetes and containerd"); its VM mode is the same binary by name.
+install -m 0755 target/release/isola-runtime /usr/local/bin/isola-runtime
+ln -sf isola-runtime /usr/local/bin/isola-runtime-vm
 # VM isolation: the guest kernel (cached by its config) and the agent's initramfs.
 guest/build-kernel.sh >/dev/null
 guest/build-initrd.sh >/dev/null
