@@ -192,18 +192,18 @@ fn kill_rm_and_nothing_left_behind() {
     let monitor: i32 = i.inspect("k", "{{.State.MonitorPid}}").parse().unwrap();
     assert_eq!(comm(pid), "sleep");
     let o = i.run(&["rm", "k"]);
-    assert_fails(&o, 125, "stop it first or use rm -f");
+    assert_fails(&o, 1, "stop it first or use rm -f");
     i.ok(&["kill", "-s", "TERM", "k"]); // ignored: sleep is PID 1 without a handler
     i.ok(&["kill", "k"]);
     assert_eq!(i.ok(&["wait", "k"]).trim(), "137");
     let o = i.run(&["kill", "k"]);
-    assert_fails(&o, 125, "is not running");
+    assert_fails(&o, 1, "is not running");
     i.ok(&["rm", "k"]);
     assert!(leftovers(&id).is_empty(), "{:?}", leftovers(&id));
     assert!(!running(pid) && !running(monitor));
     assert!(!i.path().join("containers").join(&id).exists());
     let o = i.run(&["inspect", "k"]);
-    assert_fails(&o, 125, "no such object");
+    assert_fails(&o, 1, "no such object");
     // The name is free again.
     i.ok(&["create", "--name", "k", "busybox", "true"]);
 }
@@ -286,7 +286,7 @@ fn exec_runs_in_the_container_with_its_own_exit_code() {
     assert_eq!(i.ok(&["exec", "e", "cat", "/proc/1/comm"]), "sleep\n");
     i.ok(&["stop", "-t", "0", "e"]);
     let o = i.run(&["exec", "e", "true"]);
-    assert_fails(&o, 125, "is not running");
+    assert_fails(&o, 1, "is not running");
 }
 
 #[test]
@@ -342,7 +342,7 @@ fn ps_and_inspect_have_dockers_shape() {
     assert_eq!(i.id(&id[..10]), id);
     assert_fails(
         &i.run(&["inspect", "--type", "container", "zzz"]),
-        125,
+        1,
         "no such container",
     );
 }

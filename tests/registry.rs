@@ -58,8 +58,9 @@ fn with_docker_config(i: &Isola, config: &Path, args: &[&str], input: Option<&[u
     }
 }
 
+/// A failed pull/push/login: exit 1 as Docker's, one line naming `needle`.
 fn one_line_failure(o: &Output, needle: &str) {
-    assert_eq!(o.status.code(), Some(125), "{}", stderr(o));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(o));
     let err = stderr(o);
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     assert!(err.contains(needle), "{needle:?} not in {err}");
@@ -222,7 +223,7 @@ fn tls_registry_with_basic_auth_and_login() {
     );
     // A password is never accepted in argv.
     let o = src.run(&["login", "-u", "alice", "-p", "x", &registry.host]);
-    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(o.status.code(), Some(125), "a bad command line");
 
     let o = with_docker_config(&src, docker.path(), &["push", &name], None);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -332,7 +333,7 @@ fn pull_chooses_the_platform_from_an_index() {
     assert!(stderr(&o).contains("linux/arm64/v8"), "{}", stderr(&o));
     assert_eq!(images(&none), "");
     let o = none.run(&["pull", "--platform", "linux", &name]);
-    one_line_failure(&o, "invalid platform");
+    assert_fails(&o, 125, "invalid platform");
 }
 
 #[test]
@@ -348,7 +349,7 @@ fn unreachable_and_missing_images_fail_in_one_line() {
     let o = i.run(&["pull", &missing]);
     one_line_failure(&o, &missing);
     let o = i.run(&["run", "--rm", &missing, "true"]);
-    one_line_failure(&o, "manifest unknown");
+    assert_fails(&o, 125, "manifest unknown");
     let o = i.run(&["push", "not-in-the-store:v1"]);
     one_line_failure(&o, "not found");
     assert_eq!(images(&i), "");
@@ -810,77 +811,6 @@ fn a_full_disk_fails_in_one_line_and_stores_nothing() {
     }
 }
 
-/// A private dockerd (own data and exec roots and socket, no bridge, no
-/// iptables), stopped on drop.
-struct Dockerd {
-    dir: tempfile::TempDir,
-    child: std::process::Child,
-}
-
-impl Dockerd {
-    fn start() -> Dockerd {
-        let deps = std::process::Command::new(workspace().join("scripts/deps.sh"))
-            .arg("docker.io")
-            .status()
-            .unwrap();
-        assert!(deps.success(), "installing docker.io failed");
-        let dir = tempfile::Builder::new()
-            .prefix("isola-dockerd-")
-            .tempdir_in("/var/tmp")
-            .unwrap();
-        let d = dir.path();
-        let child = std::process::Command::new("dockerd")
-            .arg("--data-root")
-            .arg(d.join("data"))
-            .arg("--exec-root")
-            .arg(d.join("exec"))
-            .arg("--pidfile")
-            .arg(d.join("pid"))
-            .arg("-H")
-            .arg(format!("unix://{}", d.join("docker.sock").display()))
-            .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(d.join("log")).unwrap())
-            .spawn()
-            .unwrap();
-        let dockerd = Dockerd { dir, child };
-        eventually("dockerd to answer", || {
-            dockerd.docker(&["version"]).status.success()
-        });
-        dockerd
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        std::process::Command::new("docker")
-            .env(
-                "DOCKER_HOST",
-                format!("unix://{}", self.dir.path().join("docker.sock").display()),
-            )
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        // SIGTERM lets dockerd stop its containerd and unmount its roots.
-        let _ = nix_kill(self.child.id());
-        let _ = self.child.wait();
-    }
-}
-
-fn nix_kill(pid: u32) -> std::io::Result<()> {
-    let status = std::process::Command::new("kill")
-        .arg(pid.to_string())
-        .status()?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(std::io::Error::other("kill failed"))
-    }
-}
-
 /// The Definition of Done's interop check: what isola pushes Docker pulls
 /// and runs, and what Docker pushes (schema 2, gzip layers) isola pulls and
 /// runs, with the same digest.
@@ -994,7 +924,7 @@ fn credentials_go_through_a_configured_helper() {
     );
     assert!(!store.exists());
     let o = isola(&src, &["push", &name], b"");
-    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
 
 /// Two pulls of the same image into one root at once: both succeed, each

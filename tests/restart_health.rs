@@ -256,7 +256,7 @@ fn restarting_shows_and_stop_ends_it(isolation: &str) {
         ) == "restarting true true 7"
     });
     let out = i.run(&["rm", "r"]);
-    assert_fails(&out, 125, "cannot remove running container");
+    assert_fails(&out, 1, "cannot remove running container");
     i.ok(&["stop", "r"]);
     eventually("stop to end it", || status(&i, "r") == "exited");
     let count = restart_count(&i, "r");

@@ -367,3 +367,112 @@ fn set_uid_programs_work_without_no_new_privs_in_both_modes() {
         assert!(!o.status.success(), "{mode}: unshare allowed");
     }
 }
+
+/// The cgroup view every container gets (cgroup v1 hosts included): its own
+/// limits, read-only. A process in the container can neither raise its
+/// limit, nor remount the view writable, nor move itself out.
+#[test]
+fn the_cgroup_view_is_the_containers_own_and_read_only() {
+    let i = Isola::new();
+    let probe = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; \
+        for f in memory/memory.limit_in_bytes memory.max; do \
+          [ -e /sys/fs/cgroup/$f ] && { echo 999999999 > /sys/fs/cgroup/$f && echo WROTE-$f || echo denied-write; }; done; \
+        mount -o remount,rw /sys/fs/cgroup 2>/dev/null && echo REMOUNTED || echo denied-remount; \
+        for p in /sys/fs/cgroup/memory/cgroup.procs /sys/fs/cgroup/cgroup.procs; do \
+          [ -e $p ] && { echo $$ > $p 2>/dev/null && echo MOVED || echo denied-move; }; done; \
+        ls /sys/fs/cgroup/memory 2>/dev/null | grep -c '^isola$' || true";
+    let o = i.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-m",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        probe,
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.starts_with("67108864\n"), "not its own limit: {out}");
+    for denied in ["denied-write", "denied-remount", "denied-move"] {
+        assert!(out.contains(denied), "{denied}: {out}");
+    }
+    assert!(
+        !out.contains("WROTE") && !out.contains("REMOUNTED") && !out.contains("MOVED"),
+        "{out}"
+    );
+    // The root of the view is the container's cgroup: no other container's.
+    assert!(
+        out.trim_end().ends_with('0'),
+        "sees the host's isola/ cgroups: {out}"
+    );
+}
+
+/// `--uts host` shares the host's name but cannot change it; joining a
+/// stopped container's namespaces is refused in one line, nothing made.
+#[test]
+fn shared_namespaces_grant_nothing_more() {
+    let i = Isola::new();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let o = i.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--uts",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        "hostname; hostname evil 2>/dev/null && echo RENAMED || echo denied",
+    ]);
+    assert_eq!(stdout(&o), format!("{host}denied\n"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host
+    );
+    i.ok(&[
+        "create",
+        "--name",
+        "idle",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "5",
+    ]);
+    for flag in ["--pid", "--ipc"] {
+        let o = i.run(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            flag,
+            "container:idle",
+            "busybox",
+            "true",
+        ]);
+        assert_fails(&o, 125, "it is not running");
+    }
+    assert_fails(
+        &i.run(&["run", "--rm", "--uts", "container:idle", "busybox", "true"]),
+        125,
+        "--uts",
+    );
+    // A guest has its own kernel: nothing of the host's to share.
+    let o = i.run(&["run", "--rm", VM, "--pid", "host", "busybox", "true"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains("--pid host is not available with --isolation=vm")
+            || err.contains("isolation is unavailable"),
+        "{err}"
+    );
+    assert_eq!(
+        i.ok(&["ps", "-aq"]).lines().count(),
+        1,
+        "a refused run left a container"
+    );
+}

@@ -648,3 +648,91 @@ pub fn http(
         .map_or(response.len(), |p| p + 4);
     (status, response[body_at..].to_vec())
 }
+
+/// A private dockerd (own data and exec roots and socket, no bridge, no
+/// iptables), stopped on drop.
+pub struct Dockerd {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Dockerd {
+    pub fn start() -> Dockerd {
+        let deps = std::process::Command::new(workspace().join("scripts/deps.sh"))
+            .arg("docker.io")
+            .status()
+            .unwrap();
+        assert!(deps.success(), "installing docker.io failed");
+        let dir = tempfile::Builder::new()
+            .prefix("isola-dockerd-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let d = dir.path();
+        let child = std::process::Command::new("dockerd")
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--pidfile")
+            .arg(d.join("pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", d.join("docker.sock").display()))
+            .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(d.join("log")).unwrap())
+            .spawn()
+            .unwrap();
+        let dockerd = Dockerd { dir, child };
+        eventually("dockerd to answer", || {
+            dockerd.docker(&["version"]).status.success()
+        });
+        dockerd
+    }
+
+    /// The `DOCKER_HOST` value that reaches this daemon.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("docker.sock").display())
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Output {
+        std::process::Command::new("docker")
+            .env("DOCKER_HOST", self.host())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // SIGTERM lets dockerd stop its containerd and unmount its roots.
+        let _ = nix_kill(self.child.id());
+        let _ = self.child.wait();
+        // It leaves its default network namespace bound under the exec
+        // root: unmount whatever is still mounted there (deepest first), so
+        // the directory can go.
+        let dir = self.dir.path().to_string_lossy().into_owned();
+        let mut left: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&dir))
+            .map(str::to_string)
+            .collect();
+        left.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in left {
+            let _ = Command::new("umount").args(["-l", &m]).status();
+        }
+    }
+}
+
+fn nix_kill(pid: u32) -> std::io::Result<()> {
+    let status = std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("kill failed"))
+    }
+}

@@ -49,7 +49,12 @@ impl Container {
         let mut mounts: Vec<UserMount> = network_files(&run.hostname, guest_network.as_ref())
             .ctx(|| format!("writing /etc/hostname and /etc/hosts under {RUN_DIR}"))?
             .into_iter()
-            .map(|(src, dst)| UserMount::bind(src, dst))
+            .map(|(src, dst)| {
+                // --read-only: these are read-only too, as in Docker.
+                let mut m = UserMount::bind(src, dst);
+                m.readonly = run.readonly;
+                m
+            })
             .collect();
         // The spec's own mounts (volumes and binds on the shares, tmpfs).
         mounts.extend(run.mounts.iter().cloned());

@@ -179,6 +179,9 @@ fn create_options(name: Option<String>, body: CreateBody) -> Result<CreateOption
             .collect(),
         restart: restart_policy(h.restart_policy.as_ref())?.unwrap_or_default(),
         health: Default::default(),
+        // --pid/--ipc/--uts, --cpu-shares, ... (issue 13's CLI flags) are
+        // not read from the API's HostConfig yet.
+        ..Default::default()
     })
 }
 
@@ -751,6 +754,7 @@ pub(crate) async fn logs(s: &State, id: &str, req: &Request<Incoming>) -> Result
         tail,
         // Always asked for: `since` needs them; stripped unless wanted.
         timestamps: true,
+        ..Default::default()
     };
     let (want_out, want_err, timestamps) = (
         flag(&q, "stdout"),

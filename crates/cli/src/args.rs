@@ -25,71 +25,76 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create and start a container from an image
+    /// Create and run a new container from an image
     Run(RunArgs),
-    /// Create a container without starting it
+    /// Create a new container
     Create(CreateArgs),
-    /// Start created or stopped containers
+    /// Start one or more stopped containers
     Start(StartArgs),
     /// List containers
     #[command(alias = "ls")]
     Ps(PsArgs),
-    /// Show the processes of a running container
+    /// Display the running processes of a container
     Top(TopArgs),
-    /// Show a container's output
+    /// Fetch the logs of a container
     Logs(LogsArgs),
-    /// Stop containers: SIGTERM, then SIGKILL after a timeout
+    /// Stop one or more running containers
     Stop(StopArgs),
-    /// Send a signal to containers
+    /// Kill one or more running containers
     Kill(KillArgs),
-    /// Remove containers
+    /// Remove one or more containers
     Rm(RmArgs),
-    /// Wait for containers to stop and print their exit codes
+    /// Block until one or more containers stop, then print their exit codes
     Wait(ContainersArgs),
-    /// Show low-level information on containers or images as JSON
+    /// Return low-level information on containers and images
     Inspect(InspectArgs),
-    /// Run a command in a running container
+    /// Execute a command in a running container
     Exec(ExecArgs),
-    /// Show host-wide information: isolation modes, cgroups, kernel
-    Info,
+    /// Display system-wide information (isolation modes, cgroups, kernel)
+    Info(InfoArgs),
+    /// Show the isola version information
+    Version(VersionArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
     /// List images
     Images(ImagesArgs),
-    /// Remove images
+    /// Remove one or more images
     Rmi(RmiArgs),
-    /// Give an image another name
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(TagArgs),
-    /// Image commands
+    /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
-    /// Create an image from a root filesystem tarball or directory
+    /// Import the contents from a tarball (or a directory) to create a filesystem image
     Import(ImportArgs),
-    /// Load images from a `docker save` or OCI-layout archive
+    /// Load an image from a tar archive or STDIN (`docker save` or OCI layout)
     Load(LoadArgs),
-    /// Save images to an archive that `load` and `docker load` read
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
     /// Download an image from a registry
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
-    /// Log in to a registry (credentials kept in Docker's config.json)
+    /// Authenticate to a registry (credentials kept in Docker's config.json)
     Login(LoginArgs),
     /// Log out from a registry
     Logout(LogoutArgs),
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
-    /// Copy files between a container and the host (`-` for a tar on stdin/stdout)
+    /// Copy files/folders between a container and the local filesystem (`-`: a tar on stdin/stdout)
     Cp(CpArgs),
-    /// Write a container's file system as a tar archive
+    /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
-    /// List the changes to a container's file system (A added, C changed, D deleted)
+    /// Inspect changes to files or directories on a container's filesystem
     Diff(DiffArgs),
     /// Create a new image from a container's changes
     Commit(CommitArgs),
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
-    /// List a container's published ports
+    /// List port mappings or a specific mapping for the container
     Port(PortArgs),
     // --- issue 13's everyday verbs (branch `verbs`) ---
     /// Rename a container
@@ -113,9 +118,6 @@ pub enum Command {
     /// Manage isola
     #[command(subcommand)]
     System(SystemCommand),
-    /// Manage containers
-    #[command(subcommand)]
-    Container(ContainerCommand),
     // --- end of issue 13's verbs ---
     /// The per-container monitor (started by isola itself)
     #[command(name = "__monitor", hide = true)]
@@ -177,7 +179,7 @@ pub enum PullPolicy {
 
 #[derive(Debug, Args)]
 pub struct CpArgs {
-    /// Keep owners (uid/gid) from the source
+    /// Archive mode (copy all uid/gid information)
     #[arg(short, long)]
     pub archive: bool,
     /// CONTAINER:SRC_PATH, or a host path, or - (a tar on stdin)
@@ -193,13 +195,13 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct CommitArgs {
-    /// Author (e.g. "Jane Doe <jane@example.com>")
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
     #[arg(short, long)]
     pub author: Option<String>,
     /// Commit message
     #[arg(short, long)]
     pub message: Option<String>,
-    /// Apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, VOLUME, EXPOSE, LABEL)
+    /// Apply Dockerfile instruction to the created image (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR, HEALTHCHECK)
     #[arg(short, long = "change")]
     pub change: Vec<String>,
     /// Accepted for Docker compatibility: isola does not pause (see README)
@@ -212,7 +214,7 @@ pub struct CommitArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Write to a file instead of stdout
+    /// Write to a file, instead of STDOUT
     #[arg(short, long)]
     pub output: Option<std::path::PathBuf>,
     pub container: String,
@@ -247,9 +249,15 @@ pub struct VolumeCreateArgs {
 
 #[derive(Debug, Args)]
 pub struct VolumeLsArgs {
-    /// Only print volume names
+    /// Only display volume names
     #[arg(short, long)]
     pub quiet: bool,
+    /// Provide filter values (e.g. "dangling=true"): name=, driver=, label=, dangling=
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template: 'table', 'table TEMPLATE', 'json', or a Go template
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -325,11 +333,17 @@ pub struct NetworkLsArgs {
     /// Do not truncate ids
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
+    /// Provide filter values (e.g. "driver=bridge"): name=, id=, driver=, label=
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template: 'table', 'table TEMPLATE', 'json', or a Go template
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct NetworkInspectArgs {
-    /// Go-template subset: {{.Path.To.Field}} and {{json .Field}}
+    /// Format output using a custom template: 'json', or a Go template
     #[arg(short, long)]
     pub format: Option<String>,
     #[arg(required = true)]
@@ -377,19 +391,170 @@ pub struct PortArgs {
     pub port: Option<String>,
 }
 
+// --- Command groups (`container ...`, `image ...`) -------------------------
+// Each group's verb is the top-level verb under another name: a variant here
+// and one line in `into_command`, so a new verb joins its group in one line.
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create(CreateArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// List containers
+    #[command(visible_aliases = ["list", "ps"])]
+    Ls(PsArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(ContainersArgs),
+    /// Display detailed information on one or more containers
+    Inspect(InspectArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Restart one or more containers
+    Restart(RestartArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Remove all stopped containers
+    Prune(ContainerPruneArgs),
+}
+
+impl ContainerCommand {
+    /// The top-level verb this is another name of.
+    pub fn into_command(self) -> Command {
+        use ContainerCommand as C;
+        match self {
+            C::Run(a) => Command::Run(a),
+            C::Create(a) => Command::Create(a),
+            C::Start(a) => Command::Start(a),
+            C::Ls(a) => Command::Ps(a),
+            C::Top(a) => Command::Top(a),
+            C::Logs(a) => Command::Logs(a),
+            C::Stop(a) => Command::Stop(a),
+            C::Kill(a) => Command::Kill(a),
+            C::Rm(a) => Command::Rm(a),
+            C::Wait(a) => Command::Wait(a),
+            C::Inspect(a) => Command::Inspect(InspectArgs {
+                kind: Some("container".into()),
+                ..a
+            }),
+            C::Exec(a) => Command::Exec(a),
+            C::Cp(a) => Command::Cp(a),
+            C::Export(a) => Command::Export(a),
+            C::Diff(a) => Command::Diff(a),
+            C::Commit(a) => Command::Commit(a),
+            C::Port(a) => Command::Port(a),
+            C::Rename(a) => Command::Rename(a),
+            C::Restart(a) => Command::Restart(a),
+            C::Pause(a) => Command::Pause(a),
+            C::Unpause(a) => Command::Unpause(a),
+            C::Update(a) => Command::Update(a),
+            C::Stats(a) => Command::Stats(a),
+            C::Attach(a) => Command::Attach(a),
+            // No top-level verb: dispatched as a group verb.
+            C::Prune(a) => Command::Container(C::Prune(a)),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
-    /// Show images as JSON
+    /// Display detailed information on one or more images
     Inspect(InspectArgs),
     /// List images
+    #[command(visible_alias = "list")]
     Ls(ImagesArgs),
-    /// Remove images
+    /// Remove one or more images
+    #[command(visible_alias = "remove")]
     Rm(RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
     /// Show the history of an image
     History(HistoryArgs),
     /// Remove unused images
     Prune(ImagePruneArgs),
 }
+
+impl ImageCommand {
+    /// The top-level verb this is another name of.
+    pub fn into_command(self) -> Command {
+        use ImageCommand as I;
+        match self {
+            I::Inspect(a) => Command::Inspect(InspectArgs {
+                kind: Some("image".into()),
+                ..a
+            }),
+            I::Ls(a) => Command::Images(a),
+            I::Rm(a) => Command::Rmi(a),
+            I::Tag(a) => Command::Tag(a),
+            I::Import(a) => Command::Import(a),
+            I::Load(a) => Command::Load(a),
+            I::Save(a) => Command::Save(a),
+            I::Pull(a) => Command::Pull(a),
+            I::Push(a) => Command::Push(a),
+            I::History(a) => Command::History(a),
+            // No top-level verb: dispatched as a group verb.
+            I::Prune(a) => Command::Image(I::Prune(a)),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Format output using a custom template: 'json', or a Go template
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Format output using a custom template: 'json', or a Go template
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+// --- end of command groups --------------------------------------------------
 
 /// `--isolation` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -421,43 +586,43 @@ pub struct ContainerFlags {
     /// Assign a name to the container
     #[arg(long)]
     pub name: Option<String>,
-    /// Keep STDIN open
+    /// Keep STDIN open even if not attached
     #[arg(short, long)]
     pub interactive: bool,
     /// Allocate a pseudo-TTY
     #[arg(short, long)]
     pub tty: bool,
-    /// Remove the container when it exits
+    /// Automatically remove the container and its associated anonymous volumes when it exits
     #[arg(long)]
     pub rm: bool,
     /// Set environment variables (KEY=VALUE, or KEY to copy it from here)
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    /// Read environment variables from a file
+    /// Read in a file of environment variables
     #[arg(long = "env-file", value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
     /// Working directory inside the container
     #[arg(short, long = "workdir")]
     pub workdir: Option<String>,
-    /// User name or UID, optionally :group or :GID
+    /// Username or UID (format: <name|uid>[:<group|gid>])
     #[arg(short, long)]
     pub user: Option<String>,
-    /// Override the image's ENTRYPOINT
+    /// Overwrite the default ENTRYPOINT of the image
     #[arg(long)]
     pub entrypoint: Option<String>,
     /// Container host name
     #[arg(short = 'h', long)]
     pub hostname: Option<String>,
-    /// Mount the container's root filesystem read-only
+    /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,
-    /// Memory limit (e.g. 64m, 1g); in VM mode the guest's RAM
+    /// Memory limit (e.g. 64m, 1g); in VM mode also the guest's RAM
     #[arg(short, long, value_parser = crate::units::parse_memory)]
     pub memory: Option<u64>,
     /// Number of CPUs (e.g. 0.5)
     #[arg(long, value_parser = crate::units::parse_cpus)]
     pub cpus: Option<u64>,
-    /// Maximum number of processes (-1: unlimited)
+    /// Tune container pids limit (set -1 for unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
     /// Network: bridge (default), none, host (process isolation), container:<name|id>, or a network's name
@@ -469,22 +634,22 @@ pub struct ContainerFlags {
     /// IPv4 address on a user-defined network
     #[arg(long, value_name = "IP")]
     pub ip: Option<String>,
-    /// Publish a port: [ip:][hostPort:]containerPort[/tcp|udp]
+    /// Publish a container's port(s) to the host: [ip:][hostPort:]containerPort[/tcp|udp]
     #[arg(short = 'p', long = "publish", value_name = "PORT")]
     pub publish: Vec<String>,
-    /// Publish every port the image exposes on ephemeral host ports
+    /// Publish all exposed ports to random ports
     #[arg(short = 'P', long = "publish-all")]
     pub publish_all: bool,
-    /// Add a line to /etc/hosts (NAME:IP)
+    /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host", value_name = "NAME:IP")]
     pub add_host: Vec<String>,
-    /// DNS server for the container
+    /// Set custom DNS servers
     #[arg(long, value_name = "IP")]
     pub dns: Vec<String>,
-    /// DNS search domain for the container
+    /// Set custom DNS search domains
     #[arg(long = "dns-search", value_name = "DOMAIN")]
     pub dns_search: Vec<String>,
-    /// Isolation (default: the host's setting)
+    /// Container isolation technology (default: the host's setting)
     #[arg(long, value_enum)]
     pub isolation: Option<IsolationArg>,
     /// Add Linux capabilities (e.g. NET_ADMIN, or ALL)
@@ -493,85 +658,112 @@ pub struct ContainerFlags {
     /// Drop Linux capabilities (e.g. NET_RAW, or ALL)
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<String>,
-    /// Every capability and no seccomp filter (in VM mode: inside the guest only)
+    /// Give extended privileges to this container (in VM mode: inside the guest only)
     #[arg(long)]
     pub privileged: bool,
-    /// Security options: seccomp=FILE, seccomp=unconfined, no-new-privileges
+    /// Security Options: seccomp=FILE, seccomp=unconfined, no-new-privileges
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
-    /// Set metadata (KEY=VALUE)
+    /// Set meta data on a container (KEY=VALUE)
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
     pub label: Vec<String>,
-    /// Read labels from a file of KEY=VALUE lines
+    /// Read in a line delimited file of labels
     #[arg(long = "label-file", value_name = "FILE")]
     pub label_file: Vec<PathBuf>,
-    /// Signal that stops the container (default SIGTERM)
+    /// Signal to stop the container (default SIGTERM)
     #[arg(long = "stop-signal", value_name = "SIGNAL", value_parser = crate::units::signal_name)]
     pub stop_signal: Option<String>,
-    /// Seconds to wait for the stop signal before killing (default 10)
+    /// Timeout (in seconds) to stop a container (default 10)
     #[arg(
         long = "stop-timeout",
         value_name = "SECONDS",
         allow_hyphen_values = true
     )]
     pub stop_timeout: Option<i64>,
-    /// Write the container id to this file (which must not exist)
+    /// Write the container ID to the file (which must not exist)
     #[arg(long, value_name = "FILE")]
     pub cidfile: Option<PathBuf>,
-    /// Add a device (in VM mode: a device of the guest) HOST[:CONTAINER[:rwm]]
+    /// Add a host device to the container (in VM mode: a device of the guest) HOST[:CONTAINER[:rwm]]
     #[arg(long, value_name = "DEVICE")]
     pub device: Vec<String>,
-    /// Set a namespaced kernel parameter (KEY=VALUE)
+    /// Sysctl options (KEY=VALUE, namespaced ones)
     #[arg(long, value_name = "KEY=VALUE")]
     pub sysctl: Vec<String>,
     /// Size of /dev/shm (e.g. 64m)
     #[arg(long = "shm-size", value_name = "SIZE", value_parser = crate::units::parse_memory)]
     pub shm_size: Option<u64>,
-    /// Resource limit NAME=SOFT[:HARD] (e.g. nofile=1024:2048)
+    /// Ulimit options NAME=SOFT[:HARD] (e.g. nofile=1024:2048)
     #[arg(long, value_name = "ULIMIT")]
     pub ulimit: Vec<String>,
-    /// Additional groups to join (names or numbers)
+    /// Add additional groups to join (names or numbers)
     #[arg(long = "group-add", value_name = "GROUP")]
     pub group_add: Vec<String>,
-    /// Run an init (tini) as PID 1 that reaps zombies and forwards signals
+    /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     pub init: bool,
-    /// Bind mount or volume: [HOST-PATH|NAME:]CONTAINER-PATH[:ro|rw|z|nocopy|rprivate...]
+    /// Bind mount a volume: [HOST-PATH|NAME:]CONTAINER-PATH[:ro|rw|z|nocopy|rprivate...]
     #[arg(short = 'v', long = "volume", value_name = "[SRC:]DST[:OPTS]")]
     pub volume: Vec<String>,
-    /// Attach a mount: type=bind|volume|tmpfs,source=,target=[,readonly][,...]
+    /// Attach a filesystem mount to the container: type=bind|volume|tmpfs,source=,target=[,readonly][,...]
     #[arg(long = "mount", value_name = "type=...,target=...")]
     pub mount: Vec<String>,
-    /// Mount a tmpfs: PATH[:size=64m,mode=1777,exec,...]
+    /// Mount a tmpfs directory: PATH[:size=64m,mode=1777,exec,...]
     #[arg(long = "tmpfs", value_name = "PATH[:OPTS]")]
     pub tmpfs: Vec<String>,
-    /// Restart policy: no, on-failure[:MAX-RETRIES], always, unless-stopped
+    /// Restart policy to apply when a container exits: no, on-failure[:MAX-RETRIES], always, unless-stopped
     #[arg(long, value_name = "POLICY", default_value = "no", value_parser = parse_restart)]
     pub restart: isola_engine::RestartPolicy,
-    /// Command that checks the container's health (run with /bin/sh -c)
+    /// Command to run to check health (run with /bin/sh -c)
     #[arg(long = "health-cmd", value_name = "COMMAND")]
     pub health_cmd: Option<String>,
-    /// Time between health checks (e.g. 30s, 1m30s; default 30s)
+    /// Time between running the check (e.g. 30s, 1m30s; default 30s)
     #[arg(long = "health-interval", value_name = "DURATION", value_parser = parse_duration)]
     pub health_interval: Option<std::time::Duration>,
-    /// Longest a health check may run (default 30s)
+    /// Maximum time to allow one check to run (default 30s)
     #[arg(long = "health-timeout", value_name = "DURATION", value_parser = parse_duration)]
     pub health_timeout: Option<std::time::Duration>,
-    /// Failures in a row that make the container unhealthy (default 3)
+    /// Consecutive failures needed to report unhealthy (default 3)
     #[arg(long = "health-retries", value_name = "N", allow_hyphen_values = true, value_parser = parse_retries)]
     pub health_retries: Option<u32>,
-    /// Time after start during which failures do not count (default 0s)
+    /// Start period for the container to initialize before starting health-retries countdown (default 0s)
     #[arg(long = "health-start-period", value_name = "DURATION", value_parser = parse_duration)]
     pub health_start_period: Option<std::time::Duration>,
-    /// Disable any health check, the image's HEALTHCHECK included
+    /// Disable any container-specified HEALTHCHECK
     #[arg(long = "no-healthcheck")]
     pub no_healthcheck: bool,
-    /// Pull the image before creating: missing, always or never
+    /// Pull image before running: missing, always or never
     #[arg(long, value_enum, default_value = "missing")]
     pub pull: PullPolicy,
     /// Platform to pull the image for, if it is pulled: os/arch[/variant]
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<isola_registry::Platform>,
+    /// Suppress the pull output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// PID namespace to use: host, or container:NAME|ID
+    #[arg(long, value_name = "NAMESPACE")]
+    pub pid: Option<String>,
+    /// IPC mode to use: private, shareable, host, or container:NAME|ID
+    #[arg(long, value_name = "MODE")]
+    pub ipc: Option<String>,
+    /// UTS namespace to use: host
+    #[arg(long, value_name = "NAMESPACE")]
+    pub uts: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long = "memory-swap", value_name = "BYTES", allow_hyphen_values = true, value_parser = parse_memory_swap)]
+    pub memory_swap: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares", value_name = "N")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus", value_name = "CPUS")]
+    pub cpuset_cpus: Option<String>,
+    /// Disable OOM Killer
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// Expose a port or a range of ports
+    #[arg(long, value_name = "PORT")]
+    pub expose: Vec<String>,
     /// Print help
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -585,10 +777,10 @@ pub struct ContainerFlags {
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
 pub struct RunArgs {
-    /// Run in the background and print the container id
+    /// Run container in background and print container ID
     #[arg(short, long)]
     pub detach: bool,
-    /// Attach to these streams only (default: stdout and stderr, and stdin with -i)
+    /// Attach to STDIN, STDOUT or STDERR (default: stdout and stderr, and stdin with -i)
     #[arg(
         short = 'a',
         long = "attach",
@@ -597,7 +789,7 @@ pub struct RunArgs {
         conflicts_with = "detach"
     )]
     pub attach: Vec<StreamArg>,
-    /// Forward the signals this command receives to the container
+    /// Proxy received signals to the process
     #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, value_name = "BOOL")]
     pub sig_proxy: bool,
     #[command(flatten)]
@@ -621,10 +813,10 @@ pub struct CreateArgs {
 
 #[derive(Debug, Args)]
 pub struct StartArgs {
-    /// Attach stdout/stderr and wait for the exit
+    /// Attach STDOUT/STDERR and forward signals
     #[arg(short, long)]
     pub attach: bool,
-    /// Attach stdin
+    /// Attach container's STDIN
     #[arg(short, long)]
     pub interactive: bool,
     /// Start every stopped container whose restart policy brings it back
@@ -641,18 +833,30 @@ pub struct StartArgs {
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
-    /// Show all containers (default: running only)
+    /// Show all containers (default shows just running)
     #[arg(short, long)]
     pub all: bool,
-    /// Only print container ids
+    /// Only display container IDs
     #[arg(short, long)]
     pub quiet: bool,
-    /// Do not truncate ids and commands
+    /// Don't truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
-    /// Filter: id=, name=, label=KEY[=VALUE], status=, isolation=
+    /// Filter output based on conditions provided: id=, name=, label=KEY[=VALUE], status=, ancestor=, exited=, before=, since=, isolation=, health=
     #[arg(short, long = "filter", value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
+    /// Format output using a custom template: 'table', 'table TEMPLATE', 'json', or a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Show the latest created container (includes all states)
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long, allow_hyphen_values = true)]
+    pub last: Option<i64>,
+    /// Display total file sizes
+    #[arg(short, long)]
+    pub size: bool,
 }
 
 #[derive(Debug, Args)]
@@ -665,21 +869,30 @@ pub struct TopArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Follow the output until the container stops
+    /// Follow log output
     #[arg(short, long)]
     pub follow: bool,
-    /// Number of lines from the end (or "all")
+    /// Number of lines to show from the end of the logs (or "all")
     #[arg(short = 'n', long, default_value = "all")]
     pub tail: String,
     /// Show timestamps
     #[arg(short, long)]
     pub timestamps: bool,
+    /// Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Show extra details provided to logs
+    #[arg(long)]
+    pub details: bool,
     pub container: String,
 }
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    /// Seconds to wait before killing (default: the container's --stop-timeout, else 10)
+    /// Seconds to wait before killing the container (default: its --stop-timeout, else 10)
     #[arg(short = 't', long = "time", alias = "timeout")]
     pub time: Option<u64>,
     #[arg(required = true)]
@@ -688,8 +901,8 @@ pub struct StopArgs {
 
 #[derive(Debug, Args)]
 pub struct KillArgs {
-    /// Signal to send (a name like TERM or SIGTERM, or a number)
-    #[arg(short, long, default_value = "KILL", value_parser = crate::units::signal_name)]
+    /// Signal to send to the container (a name like TERM or SIGTERM, or a number)
+    #[arg(short, long, default_value = "KILL")]
     pub signal: String,
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -697,10 +910,10 @@ pub struct KillArgs {
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
-    /// Kill and remove running containers
+    /// Force the removal of a running container (uses SIGKILL)
     #[arg(short, long)]
     pub force: bool,
-    /// Remove the container's anonymous volumes too
+    /// Remove anonymous volumes associated with the container
     #[arg(short, long)]
     pub volumes: bool,
     #[arg(required = true)]
@@ -715,10 +928,10 @@ pub struct ContainersArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Go-template subset: {{.Path.To.Field}} and {{json .Field}}
+    /// Format output using a custom template: 'json', or a Go template
     #[arg(short, long)]
     pub format: Option<String>,
-    /// Only look at this kind of object: container or image
+    /// Only inspect objects of the given type: container or image
     #[arg(long = "type")]
     pub kind: Option<String>,
     #[arg(required = true)]
@@ -727,7 +940,10 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// Keep STDIN open
+    /// Detached mode: run command in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep STDIN open even if not attached
     #[arg(short, long)]
     pub interactive: bool,
     /// Allocate a pseudo-TTY
@@ -739,7 +955,7 @@ pub struct ExecArgs {
     /// Working directory inside the container
     #[arg(short, long = "workdir")]
     pub workdir: Option<String>,
-    /// User name or UID
+    /// Username or UID (format: "<name|uid>[:<group|gid>]")
     #[arg(short, long)]
     pub user: Option<String>,
     pub container: String,
@@ -749,20 +965,31 @@ pub struct ExecArgs {
 
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
-    /// Only print image ids
+    /// Only show image IDs
     #[arg(short, long)]
     pub quiet: bool,
     /// Do not truncate ids
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
-    /// Show the digests images were pulled by
+    /// Show digests
     #[arg(long)]
     pub digests: bool,
+    /// Show all images (isola keeps no intermediate images: the same as without)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Filter output based on conditions provided: dangling=, reference=, label=, before=, since=
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template: 'table', 'table TEMPLATE', 'json', or a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// REPOSITORY[:TAG]: only images of this name
+    pub reference: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct RmiArgs {
-    /// Untag images in use by containers
+    /// Force removal of the image (untags images in use by containers)
     #[arg(short, long)]
     pub force: bool,
     #[arg(required = true)]
@@ -777,7 +1004,7 @@ pub struct TagArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Dockerfile instruction to apply (CMD, ENTRYPOINT, ENV, WORKDIR, USER)
+    /// Apply Dockerfile instruction to the created image (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR, HEALTHCHECK)
     #[arg(short, long = "change")]
     pub change: Vec<String>,
     /// Tarball (plain, gzip, zstd), directory, or - for stdin
@@ -787,17 +1014,17 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// Read from this file instead of stdin
+    /// Read from tar archive file, instead of STDIN
     #[arg(short, long)]
     pub input: Option<PathBuf>,
-    /// Print nothing
+    /// Suppress the load output
     #[arg(short, long)]
     pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct SaveArgs {
-    /// Write to this file instead of stdout
+    /// Write to a file, instead of STDOUT
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     #[arg(required = true)]
@@ -988,12 +1215,6 @@ pub struct SystemPruneArgs {
     /// Provide filter values (e.g. 'label=<key>=<value>')
     #[arg(long)]
     pub filter: Vec<String>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ContainerCommand {
-    /// Remove all stopped containers
-    Prune(ContainerPruneArgs),
 }
 
 #[derive(Debug, Args)]

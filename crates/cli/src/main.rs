@@ -1,10 +1,13 @@
 //! `isola`: the command-line front end. Parsing and output live here; all
 //! behaviour lives in `isola-engine`. Errors become one line on stderr and
-//! Docker's exit codes: 125 for engine errors, 126/127 when the container's
-//! command cannot run, otherwise the container's own exit status.
+//! Docker's exit codes (see [`FAILURE_CODES`]): 125 for a bad command line
+//! and for `run`/`create`'s engine errors, 1 for every other verb's,
+//! 126/127 when the container's command cannot run, otherwise the
+//! container's own exit status.
 
 mod args;
 mod commands;
+mod filter;
 mod table;
 mod template;
 mod terminal;
@@ -14,7 +17,7 @@ use anyhow::{bail, Result};
 use args::{
     Cli, Command, ContainerCommand, ImageCommand, InspectArgs, NetworkCommand, SystemCommand,
 };
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use commands::{containers, images, network, registry, verbs, volumes};
 use isola_engine::{Engine, MonitorOptions};
 
@@ -23,8 +26,11 @@ fn main() {
     // must not reach a monitor, a container or QEMU (CVE-2024-21626);
     // descriptors meant for a child are passed explicitly.
     isola_engine::close_inherited_fds();
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Ok((leaf_verb(&m), Cli::from_arg_matches(&m)?)));
+    let (verb, mut cli) = match parsed {
+        Ok(v) => v,
         Err(e) if e.use_stderr() => {
             // One line, as every other isola error: clap's own rendering
             // spreads a bad value over several.
@@ -42,6 +48,12 @@ fn main() {
             std::process::exit(0);
         }
     };
+    // `container ls`, `image rm`, ...: the top-level verb under its group.
+    cli.command = match cli.command {
+        Command::Container(c) => c.into_command(),
+        Command::Image(i) => i.into_command(),
+        other => other,
+    };
     match cli.command {
         // The monitor handles broken pipes itself (a detached reader must
         // not kill the container's owner).
@@ -51,7 +63,8 @@ fn main() {
         Command::System(SystemCommand::Service(_)) => {}
         // `exec` joins a running container: run it from a sealed copy of
         // the binary (CVE-2019-5736; see isola_runtime_process::exe).
-        Command::Exec(_) => {
+        // (`exec -d` only starts a child `exec`, which seals itself.)
+        Command::Exec(ref a) if !a.detach => {
             if let Err(e) = isola_engine::run_from_sealed_binary() {
                 eprintln!("isola: {e}");
                 std::process::exit(125);
@@ -76,13 +89,55 @@ fn main() {
     }
     let code = match dispatch(&cli) {
         Ok(code) => code,
+        // Already reported, one line per failed object.
+        Err(e) if e.is::<Reported>() => failure_code(&verb),
         Err(e) => {
             eprintln!("isola: {}", one_line(&e));
-            exit_code(&e)
+            exit_code(&e, &verb)
         }
     };
     std::process::exit(code);
 }
+
+/// Docker's exit code for a verb's failure, by verb: 125 (the engine could
+/// not do it) only where Docker uses it, `run` and `create`, whose other
+/// codes are the container's; every other verb exits 1, as Docker's CLI
+/// does for any failed request. Verbs not listed exit 1.
+const FAILURE_CODES: &[(&str, i32)] = &[("run", 125), ("create", 125)];
+
+fn failure_code(verb: &str) -> i32 {
+    FAILURE_CODES
+        .iter()
+        .find(|(v, _)| *v == verb)
+        .map_or(1, |(_, code)| *code)
+}
+
+/// The verb that runs: `container ls` is `ls`, `image rm` is `rm`.
+fn leaf_verb(m: &clap::ArgMatches) -> String {
+    match m.subcommand() {
+        Some((name @ ("container" | "image"), sub)) => match sub.subcommand_name() {
+            Some("create") => "create".into(),
+            Some("run") => "run".into(),
+            Some(other) => other.into(),
+            None => name.into(),
+        },
+        Some((name, _)) => name.into(),
+        None => String::new(),
+    }
+}
+
+/// A failure already printed (for each of several objects); main exits
+/// with the verb's failure code.
+#[derive(Debug)]
+pub(crate) struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failed")
+    }
+}
+
+impl std::error::Error for Reported {}
 
 /// Output into a closed pipe (`isola ps | head -1`) ends the command
 /// quietly, as it does for other Unix tools, instead of a panic in
@@ -109,9 +164,18 @@ pub(crate) fn one_line(e: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-fn exit_code(e: &anyhow::Error) -> i32 {
-    e.downcast_ref::<isola_engine::Error>()
-        .map_or(125, isola_engine::Error::exit_code)
+/// The container's command could not run (126/127) wins over the verb's code.
+fn exit_code(e: &anyhow::Error, verb: &str) -> i32 {
+    if e.is::<template::ParseError>() {
+        return 64;
+    }
+    match e
+        .downcast_ref::<isola_engine::Error>()
+        .map(isola_engine::Error::exit_code)
+    {
+        Some(code @ (126 | 127)) => code,
+        _ => failure_code(verb),
+    }
 }
 
 fn dispatch(cli: &Cli) -> Result<i32> {
@@ -129,10 +193,10 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Wait(a) => containers::wait(&engine, a),
         Command::Exec(a) => containers::exec(&engine, a),
         Command::Inspect(a) => inspect(&engine, a),
-        Command::Info => info(&engine),
-        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(&engine, a),
-        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(&engine, a),
-        Command::Image(ImageCommand::Inspect(a)) => images::inspect(&engine, a),
+        Command::Info(a) => info(&engine, a.format.as_deref()),
+        Command::Version(a) => version(&engine, a.format.as_deref()),
+        Command::Images(a) => images::images(&engine, a),
+        Command::Rmi(a) => images::rmi(&engine, a),
         Command::Tag(a) => images::tag(&engine, a),
         Command::Import(a) => images::import(&engine, a),
         Command::Load(a) => images::load(&engine, a),
@@ -182,13 +246,13 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Stats(a) => verbs::stats(&engine, a),
         Command::Events(a) => verbs::events(&engine, a),
         Command::Attach(a) => verbs::attach(&engine, a),
-        Command::History(a) | Command::Image(ImageCommand::History(a)) => {
-            verbs::history(&engine, a)
-        }
+        Command::History(a) => verbs::history(&engine, a),
         Command::Image(ImageCommand::Prune(a)) => verbs::image_prune(&engine, a),
         Command::System(SystemCommand::Df(a)) => verbs::system_df(&engine, a),
         Command::System(SystemCommand::Prune(a)) => verbs::system_prune(&engine, a),
         Command::Container(ContainerCommand::Prune(a)) => verbs::container_prune(&engine, a),
+        // The others were flattened into their top-level verbs in main.
+        Command::Container(_) | Command::Image(_) => unreachable!("command groups are flattened"),
         // --- end of issue 13's verbs ---
         Command::System(SystemCommand::Service(_)) => unreachable!("served before dispatch"),
         Command::Monitor(a) => Ok(engine.run_monitor(
@@ -203,7 +267,8 @@ fn dispatch(cli: &Cli) -> Result<i32> {
 }
 
 /// Runs `f` for each name; errors are printed one per line and the command
-/// fails at the end (exit 125), like Docker's multi-container verbs.
+/// fails at the end (with the verb's failure code), like Docker's
+/// multi-container verbs.
 pub(crate) fn for_each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
     let mut failed = 0;
     for name in names {
@@ -212,7 +277,10 @@ pub(crate) fn for_each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) 
             failed += 1;
         }
     }
-    Ok(if failed > 0 { 125 } else { 0 })
+    if failed > 0 {
+        return Err(Reported.into());
+    }
+    Ok(0)
 }
 
 /// Prints objects as a JSON array, or each through `--format`.
@@ -231,15 +299,22 @@ pub(crate) fn inspect_targets(
             }
         }
     }
-    match &a.format {
-        Some(f) => {
+    match a.format.as_deref() {
+        Some(f) if f != "json" => {
+            let t = template::Compiled::new(f)?;
             for v in &found {
-                println!("{}", template::render(f, v)?);
+                // Docker ends the line before reporting a failed template.
+                let line = t.render(v);
+                println!("{}", line.as_deref().unwrap_or_default());
+                line?;
             }
         }
-        None => println!("{}", serde_json::to_string_pretty(&found)?),
+        _ => println!("{}", serde_json::to_string_pretty(&found)?),
     }
-    Ok(if failed { 125 } else { 0 })
+    if failed {
+        return Err(Reported.into());
+    }
+    Ok(0)
 }
 
 fn inspect(engine: &Engine, a: &InspectArgs) -> Result<i32> {
@@ -265,8 +340,44 @@ fn inspect(engine: &Engine, a: &InspectArgs) -> Result<i32> {
     })
 }
 
-fn info(engine: &Engine) -> Result<i32> {
+/// `info`'s fields under Docker's names where Docker has them, so
+/// `info --format '{{.OSType}}'` scripts work.
+fn info_document(i: &isola_engine::Info) -> serde_json::Value {
+    serde_json::json!({
+        "ID": "",
+        "Containers": i.containers,
+        "ContainersRunning": i.containers_running,
+        "ContainersPaused": 0,
+        "ContainersStopped": i.containers - i.containers_running,
+        "Images": i.images,
+        "Driver": "overlay",
+        "CgroupVersion": i.cgroup_version,
+        "KernelVersion": i.kernel_version,
+        "OperatingSystem": i.operating_system,
+        "OSType": "linux",
+        "Architecture": std::env::consts::ARCH,
+        "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "Name": nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default(),
+        "DockerRootDir": i.root_dir,
+        "ServerVersion": env!("CARGO_PKG_VERSION"),
+        "Isolation": i.default_isolation,
+        "IsolationSource": i.default_isolation_source,
+        "IsolationModes": i.isolation_modes.iter().map(|m| serde_json::json!({
+            "Name": m.name, "Available": m.available, "Reason": m.reason,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn info(engine: &Engine, format: Option<&str>) -> Result<i32> {
     let i = engine.info()?;
+    if let Some(f) = format {
+        let doc = info_document(&i);
+        match f {
+            "json" => println!("{doc}"),
+            f => println!("{}", template::render_strict(f, &doc)?),
+        }
+        return Ok(0);
+    }
     println!("Containers: {}", i.containers);
     println!(" Running: {}", i.containers_running);
     println!("Images: {}", i.images);
@@ -292,5 +403,49 @@ fn info(engine: &Engine) -> Result<i32> {
     println!("Kernel Version: {}", i.kernel_version);
     println!("Operating System: {}", i.operating_system);
     println!("Isola Root Dir: {}", i.root_dir);
+    Ok(0)
+}
+
+/// `version`: Docker's document shape (Client and Server), both isola
+/// (daemonless: the CLI is the engine).
+fn version(engine: &Engine, format: Option<&str>) -> Result<i32> {
+    let i = engine.info()?;
+    let part = |name: &str| {
+        serde_json::json!({
+            "Platform": {"Name": ""},
+            "Version": env!("CARGO_PKG_VERSION"),
+            "ApiVersion": "1.41",
+            "GitCommit": "",
+            "GoVersion": "",
+            "Os": "linux",
+            "Arch": match std::env::consts::ARCH { "x86_64" => "amd64", "aarch64" => "arm64", a => a },
+            "KernelVersion": i.kernel_version,
+            "Name": name,
+        })
+    };
+    let doc = serde_json::json!({"Client": part("isola"), "Server": part("isola engine")});
+    match format {
+        Some("json") => println!("{doc}"),
+        Some(f) => println!("{}", template::render_strict(f, &doc)?),
+        None => {
+            for (title, key) in [("Client", "Client"), ("Server", "Server")] {
+                let p = &doc[key];
+                println!("{title}: {}", p["Name"].as_str().unwrap_or_default());
+                println!(
+                    " Version:           {}",
+                    p["Version"].as_str().unwrap_or_default()
+                );
+                println!(
+                    " API version:       {}",
+                    p["ApiVersion"].as_str().unwrap_or_default()
+                );
+                println!(
+                    " OS/Arch:           {}/{}",
+                    p["Os"].as_str().unwrap_or_default(),
+                    p["Arch"].as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
     Ok(0)
 }

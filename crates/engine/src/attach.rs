@@ -112,7 +112,7 @@ impl Engine {
                 let follow = LogOptions {
                     follow: true,
                     tail: Some(0),
-                    timestamps: false,
+                    ..LogOptions::default()
                 };
                 let _ = engine.logs(&target, &follow, &mut out, &mut err);
             }

@@ -67,6 +67,59 @@ pub struct CreateOptions {
     pub restart: isola_runtime_process::restart::RestartPolicy,
     /// `--health-*` and `--no-healthcheck`.
     pub health: crate::health::HealthOptions,
+    // --- Docker's namespace-sharing and cgroup flags (issue 13) ---
+    /// `--pid`, `--ipc`, `--uts`: `host` or `container:NAME` (ipc also
+    /// `private`/`shareable`, Docker's defaults).
+    pub pid_mode: Option<String>,
+    pub ipc_mode: Option<String>,
+    pub uts_mode: Option<String>,
+    /// `--memory-swap` in bytes, -1 for unlimited.
+    pub memory_swap: Option<i64>,
+    pub cpu_shares: Option<u64>,
+    pub cpuset_cpus: Option<String>,
+    pub oom_kill_disable: bool,
+    /// `--expose PORT[/PROTO]`.
+    pub expose: Vec<String>,
+}
+
+/// Checks a `--pid`/`--ipc`/`--uts` value and names another container by
+/// its id (`container:<id>`), as Docker records it.
+fn namespace_mode(
+    engine: &Engine,
+    flag: &str,
+    v: Option<&str>,
+    private: &[&str],
+) -> Result<String> {
+    match v {
+        None => Ok(String::new()),
+        Some(m) if private.contains(&m) => Ok(String::new()),
+        Some("host") => Ok("host".into()),
+        Some(m) if flag != "--uts" && m.starts_with("container:") => {
+            let other = engine.lookup(&m["container:".len()..])?;
+            if !crate::backend::of(other.config.host_config.isolation).shares_namespaces() {
+                return Err(Error::Invalid(format!(
+                    "{flag} {m}: container {} runs in its own kernel (VM isolation): there is no namespace to join",
+                    other.name()
+                )));
+            }
+            // Refused now rather than at start: nothing is made for it.
+            if other.state.status != Status::Running {
+                return Err(Error::Conflict(format!(
+                    "{flag} {m}: cannot join the namespace of container {}: it is not running",
+                    other.name()
+                )));
+            }
+            Ok(format!("container:{}", other.id()))
+        }
+        Some(m) => Err(Error::Invalid(format!(
+            "{flag} {m:?}: use host{}",
+            if flag == "--uts" {
+                ""
+            } else {
+                " or container:NAME"
+            }
+        ))),
+    }
 }
 
 /// Which of the CLI's streams the container gets when started attached
@@ -183,6 +236,59 @@ impl Engine {
                 .map_err(|e| Error::Invalid(format!("--stop-signal: {e}")))?;
         }
         let labels = crate::ids::parse_labels(&opts.labels)?;
+        let pid_mode = namespace_mode(self, "--pid", opts.pid_mode.as_deref(), &[""])?;
+        let ipc_mode = namespace_mode(
+            self,
+            "--ipc",
+            opts.ipc_mode.as_deref(),
+            &["", "private", "shareable"],
+        )?;
+        let uts_mode = namespace_mode(self, "--uts", opts.uts_mode.as_deref(), &[""])?;
+        if uts_mode == "host" && opts.hostname.is_some() {
+            return Err(Error::Invalid(
+                "conflicting options: --hostname and --uts host: the host's name is used".into(),
+            ));
+        }
+        if let Some(swap) = opts.memory_swap {
+            match opts.memory {
+                None => {
+                    return Err(Error::Invalid(
+                        "--memory-swap needs --memory: set both (e.g. -m 64m --memory-swap 128m)"
+                            .into(),
+                    ))
+                }
+                Some(m) if swap != -1 && (swap as u64) < m => {
+                    return Err(Error::Invalid(
+                        "Minimum memoryswap limit should be larger than memory limit, see usage"
+                            .into(),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if let Some(c) = &opts.cpuset_cpus {
+            if c.is_empty()
+                || !c
+                    .chars()
+                    .all(|ch| ch.is_ascii_digit() || ch == ',' || ch == '-')
+            {
+                return Err(Error::Invalid(format!(
+                    "--cpuset-cpus {c:?}: use CPU numbers and ranges, e.g. 0-3 or 0,1"
+                )));
+            }
+        }
+        let mut expose = Vec::new();
+        for e in &opts.expose {
+            let (port, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+            if port.split('-').any(|p| p.parse::<u16>().is_err())
+                || !matches!(proto, "tcp" | "udp" | "sctp")
+            {
+                return Err(Error::Invalid(format!(
+                    "invalid --expose {e:?}: use PORT[/tcp|udp|sctp] or a range START-END"
+                )));
+            }
+            expose.push(format!("{port}/{proto}"));
+        }
         // Rules match the image as the user named it, normalised as Docker
         // does (busybox → docker.io/library/busybox:latest).
         let reference =
@@ -196,12 +302,25 @@ impl Engine {
             ))
         })?;
         crate::backend::of(isolation).check_create(&NetworkMode::parse(&requested_network))?;
+        if !crate::backend::of(isolation).shares_namespaces() {
+            for (flag, mode) in [
+                ("--pid", &pid_mode),
+                ("--ipc", &ipc_mode),
+                ("--uts", &uts_mode),
+            ] {
+                if !mode.is_empty() {
+                    return Err(Error::Invalid(format!(
+                        "{flag} {mode} is not available with --isolation={} (the guest has its own kernel)",
+                        isolation.as_str()
+                    )));
+                }
+            }
+        }
         let image = self.images.resolve(&opts.image)?;
         let img = image.config.config().clone().unwrap_or_default();
-        let plan = self.plan_network(
-            &opts.network,
-            &img.exposed_ports().clone().unwrap_or_default(),
-        )?;
+        let mut exposed = img.exposed_ports().clone().unwrap_or_default();
+        exposed.extend(expose.iter().cloned());
+        let plan = self.plan_network(&opts.network, &exposed)?;
         let image_health = self
             .images
             .raw_config(&image.id)
@@ -231,9 +350,20 @@ impl Engine {
         }
 
         let id = new_id();
+        // Docker: with the host's network or UTS namespace, the host's name.
+        let host_name = || {
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+        };
         let hostname = opts
             .hostname
             .clone()
+            .or_else(|| {
+                (plan.mode == NetworkMode::Host || uts_mode == "host")
+                    .then(host_name)
+                    .flatten()
+            })
             .unwrap_or_else(|| id[..12].to_string());
         let mut env = img.env().clone().unwrap_or_default();
         if !env.iter().any(|e| e.starts_with("PATH=")) {
@@ -294,6 +424,10 @@ impl Engine {
                 stop_signal: opts.stop_signal.clone(),
                 stop_timeout: opts.stop_timeout,
                 healthcheck,
+                exposed_ports: exposed
+                    .iter()
+                    .map(|p| (p.clone(), serde_json::json!({})))
+                    .collect(),
             },
             host_config: HostSettings {
                 isolation,
@@ -317,9 +451,13 @@ impl Engine {
                 networks: Default::default(),
                 port_bindings: Vec::new(),
                 restart_policy: opts.restart,
-                memory_swap: 0,
-                cpu_shares: 0,
-                cpuset_cpus: String::new(),
+                pid_mode,
+                ipc_mode,
+                uts_mode,
+                memory_swap: opts.memory_swap.unwrap_or(0),
+                cpu_shares: opts.cpu_shares.unwrap_or(0),
+                cpuset_cpus: opts.cpuset_cpus.clone().unwrap_or_default(),
+                oom_kill_disable: opts.oom_kill_disable,
             },
             layers: image.layers.clone(),
             mounts,
@@ -468,13 +606,10 @@ impl Engine {
         }
         let _ = monitor.wait();
         Err(match ready["error"].as_str() {
-            Some(msg) => Error::Runtime(match ready["code"].as_i64() {
-                Some(code @ (126 | 127)) => isola_runtime_process::Error::Exec {
-                    code: code as i32,
-                    message: msg.to_string(),
-                },
-                _ => isola_runtime_process::Error::Setup(msg.to_string()),
-            }),
+            Some(msg) => Error::Runtime(isola_runtime_process::Error::relayed(
+                ready["code"].as_i64().unwrap_or(1) as i32,
+                msg,
+            )),
             None => Error::Conflict(format!(
                 "the monitor of container {} exited before the container started",
                 c.name()
@@ -679,9 +814,10 @@ fn prepare_dir(engine: &Engine, c: &Container, plan: &Plan) -> Result<()> {
             fs::read_to_string("/etc/hosts").unwrap_or_default(),
             fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
         ),
+        // Docker: loopback names, and the host's resolvers (or --dns).
         NetworkMode::None => (
             isola_runtime_process::net::LOOPBACK_HOSTS.to_string(),
-            String::new(),
+            crate::net::resolv_file(engine, c, plan)?,
         ),
         // Docker: the other container's files.
         NetworkMode::Container(id) => {

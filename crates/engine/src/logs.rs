@@ -76,6 +76,13 @@ pub struct LogOptions {
     /// Only the last N lines.
     pub tail: Option<usize>,
     pub timestamps: bool,
+    /// `--details`: the log's extra attributes before each line (none are
+    /// recorded, so Docker's separating space alone).
+    pub details: bool,
+    /// Only lines logged at or after this time (`--since`).
+    pub since: Option<std::time::SystemTime>,
+    /// Only lines logged before this time (`--until`).
+    pub until: Option<std::time::SystemTime>,
 }
 
 impl Engine {
@@ -109,7 +116,7 @@ impl Engine {
             let mut line = String::new();
             // A partial last line is left for the next round.
             while reader.read_line(&mut line).unwrap_or(0) > 0 && line.ends_with('\n') {
-                if emit(&line, opts.timestamps, out, err).is_err() {
+                if emit(&line, opts, out, err).is_err() {
                     return Ok(()); // the reader went away: nothing to follow for
                 }
                 pos += line.len() as u64;
@@ -163,18 +170,28 @@ fn tail_start(file: &mut File, n: usize) -> std::io::Result<u64> {
 /// whole lines); fails when the reader has gone.
 fn emit(
     line: &str,
-    timestamps: bool,
+    opts: &LogOptions,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<()> {
     let Ok(e) = serde_json::from_str::<Entry>(line) else {
         return Ok(());
     };
+    if opts.since.is_some() || opts.until.is_some() {
+        let Ok(t) = humantime::parse_rfc3339_weak(&e.time) else {
+            return Ok(());
+        };
+        if opts.since.is_some_and(|s| t < s) || opts.until.is_some_and(|u| t >= u) {
+            return Ok(());
+        }
+    }
     let w: &mut dyn Write = if e.stream == "stderr" { err } else { out };
-    let text = if timestamps {
-        format!("{} {}", e.time, e.log)
+    // `--details`: the (absent) attributes and their separating space.
+    let details = if opts.details { " " } else { "" };
+    let text = if opts.timestamps {
+        format!("{} {details}{}", e.time, e.log)
     } else {
-        e.log.to_string()
+        format!("{details}{}", e.log)
     };
     w.write_all(text.as_bytes())?;
     w.flush()

@@ -190,6 +190,8 @@ impl Engine {
                 .or((u.memory.is_some() && h.memory_swap != 0).then_some(h.memory_swap)),
             cpu_shares: u.cpu_shares.filter(|s| *s > 0),
             cpuset_cpus: u.cpuset_cpus.clone(),
+            // Not updatable (as in Docker): the cgroup keeps its setting.
+            oom_kill_disable: false,
         };
         if c.state.status == Status::Running
             && c.state.init_alive()

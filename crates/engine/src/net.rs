@@ -689,6 +689,11 @@ pub(crate) fn container_netns(root: &Path, id: &str) -> Result<PathBuf> {
     if netns::is_bound(&bound) {
         return Ok(bound);
     }
+    container_ns(root, id, "net")
+}
+
+/// `/proc/PID/ns/KIND` of running container `id` (`--pid container:`, ...).
+pub(crate) fn container_ns(root: &Path, id: &str, kind: &str) -> Result<PathBuf> {
     let state = root.join("containers").join(id).join("state.json");
     let pid = std::fs::read(&state)
         .ok()
@@ -697,11 +702,11 @@ pub(crate) fn container_netns(root: &Path, id: &str) -> Result<PathBuf> {
         .filter(|p| *p > 0)
         .ok_or_else(|| {
             Error::Conflict(format!(
-                "cannot join the network of container {}: it is not running",
+                "cannot join the {kind} namespace of container {}: it is not running",
                 &id[..12.min(id.len())]
             ))
         })?;
-    Ok(PathBuf::from(format!("/proc/{pid}/ns/net")))
+    Ok(PathBuf::from(format!("/proc/{pid}/ns/{kind}")))
 }
 
 fn valid_dns_name(n: &str) -> bool {

@@ -88,20 +88,33 @@ pub(crate) fn build(c: &Container, placement: &Placement) -> Result<Spec> {
     }
     // The engine's files go over the user's mounts (a bind of /etc keeps
     // the container's own hosts and resolv.conf), as Docker does.
+    // With --read-only they are read-only too, as in Docker.
+    let access = if h.readonly_rootfs { "ro" } else { "rw" };
     for (source, dest) in &placement.binds {
-        mounts.push(json!({"destination": dest, "type": "bind", "source": source, "options": ["rbind", "rprivate"]}));
+        mounts.push(json!({"destination": dest, "type": "bind", "source": source, "options": ["rbind", "rprivate", access]}));
     }
     if let Some(init) = &placement.init {
         mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["bind", "ro"]}));
     }
 
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-        json!({"type": "cgroup"}),
-    ];
+    let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "cgroup"})];
+    // `--pid`/`--ipc`/`--uts`: a path for the host's or another
+    // container's (its namespace while it runs).
+    for (kind, ns, mode) in [
+        ("pid", "pid", &h.pid_mode),
+        ("ipc", "ipc", &h.ipc_mode),
+        ("uts", "uts", &h.uts_mode),
+    ] {
+        match mode.strip_prefix("container:") {
+            // The runtime's own: its init's (the host's, on the host).
+            _ if mode == "host" => {
+                namespaces.push(json!({"type": kind, "path": format!("/proc/1/ns/{ns}")}))
+            }
+            Some(id) => namespaces
+                .push(json!({"type": kind, "path": crate::net::container_ns(c.root(), id, ns)?})),
+            None => namespaces.push(json!({"type": kind})),
+        }
+    }
     match (c.network_mode(), placement.vm_guest) {
         (NetworkMode::Host, _) | (NetworkMode::Bridge(_), true) => {}
         (NetworkMode::None, _) | (NetworkMode::Container(_), true) => {
@@ -145,6 +158,9 @@ pub(crate) fn build(c: &Container, placement: &Placement) -> Result<Spec> {
         // Docker's default --memory-swap is twice --memory.
         resources["memory"] = json!({"limit": m, "swap": 2 * m});
     }
+    if limits.oom_kill_disable {
+        resources["memory"]["disableOOMKiller"] = json!(true);
+    }
     if let Some(swap) = limits.memory_swap {
         resources["memory"]["swap"] = json!(swap);
     }
@@ -187,9 +203,10 @@ pub(crate) fn build(c: &Container, placement: &Placement) -> Result<Spec> {
     for (k, v) in &cfg.labels {
         annotations.insert(k.clone(), json!(v));
     }
-    if placement.vm_guest && !h.networks.is_empty() {
-        // The guest configures its NIC like the container's veth, and the
-        // container gets the engine's hosts and resolv.conf.
+    if placement.vm_guest {
+        // The guest configures its NIC (if any) like the container's veth,
+        // and the container gets the engine's hosts and resolv.conf (with
+        // --network none too: loopback names and the host's resolvers).
         let mut endpoints: Vec<&crate::net::Endpoint> = h.networks.values().collect();
         endpoints.sort_by(|a, b| a.interface.cmp(&b.interface));
         let interfaces: Vec<Value> = endpoints
@@ -360,6 +377,8 @@ mod tests {
             source: "/c/hosts".into(),
             recursive: true,
         };
+        // --read-only: the engine's /etc files are read-only too (Docker).
+        hosts.readonly = true;
         assert_eq!(run.mounts, vec![hosts]);
         assert_eq!(run.linux.init, Some(PathBuf::from("/usr/bin/tini-static")));
         assert_eq!(run.linux.shm_size, Some(32 << 20));
@@ -471,14 +490,14 @@ mod tests {
         assert_eq!(v["interfaces"][0]["address"], "10.89.0.7/24");
         assert_eq!(v["interfaces"][0]["mac"], "02:42:0a:59:00:07");
         assert_eq!(v["interfaces"][0]["gateway"], "10.89.0.1");
-        // --network none stays loopback only in both.
+        // --network none stays loopback only in both; the guest still gets
+        // the container's hosts and resolv.conf, and no interface.
         let none = container(json!({"NetworkMode": "none"}));
         let spec = build(&none, &guest).unwrap();
         assert_eq!(from_spec(&spec).unwrap().network, Network::None);
-        assert!(!spec
-            .annotations()
-            .as_ref()
-            .unwrap()
-            .contains_key(isola_runtime_process::oci::ANNOTATION_GUEST_NETWORK));
+        let ann = &spec.annotations().as_ref().unwrap()
+            [isola_runtime_process::oci::ANNOTATION_GUEST_NETWORK];
+        let v: Value = serde_json::from_str(ann).unwrap();
+        assert_eq!(v["interfaces"], json!([]));
     }
 }

@@ -38,6 +38,10 @@ pub struct RunConfig {
     /// The image's HEALTHCHECK merged with the `--health-*` flags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<crate::health::HealthConfig>,
+    /// The image's exposed ports and `--expose`d ones, as Docker records
+    /// them (`{"80/tcp": {}}`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub exposed_ports: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// Docker's `HostConfig`: how the host runs it.
@@ -87,16 +91,27 @@ pub struct HostSettings {
     /// `--restart`.
     #[serde(default)]
     pub restart_policy: isola_runtime_process::restart::RestartPolicy,
-    /// `--memory-swap` (memory plus swap, -1 unlimited; 0: Docker's
-    /// default of twice the memory).
+    // --- Docker's namespace-sharing and cgroup flags (issue 13) ---
+    /// `--pid`: "" (its own), `host` or `container:<id>`.
+    #[serde(default)]
+    pub pid_mode: String,
+    /// `--ipc`: "" (its own), `host` or `container:<id>`.
+    #[serde(default)]
+    pub ipc_mode: String,
+    /// `--uts`: "" (its own) or `host`.
+    #[serde(default)]
+    pub uts_mode: String,
+    /// `--memory-swap` in bytes (0: Docker's default, twice --memory; -1: unlimited).
     #[serde(default)]
     pub memory_swap: i64,
-    /// `--cpu-shares` (0: the kernel's default weight).
+    /// `--cpu-shares` (0: the default weight).
     #[serde(default)]
     pub cpu_shares: u64,
-    /// `--cpuset-cpus` (empty: every CPU).
+    /// `--cpuset-cpus` ("" : all).
     #[serde(default)]
     pub cpuset_cpus: String,
+    #[serde(default)]
+    pub oom_kill_disable: bool,
 }
 
 /// Everything fixed at create time.
@@ -724,6 +739,7 @@ impl Engine {
                 stop_signal: None,
                 stop_timeout: None,
                 healthcheck: None,
+                exposed_ports: Default::default(),
             },
             host_config: HostSettings {
                 isolation: Isolation::Process,
@@ -747,9 +763,13 @@ impl Engine {
                 networks: Default::default(),
                 port_bindings: Vec::new(),
                 restart_policy: Default::default(),
+                pid_mode: String::new(),
+                ipc_mode: String::new(),
+                uts_mode: String::new(),
                 memory_swap: 0,
                 cpu_shares: 0,
                 cpuset_cpus: String::new(),
+                oom_kill_disable: false,
             },
             layers: Vec::new(),
             mounts: Vec::new(),

@@ -1,25 +1,84 @@
-//! `isola import -c` instructions: the Dockerfile subset that makes sense
-//! for a bare rootfs (what to run, its environment, directory and user).
+//! `isola import -c` / `commit -c` instructions: every Dockerfile
+//! instruction Docker accepts there (what to run, its environment,
+//! directory and user, metadata, ONBUILD triggers and the health check).
 
 use oci_spec::image::Config;
 
 use crate::error::{Error, Result};
 
-const SUPPORTED: &str = "supported: CMD, ENTRYPOINT, ENV, WORKDIR, USER, VOLUME, EXPOSE, LABEL";
+const SUPPORTED: &str = "supported: CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR";
 
 /// Applies each instruction in order to `config`, so later ones override
-/// earlier ones just as in a Dockerfile.
-pub(crate) fn apply_changes(config: &mut Config, changes: &[String]) -> Result<()> {
+/// earlier ones just as in a Dockerfile. Returns the image config's `config`
+/// as JSON: the OCI fields plus Docker's own (`OnBuild`, `Healthcheck`),
+/// which the OCI type has no place for.
+pub(crate) fn apply_changes(config: &mut Config, changes: &[String]) -> Result<serde_json::Value> {
+    let mut docker = serde_json::Map::new();
     for change in changes {
-        apply(config, change).map_err(|reason| Error::InvalidChange {
+        apply(config, &mut docker, change).map_err(|reason| Error::InvalidChange {
             change: change.clone(),
             reason,
         })?;
     }
-    Ok(())
+    let mut out = serde_json::to_value(&*config).unwrap_or_else(|_| serde_json::json!({}));
+    if let Some(o) = out.as_object_mut() {
+        o.extend(docker);
+    }
+    Ok(out)
 }
 
-fn apply(config: &mut Config, change: &str) -> std::result::Result<(), String> {
+/// `HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D] [--retries=N] CMD ...`
+/// or `HEALTHCHECK NONE`, as Docker records it (durations in nanoseconds).
+fn healthcheck(args: &str) -> std::result::Result<serde_json::Value, String> {
+    let mut h = serde_json::Map::new();
+    let mut rest = args.trim();
+    while let Some(opt) = rest.strip_prefix("--") {
+        let (flag, after) = opt.split_once(char::is_whitespace).unwrap_or((opt, ""));
+        let (key, value) = flag
+            .split_once('=')
+            .ok_or_else(|| format!("HEALTHCHECK --{flag}: use --{flag}=VALUE"))?;
+        let field = match key {
+            "interval" => "Interval",
+            "timeout" => "Timeout",
+            "start-period" => "StartPeriod",
+            "start-interval" => "StartInterval",
+            "retries" => "Retries",
+            _ => return Err(format!("HEALTHCHECK: unknown option --{key}")),
+        };
+        let v = if field == "Retries" {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("HEALTHCHECK --retries={value}: use a number"))?
+        } else {
+            humantime::parse_duration(value)
+                .map_err(|e| format!("HEALTHCHECK --{key}={value}: {e}"))?
+                .as_nanos() as u64
+        };
+        h.insert(field.into(), v.into());
+        rest = after.trim_start();
+    }
+    let (kind, cmd) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let test = match kind.to_ascii_uppercase().as_str() {
+        "NONE" => serde_json::json!(["NONE"]),
+        "CMD" if cmd.trim().starts_with('[') => {
+            let argv: Vec<String> =
+                serde_json::from_str(cmd.trim()).map_err(|e| format!("HEALTHCHECK CMD: {e}"))?;
+            serde_json::json!(std::iter::once("CMD".to_string())
+                .chain(argv)
+                .collect::<Vec<_>>())
+        }
+        "CMD" if !cmd.trim().is_empty() => serde_json::json!(["CMD-SHELL", cmd.trim()]),
+        _ => return Err("HEALTHCHECK takes CMD command or NONE".into()),
+    };
+    h.insert("Test".into(), test);
+    Ok(serde_json::Value::Object(h))
+}
+
+fn apply(
+    config: &mut Config,
+    docker: &mut serde_json::Map<String, serde_json::Value>,
+    change: &str,
+) -> std::result::Result<(), String> {
     let change = change.trim();
     let (instruction, args) = change
         .split_once(char::is_whitespace)
@@ -103,7 +162,34 @@ fn apply(config: &mut Config, change: &str) -> std::result::Result<(), String> {
             }
             config.set_labels(Some(labels));
         }
-        _ => return Err(format!("unknown instruction {instruction:?}; {SUPPORTED}")),
+        "STOPSIGNAL" => {
+            config.set_stop_signal(Some(arg()?.to_string()));
+        }
+        "ONBUILD" => {
+            let trigger = arg()?;
+            let first = trigger
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            if matches!(first.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
+                return Err(format!("{first} isn't allowed as an ONBUILD trigger"));
+            }
+            let list = docker
+                .entry("OnBuild")
+                .or_insert_with(|| serde_json::json!([]));
+            if let Some(a) = list.as_array_mut() {
+                a.push(trigger.into());
+            }
+        }
+        "HEALTHCHECK" => {
+            docker.insert("Healthcheck".into(), healthcheck(arg()?)?);
+        }
+        _ => {
+            return Err(format!(
+                "{instruction} is not a valid change command; {SUPPORTED}"
+            ))
+        }
     }
     Ok(())
 }
@@ -229,9 +315,32 @@ mod tests {
     }
 
     #[test]
+    fn docker_only_fields_go_beside_the_oci_ones() {
+        let changes: Vec<String> = [
+            "STOPSIGNAL SIGINT",
+            "ONBUILD RUN true",
+            "HEALTHCHECK --interval=5s --retries=2 CMD test -f /ok",
+        ]
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+        let mut c = Config::default();
+        let v = apply_changes(&mut c, &changes).unwrap();
+        assert_eq!(v["StopSignal"], "SIGINT");
+        assert_eq!(v["OnBuild"], serde_json::json!(["RUN true"]));
+        assert_eq!(
+            v["Healthcheck"],
+            serde_json::json!({"Test": ["CMD-SHELL", "test -f /ok"], "Interval": 5_000_000_000u64, "Retries": 2})
+        );
+    }
+
+    #[test]
     fn rejects_unknown_or_malformed_instructions() {
         for (bad, needle) in [
-            ("RUN apt-get update", "unknown instruction \"RUN\""),
+            ("RUN apt-get update", "RUN is not a valid change command"),
+            ("FROM x", "FROM is not a valid change command"),
+            ("HEALTHCHECK", "HEALTHCHECK needs an argument"),
+            ("ONBUILD FROM x", "isn't allowed"),
             ("CMD", "CMD needs an argument"),
             ("ENV A=1 =2", "KEY=VALUE"),
             ("ENV A=\"open", "unterminated quote"),

@@ -38,7 +38,7 @@ impl Store {
             .map(normalize_reference)
             .transpose()?;
         let mut run_config = opts.config;
-        apply_changes(&mut run_config, &opts.changes)?;
+        let run_config = apply_changes(&mut run_config, &opts.changes)?;
 
         let _lock = self.lock()?;
         let mut repos = self.repositories()?;

@@ -25,8 +25,7 @@ impl Store {
     /// Returns the image id.
     pub fn import(&self, src: &Path, reference: &str, changes: &[String]) -> Result<String> {
         let reference = normalize_reference(reference)?;
-        let mut run_config = Config::default();
-        apply_changes(&mut run_config, changes)?;
+        let run_config = apply_changes(&mut Config::default(), changes)?;
         let source =
             fs::metadata(src).context(|| format!("cannot read import source {}", src.display()))?;
 

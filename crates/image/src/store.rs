@@ -42,6 +42,8 @@ pub struct ImageSummary {
     pub size: u64,
     /// "name@sha256:…" digests the image was pulled by.
     pub digests: Vec<String>,
+    /// The image config's labels (for `images --filter label=`).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// What a container needs from its image.
@@ -83,6 +85,12 @@ impl Store {
                 .as_deref()
                 .and_then(|c| humantime::parse_rfc3339_weak(c).ok());
             let size = self.image_size(&config)?;
+            let labels: std::collections::BTreeMap<String, String> = config
+                .config()
+                .as_ref()
+                .and_then(|c| c.labels().clone())
+                .map(|l| l.into_iter().collect())
+                .unwrap_or_default();
             let row = |repository: &str, tag: &str| ImageSummary {
                 repository: repository.to_string(),
                 tag: tag.to_string(),
@@ -90,6 +98,7 @@ impl Store {
                 created,
                 size,
                 digests: repos.digests(id),
+                labels: labels.clone(),
             };
             let tags = repos.tags(id);
             if tags.is_empty() {

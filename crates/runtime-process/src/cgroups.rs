@@ -59,6 +59,10 @@ pub struct Limits {
     /// `--cpuset-cpus`: the CPUs allowed, e.g. `0-1,3`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpuset_cpus: Option<String>,
+    /// `--oom-kill-disable` (cgroup v1's memory.oom_control; v2 has no
+    /// such switch, as Docker warns there).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub oom_kill_disable: bool,
 }
 
 impl Limits {
@@ -257,6 +261,9 @@ impl Cgroup {
                     };
                     if steps(false).is_err() {
                         steps(true)?;
+                    }
+                    if limits.oom_kill_disable {
+                        write(dir, "memory.oom_control", "1")?;
                     }
                 }
                 "cpu" => {

@@ -53,10 +53,7 @@ pub(crate) fn read_report(pipe: OwnedFd) -> Option<Error> {
     let mut buf = Vec::new();
     let _ = file.read_to_end(&mut buf);
     let message = String::from_utf8_lossy(&buf).into_owned();
-    Some(match code {
-        126 | 127 => Error::Exec { code, message },
-        _ => Error::Setup(message),
-    })
+    Some(Error::relayed(code, &message))
 }
 
 /// Takes on the container process's identity, working directory and

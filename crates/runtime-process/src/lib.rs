@@ -76,6 +76,24 @@ pub enum Error {
     Capabilities(String),
 }
 
+impl Error {
+    /// The error another process reported as `code` (126/127: the command
+    /// could not run) and its message. A report relayed through several
+    /// processes (init, monitor, guest agent) carries each one's "setting up
+    /// the container failed: "; it is said once.
+    pub fn relayed(code: i32, message: &str) -> Error {
+        let mut message = message;
+        while let Some(rest) = message.strip_prefix("setting up the container failed: ") {
+            message = rest;
+        }
+        let message = message.to_string();
+        match code {
+            126 | 127 => Error::Exec { code, message },
+            _ => Error::Setup(message),
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Attaches a description of what was being done to a nix error.

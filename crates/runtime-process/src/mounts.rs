@@ -62,6 +62,8 @@ pub(crate) fn enter_rootfs(spec: &ContainerSpec) -> Result<()> {
             nosuid_noexec_nodev | MsFlags::MS_RDONLY,
             None,
         )?;
+    } else {
+        mount_cgroup_v1(root, nosuid_noexec_nodev)?;
     }
     create_devices(root, &spec.linux)?;
     crate::volume::mount_all(root, &spec.mounts, safe_path)?;
@@ -188,6 +190,89 @@ pub(crate) fn safe_path(root: &Path, inside: &str, last_is_dir: bool) -> Result<
         }
     }
     Ok(cur)
+}
+
+/// The host's cgroup v1 layout, read-only, as Docker shows it on v1
+/// hosts: a tmpfs at /sys/fs/cgroup with one cgroup mount per hierarchy
+/// (`memory`, `cpu,cpuacct`, ..., and the hybrid layout's cgroup2 at
+/// `unified`) and the host's symlinks (`cpu` -> `cpu,cpuacct`). The
+/// process is already in its cgroup namespace, so each hierarchy's root is
+/// the container's own cgroup: `memory/memory.limit_in_bytes` is its limit
+/// (what the JVM, Go and Node read).
+fn mount_cgroup_v1(root: &Path, flags: MsFlags) -> Result<()> {
+    const BASE: &str = "/sys/fs/cgroup";
+    mount_fs(root, "tmpfs", BASE, flags, Some("mode=755"))?;
+    let base_in = safe_path(root, BASE, true)?;
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::Setup(format!("reading /proc/self/mountinfo: {e}")))?;
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let Some(at) = left.split(' ').nth(4) else {
+            continue;
+        };
+        let mut r = right.split(' ');
+        let (fstype, super_opts) = (r.next().unwrap_or(""), r.nth(1).unwrap_or(""));
+        let Some(name) = at
+            .strip_prefix("/sys/fs/cgroup/")
+            .filter(|n| !n.contains('/'))
+        else {
+            continue;
+        };
+        let opts: Vec<&str> = super_opts
+            .split(',')
+            .filter(|o| {
+                !matches!(*o, "rw" | "ro" | "xattr" | "clone_children" | "noprefix")
+                    && !o.starts_with("release_agent=")
+            })
+            .collect();
+        let data = match fstype {
+            "cgroup" => opts.join(","),
+            "cgroup2" => String::new(),
+            _ => continue,
+        };
+        fs::create_dir_all(base_in.join(name))
+            .map_err(|e| Error::Setup(format!("creating /sys/fs/cgroup/{name}: {e}")))?;
+        let at = format!("{BASE}/{name}");
+        let mounted = mount_fs(
+            root,
+            fstype,
+            &at,
+            flags | MsFlags::MS_RDONLY,
+            (!data.is_empty()).then_some(data.as_str()),
+        );
+        // The hierarchies with the container's limits must be there;
+        // others (net_cls, rdma, ...) are shown where the kernel allows.
+        if let Err(e) = mounted {
+            if opts
+                .iter()
+                .any(|o| matches!(*o, "memory" | "cpu" | "pids" | "cpuset"))
+            {
+                return Err(e);
+            }
+        }
+    }
+    if let Ok(entries) = fs::read_dir(BASE) {
+        for e in entries.flatten() {
+            if let Ok(target) = fs::read_link(e.path()) {
+                let _ = symlink(target, base_in.join(e.file_name()));
+            }
+        }
+    }
+    remount_readonly_fs(&base_in, flags)
+}
+
+/// Makes the file system mounted at `target` (a tmpfs) read-only.
+fn remount_readonly_fs(target: &Path, flags: MsFlags) -> Result<()> {
+    mount(
+        None::<&str>,
+        target,
+        None::<&str>,
+        MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+        None::<&str>,
+    )
+    .ctx(|| format!("making {} read-only", target.display()))
 }
 
 fn mount_fs(root: &Path, fstype: &str, at: &str, flags: MsFlags, data: Option<&str>) -> Result<()> {

@@ -2,6 +2,7 @@
 //! wait, exec.
 
 use crate::args::*;
+use crate::template::Listing;
 use crate::terminal::RawMode;
 use crate::units::{human_duration, since};
 use crate::{for_each, table};
@@ -101,6 +102,14 @@ fn create_options(f: &ContainerFlags) -> Result<CreateOptions> {
             retries: f.health_retries,
             disable: f.no_healthcheck,
         },
+        pid_mode: f.pid.clone(),
+        ipc_mode: f.ipc.clone(),
+        uts_mode: f.uts.clone(),
+        memory_swap: f.memory_swap,
+        cpu_shares: f.cpu_shares,
+        cpuset_cpus: f.cpuset_cpus.clone(),
+        oom_kill_disable: f.oom_kill_disable,
+        expose: f.expose.clone(),
     })
 }
 
@@ -131,7 +140,13 @@ fn create_container(engine: &Engine, f: &ContainerFlags) -> Result<isola_engine:
             );
         }
     }
-    crate::commands::registry::pull_for_container(engine, &f.image, f.pull, f.platform.as_ref())?;
+    crate::commands::registry::pull_for_container(
+        engine,
+        &f.image,
+        f.pull,
+        f.platform.as_ref(),
+        f.quiet,
+    )?;
     let c = engine.create(create_options(f)?)?;
     if let Some(p) = &f.cidfile {
         if let Err(e) = std::fs::write(p, c.id()) {
@@ -151,8 +166,11 @@ pub fn create(engine: &Engine, a: &CreateArgs) -> Result<i32> {
 pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
     let c = create_container(engine, &a.flags)?;
     if a.detach {
-        engine.start(&c, Attach::default(), Streams::default())?;
+        // As Docker: the id first (the container exists), then whatever
+        // kept it from starting.
+        let started = engine.start(&c, Attach::default(), Streams::default());
         println!("{}", c.id());
+        started?;
         return Ok(0);
     }
     let attach = if a.attach.is_empty() {
@@ -223,71 +241,183 @@ fn status_text(c: &Container) -> String {
     c.status_text()
 }
 
+/// Docker's COMMAND cell: the command line cut to 20 characters with an
+/// ellipsis (unless --no-trunc), then quoted as Go's `strconv.Quote` does.
 fn command_text(c: &Container, no_trunc: bool) -> String {
-    let mut cmd = std::iter::once(c.config.path.as_str())
-        .chain(c.config.args.iter().map(String::as_str))
+    // Arguments with spaces in single quotes, as Docker's daemon lists them.
+    let quote = |a: &String| {
+        if a.contains(' ') {
+            format!("'{a}'")
+        } else {
+            a.clone()
+        }
+    };
+    let mut cmd = std::iter::once(c.config.path.clone())
+        .chain(c.config.args.iter().map(quote))
         .collect::<Vec<_>>()
         .join(" ");
     if !no_trunc && cmd.chars().count() > 20 {
         cmd = cmd.chars().take(19).collect::<String>() + "…";
     }
-    format!("\"{cmd}\"")
+    serde_json::to_string(&cmd).unwrap_or(cmd)
+}
+
+const PS: Listing = Listing {
+    default: "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
+    headers: &[
+        ("ID", "CONTAINER ID"),
+        ("Image", "IMAGE"),
+        ("Command", "COMMAND"),
+        ("CreatedAt", "CREATED AT"),
+        ("RunningFor", "CREATED"),
+        ("Ports", "PORTS"),
+        ("State", "STATE"),
+        ("Status", "STATUS"),
+        ("Size", "SIZE"),
+        ("Names", "NAMES"),
+        ("Labels", "LABELS"),
+        ("Mounts", "MOUNTS"),
+        ("Networks", "NETWORKS"),
+        ("LocalVolumes", "LOCAL VOLUMES"),
+    ],
+};
+
+/// Bytes of the files under `dir` (not following links): a container's
+/// writable layer for `ps -s`.
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// `ps -s`'s SIZE: the writable layer, and with the image's ("virtual").
+fn size_text(c: &Container, images: &[isola_image::ImageSummary]) -> String {
+    let rw = dir_size(&c.dir.join("upper"));
+    let image = images
+        .iter()
+        .find(|i| i.id == c.config.image_id)
+        .map_or(0, |i| i.size);
+    format!(
+        "{} (virtual {})",
+        crate::units::human_size(rw),
+        crate::units::human_size(rw + image)
+    )
+}
+
+/// One `ps` row: Docker's container fields, as strings.
+fn ps_row(c: &Container, no_trunc: bool) -> serde_json::Value {
+    let cfg = &c.config;
+    let id = if no_trunc { c.id() } else { &c.id()[..12] };
+    let labels: Vec<String> = cfg
+        .config
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let mounts: Vec<String> = cfg
+        .mounts
+        .iter()
+        .map(|m| {
+            if m.name.is_empty() {
+                m.source.display().to_string()
+            } else {
+                m.name.clone()
+            }
+        })
+        .collect();
+    let networks = if cfg.host_config.networks.is_empty() {
+        cfg.host_config.network_mode.clone()
+    } else {
+        cfg.host_config
+            .networks
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let created = humantime::parse_rfc3339_weak(&cfg.created).ok();
+    serde_json::json!({
+        "Command": command_text(c, no_trunc),
+        "CreatedAt": created.map(crate::commands::images::go_time).unwrap_or_default(),
+        "ID": id,
+        "Image": cfg.config.image,
+        "Labels": labels.join(","),
+        "LocalVolumes": cfg.mounts.iter().filter(|m| m.kind == isola_engine::MountType::Volume).count().to_string(),
+        "Mounts": mounts.join(","),
+        "Names": c.name(),
+        "Networks": networks,
+        "Ports": if c.state.status == Status::Running {
+            isola_engine::ports_text(&cfg.host_config.port_bindings)
+        } else {
+            String::new()
+        },
+        "RunningFor": format!("{} ago", human_duration(since(&cfg.created))),
+        "Size": "0B",
+        "State": c.status_name(),
+        "Status": status_text(c),
+    })
 }
 
 pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
-    let filters = isola_engine::Filters::parse(&a.filter)?;
-    let containers: Vec<Container> = engine
-        .list()?
+    let mut filters = isola_engine::Filters::parse(&a.filter)?;
+    let mut all = engine.list()?;
+    filters.resolve(&all)?;
+    // Newest first, as Docker lists them.
+    all.sort_by(|x, y| y.config.created.cmp(&x.config.created));
+    let every_state = a.all || a.latest || a.last.is_some_and(|n| n > 0);
+    let mut containers: Vec<Container> = all
         .into_iter()
-        .filter(|c| a.all || c.state.status == Status::Running)
+        .filter(|c| every_state || c.state.status == Status::Running)
         .filter(|c| filters.matches(c))
         .collect();
-    let id = |c: &Container| {
-        if a.no_trunc {
-            c.id().to_string()
-        } else {
-            c.id()[..12].to_string()
-        }
+    let keep = if a.latest {
+        Some(1)
+    } else {
+        a.last.filter(|n| *n > 0).map(|n| n as usize)
     };
+    if let Some(n) = keep {
+        containers.truncate(n);
+    }
     if a.quiet {
         for c in &containers {
-            println!("{}", id(c));
+            println!("{}", if a.no_trunc { c.id() } else { &c.id()[..12] });
         }
         return Ok(0);
     }
-    let rows: Vec<Vec<String>> = containers
+    let images = if a.size {
+        engine.images().list()?
+    } else {
+        Vec::new()
+    };
+    let rows: Vec<serde_json::Value> = containers
         .iter()
         .map(|c| {
-            vec![
-                id(c),
-                c.config.config.image.clone(),
-                command_text(c, a.no_trunc),
-                format!("{} ago", human_duration(since(&c.config.created))),
-                status_text(c),
-                if c.state.status == Status::Running {
-                    isola_engine::ports_text(&c.config.host_config.port_bindings)
-                } else {
-                    String::new()
-                },
-                c.name().to_string(),
-            ]
+            let mut row = ps_row(c, a.no_trunc);
+            if a.size {
+                row["Size"] = size_text(c, &images).into();
+            }
+            row
         })
         .collect();
-    print!(
-        "{}",
-        table::render(
-            &[
-                "CONTAINER ID",
-                "IMAGE",
-                "COMMAND",
-                "CREATED",
-                "STATUS",
-                "PORTS",
-                "NAMES"
-            ],
-            &rows
-        )
-    );
+    let sized = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}";
+    // `{{.Label "k"}}` is a method call in Docker; here it is the `label` function.
+    let format = a
+        .format
+        .as_deref()
+        .map(|f| f.replace(".Label \"", "label . \""));
+    let format = match format.as_deref() {
+        None | Some("table") if a.size => Some(sized),
+        f => f,
+    };
+    PS.print(format, &rows)?;
     Ok(0)
 }
 
@@ -312,9 +442,29 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
         follow: a.follow,
         tail,
         timestamps: a.timestamps,
+        details: a.details,
+        since: a.since.as_deref().map(log_time).transpose()?,
+        until: a.until.as_deref().map(log_time).transpose()?,
     };
     engine.logs(&c, &opts, &mut std::io::stdout(), &mut std::io::stderr())?;
     Ok(0)
+}
+
+/// `--since`/`--until` as Docker takes them: an RFC 3339 time, Unix
+/// seconds, or a duration back from now (`42m`).
+fn log_time(s: &str) -> Result<std::time::SystemTime> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(s) {
+        return Ok(t);
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        return Ok(std::time::UNIX_EPOCH + Duration::from_secs_f64(secs.max(0.0)));
+    }
+    match humantime::parse_duration(s) {
+        Ok(d) => Ok(std::time::SystemTime::now() - d),
+        Err(_) => bail!(
+            "invalid time {s:?}: use an RFC 3339 time (2013-01-02T13:23:37Z), Unix seconds or a duration (42m)"
+        ),
+    }
 }
 
 pub fn stop(engine: &Engine, a: &StopArgs) -> Result<i32> {
@@ -361,6 +511,9 @@ pub fn wait(engine: &Engine, a: &ContainersArgs) -> Result<i32> {
 
 pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
     let c = engine.lookup(&a.container)?;
+    if a.detach {
+        return exec_detached(engine, &c, a);
+    }
     let _raw = (a.interactive && a.tty).then(RawMode::enable).flatten();
     let opts = ExecOptions {
         command: a.command.clone(),
@@ -372,6 +525,41 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
     };
     let streams = Streams::own(a.interactive, true, true)?;
     Ok(engine.exec(&c, &opts, streams)?)
+}
+
+/// `exec -d`: the same `exec` without -d, run by a child in its own
+/// process group with no terminal or pipes of ours (a daemonless engine
+/// has no daemon to leave it with); returns once it started.
+fn exec_detached(engine: &Engine, c: &Container, a: &ExecArgs) -> Result<i32> {
+    use std::os::unix::process::CommandExt;
+    if c.state.status != Status::Running {
+        bail!("container {} is not running", c.id());
+    }
+    let mut args: Vec<String> = vec![
+        "--root".into(),
+        engine.root().display().to_string(),
+        "exec".into(),
+    ];
+    for e in expand_env(&a.env) {
+        args.extend(["-e".into(), e]);
+    }
+    if let Some(w) = &a.workdir {
+        args.extend(["-w".into(), w.clone()]);
+    }
+    if let Some(u) = &a.user {
+        args.extend(["-u".into(), u.clone()]);
+    }
+    args.push(c.id().to_string());
+    args.extend(a.command.iter().cloned());
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.args(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // Its own process group: the caller's Ctrl-C does not reach it.
+    cmd.process_group(0);
+    cmd.spawn().context("starting the detached exec")?;
+    Ok(0)
 }
 
 /// Docker's reading of a `cp` operand: `NAME:PATH` is in a container,

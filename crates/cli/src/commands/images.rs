@@ -1,14 +1,113 @@
 //! Image verbs: images, rmi, tag, import, load, save, image inspect.
 
 use crate::args::*;
+use crate::for_each;
+use crate::template::Listing;
 use crate::units::{human_duration, human_size};
-use crate::{for_each, table};
 use anyhow::{bail, Context, Result};
 use isola_engine::Engine;
 use std::io::IsTerminal;
 
+const IMAGES: Listing = Listing {
+    default: "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+    headers: &[
+        ("Repository", "REPOSITORY"),
+        ("Tag", "TAG"),
+        ("Digest", "DIGEST"),
+        ("ID", "IMAGE ID"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("Size", "SIZE"),
+        ("Containers", "CONTAINERS"),
+        ("SharedSize", "SHARED SIZE"),
+        ("UniqueSize", "UNIQUE SIZE"),
+        ("VirtualSize", "VIRTUAL SIZE"),
+    ],
+};
+
+const IMAGE_FILTERS: &[&str] = &["dangling", "reference", "label", "before", "since"];
+
+/// One `images --filter KEY=VALUE`.
+fn image_matches(
+    engine: &Engine,
+    key: &str,
+    v: &str,
+    i: &isola_image::ImageSummary,
+) -> Result<bool> {
+    Ok(match key {
+        "dangling" => {
+            let dangling = i.repository == "<none>" && i.tag == "<none>";
+            matches!(v, "true" | "1") == dangling
+        }
+        "reference" => {
+            glob_match(v, &i.repository) || glob_match(v, &format!("{}:{}", i.repository, i.tag))
+        }
+        "label" => crate::filter::label_matches(&i.labels, v),
+        _ => {
+            // before / since: another image's creation time.
+            let other = engine.images().list()?.into_iter().find(|o| {
+                o.id.trim_start_matches("sha256:")
+                    .starts_with(v.trim_start_matches("sha256:"))
+                    || format!("{}:{}", o.repository, o.tag) == v
+                    || (o.repository == v && o.tag == "latest")
+            });
+            let Some(other) = other else {
+                bail!("no such image: {v}");
+            };
+            match (i.created, other.created) {
+                (Some(a), Some(b)) if key == "before" => a < b,
+                (Some(a), Some(b)) => a > b,
+                _ => false,
+            }
+        }
+    })
+}
+
+/// Go's `path.Match` for `*` and `?` (what Docker's reference filter uses),
+/// written out because these two wildcards are all it needs.
+fn glob_match(pattern: &str, s: &str) -> bool {
+    fn go(p: &[char], s: &[char]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some(('*', rest)) => (0..=s.len())
+                .take_while(|&n| !s[..n].contains(&'/'))
+                .any(|n| go(rest, &s[n..])),
+            Some(('?', rest)) => s.first().is_some_and(|c| *c != '/') && go(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && go(rest, &s[1..]),
+        }
+    }
+    let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
+    go(&p, &s)
+}
+
+/// Go's `time.Time.String()` in UTC, as Docker prints `CreatedAt`.
+pub(crate) fn go_time(t: std::time::SystemTime) -> String {
+    let s = humantime::format_rfc3339_seconds(t).to_string();
+    format!("{} +0000 UTC", s.trim_end_matches('Z').replace('T', " "))
+}
+
 pub fn images(engine: &Engine, a: &ImagesArgs) -> Result<i32> {
-    let list = engine.images().list()?;
+    let filters = crate::filter::Filters::parse(&a.filter, IMAGE_FILTERS)?;
+    let mut list = Vec::new();
+    for i in engine.images().list()? {
+        let wanted = match a.reference.as_deref() {
+            None => true,
+            Some(r) => {
+                let (repo, tag) = match r.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+                    Some((repo, tag)) => (repo, Some(tag)),
+                    None => (r, None),
+                };
+                (glob_match(repo, &i.repository)
+                    || glob_match(&format!("docker.io/library/{repo}"), &i.repository))
+                    && tag.is_none_or(|t| glob_match(t, &i.tag))
+            }
+        };
+        if wanted && filters.matches(|k, v| image_matches(engine, k, v, &i))? {
+            list.push(i);
+        }
+    }
+    // Newest first, as Docker lists them.
+    list.sort_by_key(|i| std::cmp::Reverse(i.created));
     let short = |id: &str| {
         let hex = id.trim_start_matches("sha256:");
         if a.no_trunc {
@@ -27,34 +126,41 @@ pub fn images(engine: &Engine, a: &ImagesArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let rows: Vec<Vec<String>> = list
+    let rows: Vec<serde_json::Value> = list
         .iter()
         .map(|i| {
-            let created = i
+            let since = i
                 .created
                 .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
                 .map_or("N/A".to_string(), |d| format!("{} ago", human_duration(d)));
-            let mut row = vec![i.repository.clone(), i.tag.clone()];
-            if a.digests {
-                let prefix = format!("{}@", i.repository);
-                row.push(
-                    i.digests
-                        .iter()
-                        .find_map(|d| d.strip_prefix(&prefix))
-                        .unwrap_or("<none>")
-                        .to_string(),
-                );
-            }
-            row.extend([short(&i.id), created, human_size(i.size)]);
-            row
+            let prefix = format!("{}@", i.repository);
+            let digest = i
+                .digests
+                .iter()
+                .find_map(|d| d.strip_prefix(&prefix))
+                .unwrap_or("<none>");
+            serde_json::json!({
+                "Containers": "N/A",
+                "CreatedAt": i.created.map(go_time).unwrap_or_default(),
+                "CreatedSince": since,
+                "Digest": digest,
+                "ID": short(&i.id),
+                "Repository": i.repository,
+                "SharedSize": "N/A",
+                "Size": human_size(i.size),
+                "Tag": i.tag,
+                "UniqueSize": "N/A",
+                "VirtualSize": human_size(i.size),
+            })
         })
         .collect();
-    let mut header = vec!["REPOSITORY", "TAG"];
-    if a.digests {
-        header.push("DIGEST");
-    }
-    header.extend(["IMAGE ID", "CREATED", "SIZE"]);
-    print!("{}", table::render(&header, &rows));
+    let digests_table =
+        "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+    let format = match a.format.as_deref() {
+        None | Some("table") if a.digests => Some(digests_table),
+        f => f,
+    };
+    IMAGES.print(format, &rows)?;
     Ok(0)
 }
 
@@ -167,8 +273,4 @@ pub fn save(engine: &Engine, a: &SaveArgs) -> Result<i32> {
         }
     }
     Ok(0)
-}
-
-pub fn inspect(engine: &Engine, a: &InspectArgs) -> Result<i32> {
-    crate::inspect_targets(a, |t| Ok(engine.images().inspect(t)?))
 }

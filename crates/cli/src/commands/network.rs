@@ -1,7 +1,8 @@
 //! `isola network ...` and `isola port`.
 
 use crate::args::*;
-use crate::{for_each, table};
+use crate::for_each;
+use crate::template::Listing;
 use anyhow::{bail, Result};
 use isola_engine::{Engine, NewNetwork, Status};
 
@@ -29,8 +30,27 @@ pub fn create(engine: &Engine, a: &NetworkCreateArgs) -> Result<i32> {
     Ok(0)
 }
 
+const NETWORKS: Listing = Listing {
+    default: "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+    headers: &[
+        ("ID", "NETWORK ID"),
+        ("Name", "NAME"),
+        ("Driver", "DRIVER"),
+        ("Scope", "SCOPE"),
+        ("IPv6", "IPV6"),
+        ("Internal", "INTERNAL"),
+        ("Labels", "LABELS"),
+        ("CreatedAt", "CREATED AT"),
+        ("Subnet", "SUBNET"),
+        ("Interface", "INTERFACE"),
+    ],
+};
+
 pub fn ls(engine: &Engine, a: &NetworkLsArgs) -> Result<i32> {
-    let nets = engine.networks().list()?;
+    let filters = crate::filter::Filters::parse(
+        &a.filter,
+        &["name", "id", "driver", "label", "scope", "type"],
+    )?;
     let id = |s: &str| {
         if a.no_trunc {
             s.to_string()
@@ -38,34 +58,74 @@ pub fn ls(engine: &Engine, a: &NetworkLsArgs) -> Result<i32> {
             s[..12.min(s.len())].to_string()
         }
     };
-    if a.quiet {
-        for n in &nets {
-            println!("{}", id(&n.id));
-        }
-        return Ok(0);
-    }
-    let rows: Vec<Vec<String>> = nets
-        .iter()
-        .map(|n| {
-            vec![
-                id(&n.id),
-                n.name.clone(),
-                n.driver.clone(),
-                n.subnets
-                    .first()
-                    .map(|s| s.subnet.clone())
-                    .unwrap_or_default(),
-                n.network_interface.clone(),
-            ]
-        })
-        .collect();
-    print!(
-        "{}",
-        table::render(
-            &["NETWORK ID", "NAME", "DRIVER", "SUBNET", "INTERFACE"],
-            &rows
+    let mut rows = Vec::new();
+    // Docker lists its two built-in modes as networks too.
+    let builtin = [("host", "host"), ("none", "null")].map(|(name, driver)| {
+        // A fixed id per built-in (Docker makes one per daemon).
+        let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+        let digest = hex.repeat(64 / hex.len() + 1)[..64].to_string();
+        (
+            name.to_string(),
+            digest,
+            driver.to_string(),
+            Default::default(),
+            String::new(),
+            String::new(),
+            false,
+            false,
         )
-    );
+    });
+    let nets = engine.networks().list()?.into_iter().map(|n| {
+        let subnet = n
+            .subnets
+            .first()
+            .map(|s| s.subnet.clone())
+            .unwrap_or_default();
+        (
+            n.name,
+            n.id,
+            n.driver,
+            n.labels,
+            subnet,
+            n.network_interface,
+            n.ipv6_enabled,
+            n.internal,
+        )
+    });
+    let mut all: Vec<_> = nets.chain(builtin).collect();
+    all.sort_by(|x, y| x.0.cmp(&y.0));
+    for (name, nid, driver, labels, subnet, interface, ipv6, internal) in all {
+        let labels: std::collections::BTreeMap<String, String> = labels;
+        let keep = filters.matches(|k, v| {
+            Ok(match k {
+                "name" => name.contains(v),
+                "id" => nid.starts_with(v),
+                "driver" => driver == v,
+                "label" => crate::filter::label_matches(&labels, v),
+                "scope" => v == "local",
+                _ => matches!(
+                    (v, name.as_str()),
+                    ("builtin", "host" | "none") | ("custom", _)
+                ),
+            })
+        })?;
+        if !keep {
+            continue;
+        }
+        if a.quiet {
+            println!("{}", id(&nid));
+            continue;
+        }
+        let label_text: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        rows.push(serde_json::json!({
+            "ID": id(&nid), "Name": name, "Driver": driver, "Scope": "local",
+            "IPv6": ipv6.to_string(), "Internal": internal.to_string(),
+            "Labels": label_text.join(","), "CreatedAt": "", "Subnet": subnet, "Interface": interface,
+        }));
+    }
+    if !a.quiet {
+        NETWORKS.print(a.format.as_deref(), &rows)?;
+    }
     Ok(0)
 }
 

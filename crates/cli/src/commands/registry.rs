@@ -92,6 +92,7 @@ pub fn pull_for_container(
     image: &str,
     policy: PullPolicy,
     platform: Option<&Platform>,
+    quiet: bool,
 ) -> Result<()> {
     let present = engine.images().resolve(image).is_ok();
     let pull = match policy {
@@ -104,7 +105,7 @@ pub fn pull_for_container(
     }
     let pulled = isola_registry::pull(engine.images(), image, platform, &options(engine, true))?;
     engine.object_event("image", "pull", &pulled.reference, &pulled.reference);
-    if !pulled.up_to_date {
+    if !pulled.up_to_date && !quiet {
         eprintln!("Downloaded {} ({})", pulled.reference, pulled.digest);
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! `isola volume create|ls|inspect|rm|prune`.
 
 use crate::args::{VolumeCommand, VolumeLsArgs};
-use crate::{for_each, table};
+use crate::for_each;
+use crate::template::Listing;
 use anyhow::{bail, Result};
 use isola_engine::Engine;
 
@@ -54,18 +55,53 @@ pub fn volume(engine: &Engine, cmd: &VolumeCommand) -> Result<i32> {
     }
 }
 
+const VOLUMES: Listing = Listing {
+    default: "table {{.Driver}}\t{{.Name}}",
+    headers: &[
+        ("Name", "VOLUME NAME"),
+        ("Driver", "DRIVER"),
+        ("Scope", "SCOPE"),
+        ("Mountpoint", "MOUNTPOINT"),
+        ("Labels", "LABELS"),
+        ("Links", "LINKS"),
+        ("Size", "SIZE"),
+    ],
+};
+
 fn ls(engine: &Engine, a: &VolumeLsArgs) -> Result<i32> {
-    let list = engine.volume_list();
-    if a.quiet {
-        for v in &list {
-            println!("{}", v.name);
-        }
-        return Ok(0);
-    }
-    let rows: Vec<Vec<String>> = list
+    let filters =
+        crate::filter::Filters::parse(&a.filter, &["name", "driver", "label", "dangling"])?;
+    let in_use: Vec<String> = engine
+        .list()?
         .iter()
-        .map(|v| vec![v.driver.clone(), v.name.clone()])
+        .flat_map(|c| c.config.mounts.iter().map(|m| m.name.clone()))
         .collect();
-    print!("{}", table::render(&["DRIVER", "VOLUME NAME"], &rows));
+    let mut rows = Vec::new();
+    for v in engine.volume_list() {
+        let keep = filters.matches(|k, val| {
+            Ok(match k {
+                "name" => v.name.contains(val),
+                "driver" => v.driver == val,
+                "label" => crate::filter::label_matches(&v.labels, val),
+                _ => matches!(val, "true" | "1") != in_use.contains(&v.name),
+            })
+        })?;
+        if !keep {
+            continue;
+        }
+        if a.quiet {
+            println!("{}", v.name);
+            continue;
+        }
+        let labels: Vec<String> = v.labels.iter().map(|(k, l)| format!("{k}={l}")).collect();
+        rows.push(serde_json::json!({
+            "Name": v.name, "Driver": v.driver, "Scope": v.scope,
+            "Mountpoint": v.mountpoint.display().to_string(), "Labels": labels.join(","),
+            "Links": "N/A", "Size": "N/A",
+        }));
+    }
+    if !a.quiet {
+        VOLUMES.print(a.format.as_deref(), &rows)?;
+    }
     Ok(0)
 }

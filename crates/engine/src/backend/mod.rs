@@ -132,6 +132,12 @@ pub(crate) trait Backend {
     fn check_create(&self, _network: &NetworkMode) -> Result<()> {
         Ok(())
     }
+    /// Whether its containers can share PID/IPC/UTS namespaces with the
+    /// host or with each other (`--pid host`, `--ipc container:`): only
+    /// where they run on the host's kernel.
+    fn shares_namespaces(&self) -> bool {
+        true
+    }
     /// In the container's monitor process: starts the container and
     /// supervises it to its end; returns its exit code. (VM mode: becomes
     /// the hypervisor, returning only on failure.)

@@ -31,6 +31,7 @@ pub(crate) fn limits(c: &Container) -> Limits {
         memory_swap: (h.memory_swap != 0).then_some(h.memory_swap),
         cpu_shares: (h.cpu_shares != 0).then_some(h.cpu_shares),
         cpuset_cpus: (!h.cpuset_cpus.is_empty()).then(|| h.cpuset_cpus.clone()),
+        oom_kill_disable: h.oom_kill_disable,
     }
 }
 

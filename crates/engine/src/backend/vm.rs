@@ -134,10 +134,7 @@ fn vm_err(e: isola_runtime_vm::Error) -> Error {
 }
 
 fn exec_error(code: i32, message: String) -> isola_runtime_process::Error {
-    match code {
-        126 | 127 => isola_runtime_process::Error::Exec { code, message },
-        _ => isola_runtime_process::Error::Setup(message),
-    }
+    isola_runtime_process::Error::relayed(code, &message)
 }
 
 impl Engine {
@@ -321,6 +318,12 @@ impl Backend for VmBackend {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// A guest's namespaces are in its own kernel: there is nothing of the
+    /// host's or another container's it could share.
+    fn shares_namespaces(&self) -> bool {
+        false
     }
 
     /// The monitor prepares the VM and becomes its hypervisor.
