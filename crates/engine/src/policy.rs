@@ -116,8 +116,6 @@ pub(crate) fn linux(h: &crate::store::HostSettings) -> isola_runtime_process::Li
         shm_size: h.shm_size,
         sys_writable: h.privileged,
         init: None,
-        // Namespaces go in the spec's namespace list (see spec.rs).
-        ..Default::default()
     }
 }
 
