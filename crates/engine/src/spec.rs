@@ -98,7 +98,7 @@ pub(crate) fn build(c: &Container, placement: &Placement) -> Result<Spec> {
     }
 
     let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "cgroup"})];
-    // `--pid`/`--ipc`/`--uts`: a path for the host's or another
+    // `--pid`/`--ipc`/`--uts`: left out for the host's, a path for another
     // container's (its namespace while it runs).
     for (kind, ns, mode) in [
         ("pid", "pid", &h.pid_mode),
@@ -106,10 +106,8 @@ pub(crate) fn build(c: &Container, placement: &Placement) -> Result<Spec> {
         ("uts", "uts", &h.uts_mode),
     ] {
         match mode.strip_prefix("container:") {
-            // The runtime's own: its init's (the host's, on the host).
-            _ if mode == "host" => {
-                namespaces.push(json!({"type": kind, "path": format!("/proc/1/ns/{ns}")}))
-            }
+            // Left out: the runtime's own (the host's, on the host).
+            _ if mode == "host" => {}
             Some(id) => namespaces
                 .push(json!({"type": kind, "path": crate::net::container_ns(c.root(), id, ns)?})),
             None => namespaces.push(json!({"type": kind})),

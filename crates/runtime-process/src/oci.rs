@@ -197,16 +197,20 @@ pub fn from_spec(spec: &Spec) -> Result<FromSpec> {
             Ok(n.typ())
         })
         .collect::<Result<_>>()?;
-    for required in [
+    if !namespaces.contains(&LinuxNamespaceType::Mount) {
+        return Err(unsupported(
+            "sharing the runtime's Mount namespace".to_string(),
+        ));
+    }
+    // A PID, UTS or IPC namespace left out is the runtime's own (Docker's
+    // `--pid host`): an empty join path, neither created nor joined.
+    for shared in [
         LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Mount,
         LinuxNamespaceType::Uts,
         LinuxNamespaceType::Ipc,
     ] {
-        if !namespaces.contains(&required) {
-            return Err(unsupported(format!(
-                "sharing the runtime's {required:?} namespace"
-            )));
+        if !namespaces.contains(&shared) {
+            join_namespaces.push((shared, PathBuf::new()));
         }
     }
     let network = if let Some(path) = network_path {
@@ -391,6 +395,7 @@ pub fn limits_of(r: &oci_spec::runtime::LinuxResources) -> Limits {
     // Only a swap limit other than the default (twice the memory) is
     // kept, so the cgroup code applies Docker's default otherwise.
     if let Some(m) = r.memory() {
+        limits.oom_kill_disable = m.disable_oom_killer().unwrap_or(false);
         if let Some(swap) = m.swap() {
             if Some(swap) != m.limit().map(|l| 2 * l) {
                 limits.memory_swap = Some(swap);
@@ -465,8 +470,8 @@ mod tests {
                 "joining the Mount namespace",
             ),
             (
-                serde_json::json!({"linux": {"namespaces": [{"type": "mount"}]}}),
-                "sharing the runtime's Pid namespace",
+                serde_json::json!({"linux": {"namespaces": [{"type": "pid"}]}}),
+                "sharing the runtime's Mount namespace",
             ),
         ];
         for (extra, needle) in cases {

@@ -142,6 +142,15 @@ pub fn spawn(spec: &ContainerSpec, cgroup: &Cgroup, stdio: Stdio) -> Result<Spaw
     }
     let mut joins = Vec::new();
     for (typ, path) in &spec.join_namespaces {
+        if path.as_os_str().is_empty() {
+            // The runtime's own namespace (`--pid host`): not a new one.
+            flags.remove(match *typ {
+                LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+                LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+                _ => CloneFlags::CLONE_NEWIPC,
+            });
+            continue;
+        }
         let file = std::fs::File::open(path)
             .map_err(|e| Error::Setup(format!("opening the namespace {}: {e}", path.display())))?;
         if *typ == LinuxNamespaceType::Pid {
@@ -215,7 +224,11 @@ fn container_init(
     // Now that the parent moved us into the container's cgroup, make it our
     // cgroup namespace root.
     unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "new cgroup namespace".into())?;
-    let mut own_uts = true;
+    // The host's UTS namespace (`--uts host`) keeps the host's name.
+    let mut own_uts = !spec
+        .join_namespaces
+        .iter()
+        .any(|(t, p)| *t == LinuxNamespaceType::Uts && p.as_os_str().is_empty());
     for (file, typ, path) in joins {
         let flag = match typ {
             LinuxNamespaceType::Uts => {
