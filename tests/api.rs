@@ -598,7 +598,8 @@ fn api_bad_requests_get_errors_not_crashes() {
         r.starts_with("HTTP/1.1 404") && r.contains("\"message\""),
         "{r}"
     );
-    let r = s.raw(b"GET /v1.47/containers/x/export HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");
+    let r =
+        s.raw(b"GET /v1.47/containers/x/export HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");
     assert!(
         r.starts_with("HTTP/1.1 501") && r.contains("not implemented by isola yet"),
         "{r}"
