@@ -1033,4 +1033,27 @@ fn api_update_and_system_df() {
     assert!(df.lines().any(|l| l == "Containers 1 1"), "{df}");
     assert!(df.lines().any(|l| l.starts_with("Local Volumes 0")), "{df}");
     s.docker_ok(&["rm", "-f", "u"]);
+    // create's HostConfig and Config carry the namespace, cgroup and
+    // --expose settings through to inspect.
+    s.docker_ok(&[
+        "create",
+        "--name",
+        "h",
+        "--pid",
+        "host",
+        "--cpu-shares",
+        "512",
+        "--expose",
+        "8080",
+        "busybox",
+    ]);
+    assert_eq!(
+        s.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.PidMode}} {{.HostConfig.CpuShares}} {{json .Config.ExposedPorts}}",
+            "h",
+        ]),
+        r#"host 512 {"8080/tcp":{}}"#
+    );
 }

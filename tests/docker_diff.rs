@@ -182,10 +182,8 @@ const CASES: &[Case] = &[
     same("$D run --rm --pid container:d-top $NET busybox cat /proc/1/cmdline | tr '\\0' ' '"),
     same("$D run --rm --platform linux/amd64 $NET busybox echo ok"),
     same("$D run --rm -q $NET busybox echo ok"),
-    differs(
-        "$D create --expose 8080 --name d-expose $NET busybox true >/dev/null; $D inspect -f '{{json .Config.ExposedPorts}}' d-expose",
-        "inspect's shape (api branch): Config.ExposedPorts does not carry --expose (stored as RunConfig.exposed_ports) yet",
-    ),
+    same("$D create --expose 8080 --name d-expose $NET busybox true >/dev/null; $D inspect -f '{{json .Config.ExposedPorts}}' d-expose"),
+    same("$D create --pid host --ipc host --uts host --name d-hostns $NET busybox true >/dev/null; $D inspect -f '{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}} {{.HostConfig.UTSMode}}' d-hostns; $D rm d-hostns >/dev/null"),
     same("$D run -d $NET busybox nosuchcmd | wc -l"),
     same("$D run --rm -m 64m --memory-swap 128m $NET busybox sh -c 'cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo no-swap-accounting'"),
     same("$D run --rm --memory-swap 128m $NET busybox true"),

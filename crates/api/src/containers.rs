@@ -179,8 +179,20 @@ fn create_options(name: Option<String>, body: CreateBody) -> Result<CreateOption
             .collect(),
         restart: restart_policy(h.restart_policy.as_ref())?.unwrap_or_default(),
         health: Default::default(),
-        // --pid/--ipc/--uts, --cpu-shares, ... (issue 13's CLI flags) are
-        // not read from the API's HostConfig yet.
+        pid_mode: h.pid_mode.clone().filter(|m| !m.is_empty()),
+        ipc_mode: h.ipc_mode.clone().filter(|m| !m.is_empty()),
+        uts_mode: h.uts_mode.clone().filter(|m| !m.is_empty()),
+        memory_swap: h.memory_swap.filter(|m| *m != 0),
+        cpu_shares: h.cpu_shares.filter(|v| *v > 0).map(|v| v as u64),
+        cpuset_cpus: h.cpuset_cpus.clone().filter(|v| !v.is_empty()),
+        oom_kill_disable: h.oom_kill_disable.unwrap_or(false),
+        // The client sends `--expose`d ports (and -p's) as ExposedPorts.
+        expose: c
+            .exposed_ports
+            .clone()
+            .unwrap_or_default()
+            .into_keys()
+            .collect(),
         ..Default::default()
     })
 }

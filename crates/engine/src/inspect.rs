@@ -217,11 +217,15 @@ impl Engine {
             dns_search: Some(vec![]),
             extra_hosts: Some(vec![]),
             group_add: Some(h.group_add.clone()),
-            ipc_mode: Some("private".into()),
+            ipc_mode: Some(if h.ipc_mode.is_empty() {
+                "private".into()
+            } else {
+                h.ipc_mode.clone()
+            }),
             cgroup: Some(String::new()),
             links: Some(vec![]),
             oom_score_adj: Some(0),
-            pid_mode: Some(String::new()),
+            pid_mode: Some(h.pid_mode.clone()),
             privileged: Some(h.privileged),
             publish_all_ports: Some(false),
             readonly_rootfs: Some(h.readonly_rootfs),
@@ -238,7 +242,7 @@ impl Engine {
                     .collect(),
             ),
             tmpfs: Some(tmpfs),
-            uts_mode: Some(String::new()),
+            uts_mode: Some(h.uts_mode.clone()),
             userns_mode: Some(String::new()),
             shm_size: Some(h.shm_size.map_or(DEFAULT_SHM, |v| v as i64)),
             sysctls: Some(string_map(&h.sysctls)),
@@ -340,6 +344,11 @@ impl Engine {
         v["ExecIDs"] = Value::Null;
         v["Config"]["Volumes"] = Value::Null;
         v["Config"]["OnBuild"] = Value::Null;
+        // The image's and `--expose`d ports; Docker leaves the key out
+        // when there are none.
+        if !rc.exposed_ports.is_empty() {
+            v["Config"]["ExposedPorts"] = json!(rc.exposed_ports);
+        }
         v["State"]["MonitorPid"] = json!(if running { s.monitor_pid } else { 0 });
         v["State"]["VM"] = json!(s.vm);
         v["HostConfig"]["Isolation"] = json!(h.isolation.as_str());
