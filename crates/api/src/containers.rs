@@ -193,7 +193,6 @@ fn create_options(name: Option<String>, body: CreateBody) -> Result<CreateOption
             .unwrap_or_default()
             .into_keys()
             .collect(),
-        ..Default::default()
     })
 }
 
