@@ -145,8 +145,12 @@ fn a_full_disk_strands_no_container() {
         bin = bin().display(),
         rootfs = busybox_rootfs().display(),
     );
+    // The script runs isola itself, not through `Isola::cmd`: without
+    // this its containers would join the default bridge in the machine's
+    // own network namespace (netavark's chains were left there).
     let o = Command::new("unshare")
         .args(["-m", "--propagation", "private", "bash", "-c", &script])
+        .env("ISOLA_DEFAULT_NETWORK", "none")
         .output()
         .unwrap();
     let out = stdout(&o);
