@@ -15,14 +15,6 @@ fn restart_count(i: &Isola, name: &str) -> u32 {
     i.inspect(name, "{{.RestartCount}}").parse().unwrap()
 }
 
-fn ps_line(i: &Isola, name: &str) -> String {
-    i.ok(&["ps", "-a"])
-        .lines()
-        .find(|l| l.ends_with(&format!(" {name}")))
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// `--restart on-failure:3` on a command that exits 1: four runs, three
 /// restarts, then it stays exited with the command's code.
 fn on_failure_runs_four_times(isolation: &str) {
@@ -52,11 +44,7 @@ fn on_failure_runs_four_times(isolation: &str) {
         i.inspect("f", "{{json .HostConfig.RestartPolicy}}"),
         r#"{"MaximumRetryCount":3,"Name":"on-failure"}"#
     );
-    assert!(
-        ps_line(&i, "f").contains("Exited (1)"),
-        "{}",
-        ps_line(&i, "f")
-    );
+    assert!(i.ps_line("f").contains("Exited (1)"), "{}", i.ps_line("f"));
 }
 
 #[test]
@@ -247,7 +235,7 @@ fn restarting_shows_and_stop_ends_it(isolation: &str) {
     ]);
     // Each look is one snapshot: the container comes and goes meanwhile.
     eventually("ps to show it restarting", || {
-        ps_line(&i, "r").contains("Restarting (7)")
+        i.ps_line("r").contains("Restarting (7)")
     });
     eventually("inspect to show it restarting", || {
         i.inspect(
@@ -327,11 +315,7 @@ fn check_healthy_then_unhealthy(isolation: &str, extra: &[&str]) {
     eventually("healthy", || {
         i.inspect("h", "{{.State.Health.Status}}") == "healthy"
     });
-    assert!(
-        ps_line(&i, "h").contains("(healthy)"),
-        "{}",
-        ps_line(&i, "h")
-    );
+    assert!(i.ps_line("h").contains("(healthy)"), "{}", i.ps_line("h"));
     let log = i.inspect("h", "{{json .State.Health.Log}}");
     let log: serde_json::Value = serde_json::from_str(&log).unwrap();
     let last = log.as_array().unwrap().last().unwrap().clone();
@@ -342,11 +326,7 @@ fn check_healthy_then_unhealthy(isolation: &str, extra: &[&str]) {
     eventually("unhealthy", || {
         i.inspect("h", "{{.State.Health.Status}}") == "unhealthy"
     });
-    assert!(
-        ps_line(&i, "h").contains("(unhealthy)"),
-        "{}",
-        ps_line(&i, "h")
-    );
+    assert!(i.ps_line("h").contains("(unhealthy)"), "{}", i.ps_line("h"));
     let streak: u32 = i
         .inspect("h", "{{.State.Health.FailingStreak}}")
         .parse()

@@ -31,14 +31,6 @@ fn names(i: &Isola) -> Vec<String> {
     n
 }
 
-fn ps_line(i: &Isola, name: &str) -> String {
-    i.ok(&["ps", "-a"])
-        .lines()
-        .find(|l| l.ends_with(&format!(" {name}")))
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// `events` over the whole journal so far, with `extra` flags.
 fn journal(i: &Isola, extra: &[&str]) -> String {
     let mut args = vec!["events", "--since", "0", "--until", "0s"];
@@ -79,9 +71,9 @@ fn rename_is_atomic_refuses_taken_names_and_works_while_running() {
     assert_eq!(i.inspect("new-name", "{{.Name}}"), "/new-name");
     assert_eq!(i.id("new-name"), id);
     assert!(
-        ps_line(&i, "new-name").contains("Up "),
+        i.ps_line("new-name").contains("Up "),
         "{}",
-        ps_line(&i, "new-name")
+        i.ps_line("new-name")
     );
     // The old name is free again, for lookups and for new containers.
     assert_fails(
@@ -199,11 +191,7 @@ fn pause_freezes_the_container_until_unpause_and_stop_kill_rm_still_work() {
         ),
         "paused true true"
     );
-    assert!(
-        ps_line(&i, "p").contains("(Paused)"),
-        "{}",
-        ps_line(&i, "p")
-    );
+    assert!(i.ps_line("p").contains("(Paused)"), "{}", i.ps_line("p"));
     let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     if v2 {
         assert_eq!(cgroup_file("", &id, "cgroup.freeze"), "1");
@@ -796,11 +784,7 @@ fn vm_pause_update_stats_rename_restart() {
         i.inspect("w", "{{.State.Status}} {{.State.Paused}}"),
         "paused true"
     );
-    assert!(
-        ps_line(&i, "w").contains("(Paused)"),
-        "{}",
-        ps_line(&i, "w")
-    );
+    assert!(i.ps_line("w").contains("(Paused)"), "{}", i.ps_line("w"));
     let zero = i.ok(&["stats", "--no-stream", "--format", "{{.PIDs}}", "w"]);
     assert_eq!(zero.trim(), "0");
     assert_fails(&i.run(&["exec", "w", "true"]), 1, "is paused");

@@ -175,6 +175,15 @@ impl Isola {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// The `ps -a` row of container `name` ("" when there is none).
+    pub fn ps_line(&self, name: &str) -> String {
+        self.ok(&["ps", "-a"])
+            .lines()
+            .find(|l| l.ends_with(&format!(" {name}")))
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// `inspect -f TEMPLATE TARGET`, trimmed.
     pub fn inspect(&self, target: &str, template: &str) -> String {
         self.ok(&["inspect", "-f", template, target])

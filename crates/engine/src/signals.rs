@@ -8,25 +8,14 @@ use nix::unistd::Pid;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsFd;
-use std::str::FromStr;
 
 /// Parses `KILL`, `SIGKILL`, `kill` or `9`.
 pub fn parse_signal(s: &str) -> Result<Signal> {
-    let bad = || {
+    isola_runtime_process::signal::parse_signal(s).ok_or_else(|| {
         Error::Invalid(format!(
             "invalid signal {s:?}: use a name like TERM or KILL, or a number"
         ))
-    };
-    if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| bad());
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    Signal::from_str(&name).map_err(|_| bad())
+    })
 }
 
 /// Signals an attached CLI forwards to the container.

@@ -16,7 +16,6 @@ use oci_spec::runtime::{Process, Spec};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -384,21 +383,11 @@ fn start(ctx: &Ctx, id: &str) -> Result<()> {
 }
 
 fn parse_signal(s: &str) -> Result<Signal> {
-    let bad = || {
+    isola_runtime_process::signal::parse_signal(s).ok_or_else(|| {
         Error::Invalid(format!(
             "unknown signal {s:?}: use a name (KILL, SIGTERM) or a number"
         ))
-    };
-    if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| bad());
-    }
-    let name = s.to_ascii_uppercase();
-    let name = if name.starts_with("SIG") {
-        name
-    } else {
-        format!("SIG{name}")
-    };
-    Signal::from_str(&name).map_err(|_| bad())
+    })
 }
 
 fn kill(ctx: &Ctx, id: &str, signal: &str, all: bool) -> Result<()> {

@@ -33,6 +33,7 @@ pub mod net;
 pub mod oci;
 pub mod restart;
 pub mod seccomp;
+pub mod signal;
 mod spawn;
 mod stdio;
 mod streams;
