@@ -195,8 +195,11 @@ fn pure_cgroup_v2_host_enforces_the_device_list() {
         bin = bin().display(),
         root = i.path().display(),
     );
+    // The script runs isola itself, not through `Isola::cmd`: no network,
+    // or its container would join the bridge in the machine's namespace.
     let o = Command::new("unshare")
         .env("PROBE", DEVICE_PROBE)
+        .env("ISOLA_DEFAULT_NETWORK", "none")
         .args(["-m", "--propagation", "private", "sh", "-c", &script])
         .output()
         .unwrap();
