@@ -216,6 +216,12 @@ pub struct Listing {
 impl Listing {
     /// Prints `rows` (each a JSON object of the verb's fields) as `format` says.
     pub fn print(&self, format: Option<&str>, rows: &[Value]) -> Result<()> {
+        print!("{}", self.render(format, rows)?);
+        Ok(())
+    }
+
+    /// What [`Listing::print`] prints (`stats` redraws it in place).
+    pub fn render(&self, format: Option<&str>, rows: &[Value]) -> Result<String> {
         let format = match format.map(str::trim) {
             None | Some("") | Some("table") => self.default,
             Some(f) => f,
@@ -245,8 +251,7 @@ impl Listing {
                 out.push('\n');
             }
         }
-        print!("{out}");
-        Ok(())
+        Ok(out)
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::args::*;
 use crate::one_line;
+use crate::template::Listing;
 use anyhow::Result;
 use isola_engine::{Engine, EventFilter, Stats, UpdateOptions};
 use std::io::Write;
@@ -161,54 +162,46 @@ fn stats_row(s: &Stats, no_trunc: bool) -> serde_json::Value {
     })
 }
 
-const STATS_COLUMNS: &[(&str, &str)] = &[
-    ("ID", "CONTAINER ID"),
-    ("Container", "CONTAINER"),
-    ("Name", "NAME"),
-    ("CPUPerc", "CPU %"),
-    ("MemUsage", "MEM USAGE / LIMIT"),
-    ("MemPerc", "MEM %"),
-    ("NetIO", "NET I/O"),
-    ("BlockIO", "BLOCK I/O"),
-    ("PIDs", "PIDS"),
-];
+/// `stats`: Docker's columns.
+const STATS: Listing = Listing {
+    default: "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}",
+    headers: &[
+        ("ID", "CONTAINER ID"),
+        ("Container", "CONTAINER"),
+        ("Name", "NAME"),
+        ("CPUPerc", "CPU %"),
+        ("MemUsage", "MEM USAGE / LIMIT"),
+        ("MemPerc", "MEM %"),
+        ("NetIO", "NET I/O"),
+        ("BlockIO", "BLOCK I/O"),
+        ("PIDs", "PIDS"),
+    ],
+};
 
-const STATS_TABLE: &str =
-    "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
+/// `history`: Docker's columns.
+const HISTORY: Listing = Listing {
+    default: "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
+    headers: &[
+        ("ID", "IMAGE"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedBy", "CREATED BY"),
+        ("Size", "SIZE"),
+        ("Comment", "COMMENT"),
+    ],
+};
 
-/// Renders rows through `--format` as Docker does: `json` (one object a
-/// line), `table TEMPLATE` (a header from the placeholders, then aligned
-/// rows), or a bare template (one line each). Templates go through
-/// [`crate::template::render`].
-pub(crate) fn format_rows(
-    format: &str,
-    rows: &[serde_json::Value],
-    headers: &[(&str, &str)],
-) -> Result<String> {
-    if format == "json" {
-        return Ok(rows.iter().map(|r| format!("{r}\n")).collect());
-    }
-    if let Some(t) = format.strip_prefix("table") {
-        let t = t.trim_start();
-        let mut header_tpl = t.to_string();
-        for (field, title) in headers {
-            header_tpl = header_tpl.replace(&format!("{{{{.{field}}}}}"), title);
-        }
-        let header: Vec<&str> = header_tpl.split('\t').collect();
-        let mut lines = Vec::new();
-        for r in rows {
-            let line = crate::template::render(&t.replace("\\t", "\t"), r)?;
-            lines.push(line.split('\t').map(str::to_string).collect::<Vec<_>>());
-        }
-        return Ok(crate::table::render(&header, &lines));
-    }
-    let mut out = String::new();
-    for r in rows {
-        out.push_str(&crate::template::render(&format.replace("\\t", "\t"), r)?);
-        out.push('\n');
-    }
-    Ok(out)
-}
+/// `system df`: Docker's columns.
+const DF: Listing = Listing {
+    default: "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+    headers: &[
+        ("Type", "TYPE"),
+        ("TotalCount", "TOTAL"),
+        ("Active", "ACTIVE"),
+        ("Size", "SIZE"),
+        ("Reclaimable", "RECLAIMABLE"),
+    ],
+};
 
 pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<i32> {
     let pick = || -> Result<Vec<isola_engine::Container>> {
@@ -228,12 +221,6 @@ pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<i32> {
             eprintln!("isola: {}", one_line(&e));
             return Ok(1);
         }
-    };
-    let format = a.format.clone().unwrap_or_else(|| STATS_TABLE.into());
-    let format = if format == "table" {
-        STATS_TABLE.into()
-    } else {
-        format
     };
     let sample = |cs: &[isola_engine::Container]| -> Result<Vec<Stats>> {
         cs.iter().map(|c| Ok(engine.stats(c)?)).collect()
@@ -259,7 +246,7 @@ pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<i32> {
             n.follows(p);
         }
         let rows: Vec<serde_json::Value> = now.iter().map(|s| stats_row(s, a.no_trunc)).collect();
-        let text = format_rows(&format, &rows, STATS_COLUMNS)?;
+        let text = STATS.render(a.format.as_deref(), &rows)?;
         let mut out = std::io::stdout().lock();
         if !a.no_stream {
             // Docker redraws the screen for each sample.
@@ -458,21 +445,7 @@ pub fn history(engine: &Engine, a: &HistoryArgs) -> Result<i32> {
             })
         })
         .collect();
-    let format = match a.format.as_deref() {
-        None | Some("table") => {
-            "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".to_string()
-        }
-        Some(f) => f.to_string(),
-    };
-    let headers = [
-        ("ID", "IMAGE"),
-        ("CreatedSince", "CREATED"),
-        ("CreatedAt", "CREATED AT"),
-        ("CreatedBy", "CREATED BY"),
-        ("Size", "SIZE"),
-        ("Comment", "COMMENT"),
-    ];
-    print!("{}", format_rows(&format, &rows, &headers)?);
+    HISTORY.print(a.format.as_deref(), &rows)?;
     Ok(0)
 }
 
@@ -674,20 +647,7 @@ pub fn system_df(engine: &Engine, a: &DfArgs) -> Result<i32> {
         row("Local Volumes", &du.volumes),
         row("Build Cache", &isola_engine::DiskUsageRow::default()),
     ];
-    let format = match a.format.as_deref() {
-        None | Some("table") => {
-            "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}".to_string()
-        }
-        Some(f) => f.to_string(),
-    };
-    let headers = [
-        ("Type", "TYPE"),
-        ("TotalCount", "TOTAL"),
-        ("Active", "ACTIVE"),
-        ("Size", "SIZE"),
-        ("Reclaimable", "RECLAIMABLE"),
-    ];
-    print!("{}", format_rows(&format, &rows, &headers)?);
+    DF.print(a.format.as_deref(), &rows)?;
     Ok(0)
 }
 
